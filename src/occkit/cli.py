@@ -1,0 +1,41 @@
+"""`occkit` command line. Each verb lives in occkit/commands/<verb>.py and registers itself.
+
+Command modules import heavy libraries (torch, lightning) inside the command body so that
+`occkit --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from occkit.commands import COMMAND_MODULES
+
+app = typer.Typer(
+    name="occkit",
+    help="Train, evaluate and diagnose 3D occupancy prediction networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the occkit version."""
+    from occkit import __version__
+
+    typer.echo(__version__)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"occkit.commands.{_name}").register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The experiment config: typed sections, python config files, ``--set`` overrides.
+
+A config file is python that defines ``config`` (an ExperimentConfig, or a dict of its fields).
+Overrides like ``optim.lr=1e-3`` are applied to the dumped dict and re-validated, so a wrong key or
+type fails before training with the field's dotted path named.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from occkit.data.config import DataConfig
+from occkit.errors import ConfigError
+from occkit.health.config import HealthConfig
+from occkit.losses.config import LossConfig
+from occkit.metrics.config import EvalConfig
+from occkit.models.config import ModelConfig
+from occkit.train.config import LoggingConfig, OptimConfig, TrainerConfig
+
+
+class ExperimentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "occkit"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: config does not validate:"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  {path}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def validate_config(data: dict[str, Any] | ExperimentConfig, origin: str = "config") -> ExperimentConfig:
+    if isinstance(data, ExperimentConfig):
+        data = data.model_dump(mode="json")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | None, origin: str = "--set") -> ExperimentConfig:
+    """Apply ``a.b.c=value`` overrides (value parsed as JSON when it can be)."""
+    if not overrides:
+        return cfg
+    data = cfg.model_dump(mode="json")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{origin} {item!r}: expected KEY=VALUE, e.g. optim.lr=1e-3")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"{origin} {key}: no field {'.'.join(parts[: i + 1])!r} in the config")
+            node = node[part]
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise ConfigError(f"{origin} {key}: no field {key!r} in the config")
+        node[parts[-1]] = _parse_value(value)
+    return validate_config(data, origin=f"{origin} {' '.join(overrides)}")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Run a python config file (or read a resolved config.json) and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    if path.suffix == ".json":
+        data: Any = json.loads(path.read_text())
+    else:
+        namespace = runpy.run_path(str(path))
+        if "config" not in namespace:
+            raise ConfigError(f"{path}: a config file must define `config` (an ExperimentConfig or a dict)")
+        data = namespace["config"]
+        if callable(data) and not isinstance(data, ExperimentConfig):
+            data = data()
+    return apply_overrides(validate_config(data, origin=str(path)), overrides)
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    """Write the fully resolved config as JSON (atomically)."""
+    from occkit.utils.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(cfg.model_dump(mode="json"), indent=2))
