@@ -1,4 +1,4 @@
-"""Thresholds of the live health monitor and its guard."""
+"""Thresholds of the live health monitor and its guard (the doctor reuses them)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,29 @@ from pydantic import BaseModel, ConfigDict, Field
 class HealthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    every_n_steps: int = Field(100, ge=1)
+    every_n_steps: int = Field(100, ge=1, description="steps between health checks")
     guard: Literal["warn", "stop"] = "warn"
+    # collapse: prediction mean far below the target rate and nothing predicted occupied
     collapse_ratio: float = Field(0.1, gt=0, lt=1)
     collapse_max_below: float = Field(0.5, gt=0, le=1)
-    collapse_patience: int = Field(3, ge=1)
-    plateau_window: int = Field(300, ge=2)
+    collapse_patience: int = Field(3, ge=1, description="consecutive checks before a collapse is reported")
+    # plateau: little relative improvement over a window while the loss is still near its start
+    plateau_window: int = Field(300, ge=2, description="steps compared by the plateau detector")
     plateau_min_rel_improvement: float = Field(0.02, ge=0)
+    plateau_max_total_improvement: float = Field(
+        0.5, ge=0, le=1,
+        description="a plateau is only a problem while the loss is less than this fraction below start",
+    )
+    # starved gradients
     clip_fraction_threshold: float = Field(0.8, gt=0, le=1)
+    starved_patience: int = Field(2, ge=1)
     tiny_lr: float = Field(1e-6, gt=0)
-    nonfinite_patience: int = Field(5, ge=1)
-    empty_target_rate: float = Field(1e-5, ge=0)
+    vanishing_grad_norm: float = Field(1e-8, ge=0)
+    # non-finite values
+    nonfinite_patience: int = Field(5, ge=1, description="non-finite steps before the run is declared broken")
+    # data problems
+    empty_target_rate: float = Field(1e-5, ge=0, description="a batch with fewer occupied voxels is 'empty'")
+    empty_batch_fraction: float = Field(0.5, gt=0, le=1)
+    min_input_target_overlap: float = Field(
+        0.05, ge=0, le=1, description="fraction of target voxels near an input voxel below which GT looks misaligned")
+    misalignment_patience: int = Field(2, ge=1)
