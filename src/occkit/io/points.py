@@ -41,7 +41,7 @@ import numpy as np
 
 from occkit.errors import InputFileError
 
-RECENTER_ABOVE = 1.0e5  # metres; float32 spacing there is ~8 mm
+RECENTER_ABOVE = 1.0e4  # metres; float32 spacing below it is <= 1 mm
 DEFAULT_EXTRA_COLUMNS = ("intensity", "ring")
 SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt")
 
@@ -110,7 +110,9 @@ def read_labels_txt(path: str | Path, *, num_points: int | None = None) -> np.nd
     if not path.is_file():
         raise InputFileError(path, "label file not found (expected one integer class id per line)")
     try:
-        labels = np.loadtxt(path, dtype=np.int64, ndmin=1, comments="#")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data" -> handled below
+            labels = np.loadtxt(path, dtype=np.int64, ndmin=1, comments="#")
     except ValueError as exc:
         raise InputFileError(path, f"expected one integer class id per line: {exc}") from None
     if labels.ndim != 1:
