@@ -1,9 +1,34 @@
-"""`occkit doctor` (not implemented yet)."""
+"""`occkit doctor RUN_DIR`: explain what went wrong in a run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this verb to the occkit CLI (filled in by the module's owner)."""
+    @app.command()
+    def doctor(
+        run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`"),
+        out: Path | None = typer.Option(None, help="Markdown report path (default RUN_DIR/report/doctor.md)"),
+    ) -> None:
+        """Read a run (even a crashed one) and write a ranked diagnosis with plots."""
+        from rich.console import Console
+
+        from occkit.errors import OccKitError
+        from occkit.health.doctor import diagnose, write_report
+
+        console = Console()
+        try:
+            diagnosis = diagnose(run_dir)
+        except OccKitError as err:
+            console.print(f"[red]error:[/] {err}")
+            raise typer.Exit(2) from None
+        path = write_report(diagnosis, out)
+        if not diagnosis.findings:
+            console.print("[green]No problems found.[/]")
+        for i, f in enumerate(diagnosis.findings, 1):
+            colour = {"error": "red", "warning": "yellow"}.get(f.severity, "cyan")
+            console.print(f"{i}. [{colour}]{f.title}[/]\n   fix: {f.suggestion}")
+        console.print(f"report: {path}")

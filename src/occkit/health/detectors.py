@@ -113,8 +113,8 @@ class PlateauDetector(Detector):
         self.reported = False
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
-        if not math.isfinite(check.loss):
-            return None
+        if not math.isfinite(check.loss) or check.target_rate <= self.cfg.empty_target_rate:
+            return None  # with empty targets the loss says nothing about learning
         if self.start_loss is None:
             self.start_loss = check.loss
         self.history.append((check.step, check.loss))

@@ -1,0 +1,214 @@
+"""`occkit doctor`: read a run directory and write the ranked diagnosis an expert would write.
+
+The doctor replays the live detectors on the run's own numbers (health.jsonl, or checks rebuilt from
+metrics.csv when the monitor was off or the run died early), merges what the monitor already
+reported in events.jsonl, adds what only hindsight shows (a crash, overall clipping), and ranks it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from occkit.health.config import HealthConfig
+from occkit.health.detectors import DetectorSuite, HealthCheck
+from occkit.health.events import SEVERITY_RANK, HealthEvent
+from occkit.health.rundir import RunRecord, finite, read_run
+
+KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "collapse", "starved_gradients", "plateau",
+                 "crash", "clipping_frequent"]
+
+
+@dataclass
+class Finding:
+    kind: str
+    severity: str
+    step: int
+    title: str
+    suggestion: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    source: str = "replay"  # "live" (events.jsonl), "replay" (detectors re-run), "summary"
+
+    @property
+    def rank_key(self) -> tuple[int, int, int]:
+        prio = KIND_PRIORITY.index(self.kind) if self.kind in KIND_PRIORITY else len(KIND_PRIORITY)
+        return (-SEVERITY_RANK.get(self.severity, 0), prio, self.step)
+
+
+@dataclass
+class Diagnosis:
+    run: RunRecord
+    findings: list[Finding]
+    summary: dict[str, Any]
+
+
+def _health_config(run: RunRecord) -> HealthConfig:
+    data = run.config.get("health") if isinstance(run.config.get("health"), dict) else {}
+    try:
+        return HealthConfig.model_validate(data)
+    except Exception:
+        return HealthConfig()
+
+
+def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
+    """Rebuild HealthChecks from per-step metrics.csv rows, one per ``every_n`` steps."""
+    loss = dict(run.steps.get("train/loss", []))
+    if not loss:
+        return []
+    cols = {k: dict(v) for k, v in run.steps.items()}
+    max_norm = run.config_value("optim.grad_clip")
+    warmup = int(run.config_value("optim.warmup_steps", 0) or 0)
+    empty_rate = _health_config(run).empty_target_rate
+    steps = sorted(loss)
+    checks: list[HealthCheck] = []
+    clipped_total = 0
+    seen_total = 0
+    window: list[int] = []
+    for i, step in enumerate(steps):
+        window.append(step)
+        is_last = i == len(steps) - 1
+        if not (step // every_n != (steps[i + 1] // every_n if not is_last else -1)):
+            continue
+
+        def col(key: str, ws: list[int] = window) -> list[float]:
+            return [cols[key][s] for s in ws if s in cols.get(key, {})]
+
+        clipped = col("train/clipped")
+        clipped_total += int(sum(c > 0.5 for c in clipped))
+        seen_total += len(clipped)
+        targets = finite(col("target/occupancy_rate"))
+        grads = finite(col("train/grad_norm"))
+        lrs = col("train/lr")
+        checks.append(HealthCheck(
+            step=step,
+            loss=_mean(col("train/loss")),
+            target_rate=_mean(targets),
+            pred_mean=_mean(col("pred/mean")),
+            pred_min=min(finite(col("pred/min")), default=math.nan),
+            pred_max=max(finite(col("pred/max")), default=math.nan),
+            pred_occupied_frac=_mean(col("pred/occupancy_rate")),
+            grad_norm=statistics.median(grads) if grads else math.nan,
+            clip_fraction=sum(c > 0.5 for c in clipped) / len(clipped) if clipped else 0.0,
+            clip_fraction_total=clipped_total / seen_total if seen_total else 0.0,
+            max_norm=float(max_norm) if max_norm else None,
+            lr=lrs[-1] if lrs else math.nan,
+            nonfinite_steps=sum(1 for v in col("train/loss") if not math.isfinite(v)),
+            empty_target_fraction=sum(t <= empty_rate for t in targets) / len(targets) if targets else 0.0,
+            steps_in_window=len(window),
+            warmup_done=step > warmup,
+        ))
+        window = []
+    return checks
+
+
+def _summary(run: RunRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": run.status.get("state", "unknown"), "last_step": run.last_step()}
+    _, losses = run.series("train/loss")
+    losses = finite(losses)
+    if losses:
+        out["first_loss"], out["last_loss"] = losses[0], losses[-1]
+    _, clipped = run.series("train/clipped")
+    if clipped:
+        out["clip_fraction_total"] = sum(c > 0.5 for c in clipped) / len(clipped)
+    _, grads = run.series("train/grad_norm")
+    if finite(grads):
+        out["median_grad_norm"] = statistics.median(finite(grads))
+    out["max_norm"] = run.config_value("optim.grad_clip")
+    out["lr"] = run.config_value("optim.lr")
+    out["loss_kind"] = run.config_value("loss.kind")
+    _, ious = run.series("val/iou")
+    if finite(ious):
+        out["best_val_iou"] = max(finite(ious))
+        out["last_val_iou"] = finite(ious)[-1]
+    _, preds = run.series("pred/mean")
+    _, targets = run.series("target/occupancy_rate")
+    if finite(preds) and finite(targets):
+        out["last_pred_mean"] = finite(preds)[-1]
+        out["last_target_rate"] = finite(targets)[-1]
+    return out
+
+
+def diagnose(run_dir: str | Path) -> Diagnosis:
+    """Findings for one run, most important first."""
+    run = read_run(run_dir)
+    cfg = _health_config(run)
+    checks = [HealthCheck.from_dict(h) for h in run.health] or checks_from_metrics(run, cfg.every_n_steps)
+    findings: dict[str, Finding] = {}
+    for event in run.events:
+        _merge(findings, _finding(event, "live"))
+    for event in DetectorSuite(cfg).replay(checks):
+        _merge(findings, _finding(event, "replay"))
+    summary = _summary(run)
+    state = run.status.get("state")
+    if state in ("crashed", "stopped_by_guard") or (not run.status and summary["last_step"] > 0):
+        message = run.status.get("message") or "no status.json: the process was killed before it could write one"
+        title = (f"The run stopped early at step {summary['last_step']} ({state or 'killed'}): {message}")
+        _merge(findings, Finding("crash", "error" if state == "crashed" else "warning", summary["last_step"], title,
+                                 "fix the cause named above, then resume with `occkit train --resume auto`",
+                                 {"state": state}, "summary"))
+    clip = summary.get("clip_fraction_total")
+    if clip is not None and clip >= 0.5 and "starved_gradients" not in findings:
+        _merge(findings, Finding(
+            "clipping_frequent", "info", 0,
+            f"Gradient clipping fired on {clip:.0%} of steps (max_norm={summary.get('max_norm')}; median pre-clip "
+            f"norm {summary.get('median_grad_norm', float('nan')):.3g})",
+            "clipping on most steps slows learning: consider raising optim.grad_clip", {"clip_fraction": clip},
+            "summary"))
+    return Diagnosis(run=run, findings=sorted(findings.values(), key=lambda f: f.rank_key), summary=summary)
+
+
+def _finding(event: HealthEvent, source: str) -> Finding:
+    return Finding(event.kind, event.severity, event.step, event.message, event.suggestion, event.evidence, source)
+
+
+def _merge(findings: dict[str, Finding], new: Finding) -> None:
+    """One finding per kind: keep the most severe, then the earliest."""
+    old = findings.get(new.kind)
+    if old is None or (SEVERITY_RANK.get(new.severity, 0), -new.step) > (SEVERITY_RANK.get(old.severity, 0), -old.step):
+        findings[new.kind] = new
+
+
+def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Path:
+    """Write doctor.md (and its PNG plots beside it); returns the Markdown path."""
+    from occkit.health.doctor_plots import write_plots
+    from occkit.utils.atomic import atomic_write_text
+
+    run = diagnosis.run
+    out_path = Path(out_path) if out_path else run.run_dir / "report" / "doctor.md"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(run, out_path.parent)
+    s = diagnosis.summary
+    lines = [f"# occkit doctor: {run.name}", "",
+             f"Run directory: `{run.run_dir}` · status: **{s['status']}** · last step: {s['last_step']}"]
+    if "best_val_iou" in s:
+        lines[-1] += f" · best val IoU: {s['best_val_iou']:.4f}"
+    lines += ["", "## Diagnosis (most important first)", ""]
+    if not diagnosis.findings:
+        lines.append("No problems found: no collapse, plateau, starved gradients, non-finite steps or empty targets.")
+    for i, f in enumerate(diagnosis.findings, 1):
+        lines.append(f"{i}. **{f.title}** ({f.severity}, {f.kind}, step {f.step}, {f.source})")
+        lines.append(f"   - Fix: {f.suggestion}")
+        if f.evidence:
+            ev = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+            lines.append(f"   - Evidence: {ev}")
+    lines += ["", "## Key numbers", "", "| quantity | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in s.items()]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in plots]
+    atomic_write_text(out_path, "\n".join(lines) + "\n")
+    return out_path
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _mean(values: list[float]) -> float:
+    f = finite(values)
+    return sum(f) / len(f) if f else math.nan

@@ -1,0 +1,83 @@
+"""The doctor's plots: loss, prediction mean vs target rate, grad norm vs clip, per-height loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from occkit.health.rundir import RunRecord  # noqa: E402
+
+
+def write_plots(run: RunRecord, out_dir: Path) -> list[Path]:
+    """Write whichever plots the run has data for; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, draw in (("doctor_loss", _loss), ("doctor_pred_vs_target", _pred_vs_target),
+                       ("doctor_grad_norm", _grad_norm), ("doctor_height_loss", _height_loss)):
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        try:
+            if not draw(run, ax):
+                continue
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            path = out_dir / f"{name}.png"
+            fig.savefig(path)
+            written.append(path)
+        finally:
+            plt.close(fig)
+    return written
+
+
+def _loss(run: RunRecord, ax: plt.Axes) -> bool:
+    steps, loss = run.series("train/loss")
+    if not steps:
+        return False
+    ax.plot(steps, loss, lw=1, label="train/loss")
+    vsteps, vloss = run.series("epoch/val_loss")
+    if vsteps:
+        ax.plot(vsteps, vloss, "o-", label="epoch/val_loss")
+    ax.set(title="Loss", xlabel="step", ylabel="loss")
+    ax.legend()
+    return True
+
+
+def _pred_vs_target(run: RunRecord, ax: plt.Axes) -> bool:
+    steps, pred = run.series("pred/mean")
+    tsteps, target = run.series("target/occupancy_rate")
+    if not steps:
+        return False
+    ax.semilogy(steps, [max(p, 1e-8) for p in pred], lw=1, label="prediction mean")
+    if tsteps:
+        ax.semilogy(tsteps, [max(t, 1e-8) for t in target], lw=1, label="target occupancy rate")
+    ax.set(title="Prediction mean vs target occupancy (collapse = blue far below orange)", xlabel="step",
+           ylabel="fraction (log)")
+    ax.legend()
+    return True
+
+
+def _grad_norm(run: RunRecord, ax: plt.Axes) -> bool:
+    steps, norms = run.series("train/grad_norm")
+    if not steps:
+        return False
+    ax.semilogy(steps, [max(n, 1e-12) for n in norms], lw=1, label="pre-clip gradient norm")
+    max_norm = run.config_value("optim.grad_clip")
+    if max_norm:
+        ax.axhline(float(max_norm), color="red", ls="--", label=f"clip max_norm = {max_norm}")
+    ax.set(title="Gradient norm vs clipping threshold", xlabel="step", ylabel="norm (log)")
+    ax.legend()
+    return True
+
+
+def _height_loss(run: RunRecord, ax: plt.Axes) -> bool:
+    rows = [h for h in run.health if h.get("per_height_loss")]
+    if not rows:
+        return False
+    last = rows[-1]["per_height_loss"]
+    ax.bar(range(len(last)), last, color="tab:purple")
+    ax.set(title=f"Loss per height level (step {rows[-1].get('step')})", xlabel="height level (z index)",
+           ylabel="mean loss")
+    return True

@@ -1,0 +1,113 @@
+"""The doctor names the right causes on crafted run directories, including crashed ones."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from occkit.cli import app
+from occkit.health.doctor import diagnose, write_report
+
+COLUMNS = ["step", "epoch", "train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min",
+           "pred/max", "pred/occupancy_rate", "target/occupancy_rate", "val/iou"]
+
+
+def write_run(run_dir: Path, rows: list[dict], config: dict, status: dict | None) -> Path:
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    if status is not None:
+        (run_dir / "status.json").write_text(json.dumps(status))
+    with (run_dir / "metrics.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return run_dir
+
+
+def step_row(step: int, **kw) -> dict:
+    row = {"step": step, "epoch": 0, "train/loss": 1.0, "train/grad_norm": 1.0, "train/clipped": 0, "train/lr": 1e-3,
+           "pred/mean": 0.0083, "pred/min": 0.0, "pred/max": 0.9, "pred/occupancy_rate": 0.007,
+           "target/occupancy_rate": 0.0083}
+    row.update(kw)
+    return row
+
+
+def config(**optim) -> dict:
+    return {"name": "crafted", "optim": {"lr": 1e-3, "grad_clip": 10.0, "warmup_steps": 0, **optim},
+            "loss": {"kind": "weighted_bce"}, "health": {"every_n_steps": 100, "plateau_window": 300}}
+
+
+def test_plateau_under_aggressive_clipping(tmp_path: Path) -> None:
+    rows = [step_row(s, **{"train/loss": 1.19 + 0.15 * math.exp(-s / 40), "train/grad_norm": 0.45,
+                           "train/clipped": int(s % 100 not in (0, 33, 66)), "train/lr": 1e-5}) for s in range(600)]
+    run = write_run(tmp_path / "run", rows, config(lr=1e-5, grad_clip=0.1), {"state": "finished", "global_step": 599})
+    diagnosis = diagnose(run)
+    kinds = [f.kind for f in diagnosis.findings]
+    assert kinds[:2] == ["starved_gradients", "plateau"]
+    starved = diagnosis.findings[0]
+    assert "Gradient clipping fired on 97% of steps (max_norm=0.1; median pre-clip norm 0.45)" in starved.title
+    assert "plateaued at 1.19" in diagnosis.findings[1].title
+    report = write_report(diagnosis)
+    text = report.read_text()
+    assert "Gradient clipping fired on 97%" in text and "doctor_grad_norm.png" in text
+    assert (report.parent / "doctor_grad_norm.png").stat().st_size > 5000
+
+
+def test_collapse_is_named_with_its_onset(tmp_path: Path) -> None:
+    rows = [step_row(s, **{"pred/mean": 0.0083 * math.exp(-s / 60), "pred/max": 0.9 * math.exp(-s / 60),
+                           "train/loss": 0.05 * math.exp(-s / 100)}) for s in range(600)]
+    run = write_run(tmp_path / "run", rows, config(), {"state": "finished", "global_step": 599})
+    first = diagnose(run).findings[0]
+    assert first.kind == "collapse" and first.severity == "error"
+    assert "collapsed" in first.title and "0.0083" in first.title
+    assert first.evidence["onset_step"] <= 300
+
+
+def test_healthy_run_has_no_findings(tmp_path: Path) -> None:
+    rows = [step_row(s, **{"train/loss": 0.2 + math.exp(-s / 80), "train/clipped": int(s < 5)}) for s in range(600)]
+    run = write_run(tmp_path / "run", rows, config(), {"state": "finished", "global_step": 599})
+    assert diagnose(run).findings == []
+    assert "No problems found" in write_report(diagnose(run)).read_text()
+
+
+def test_crashed_run_without_status_or_csv_uses_health_log(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config()))
+    checks = [{"step": 100 * i, "loss": 0.5, "target_rate": 0.0083, "pred_mean": 1e-4, "pred_min": 0.0,
+               "pred_max": 0.01, "pred_occupied_frac": 0.0, "grad_norm": 0.3, "clip_fraction": 0.0,
+               "clip_fraction_total": 0.0, "max_norm": 10.0, "lr": 1e-3, "per_height_loss": [0.2, 0.1, 0.05]}
+              for i in range(1, 6)]
+    text = "\n".join(json.dumps(c) for c in checks) + '\n{"step": 600, "loss": 0.'  # torn last line
+    (run / "health.jsonl").write_text(text)
+    diagnosis = diagnose(run)
+    kinds = [f.kind for f in diagnosis.findings]
+    assert kinds[0] == "collapse" and "crash" in kinds
+    report = write_report(diagnosis, tmp_path / "out" / "doctor.md")
+    assert (report.parent / "doctor_height_loss.png").exists()
+
+
+def test_live_events_are_reported(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [step_row(s) for s in range(50)], config(),
+                    {"state": "stopped_by_guard", "global_step": 49, "message": "guard"})
+    event = {"step": 40, "kind": "empty_targets", "severity": "error", "message": "100% of recent batches have empty "
+             "targets", "suggestion": "run occkit verify", "evidence": {"empty_target_fraction": 1.0}}
+    (run / "events.jsonl").write_text(json.dumps(event) + "\n")
+    findings = diagnose(run).findings
+    assert findings[0].kind == "empty_targets" and findings[0].source == "live"
+
+
+def test_cli_doctor(tmp_path: Path) -> None:
+    rows = [step_row(s, **{"train/clipped": 1, "train/grad_norm": 0.45}) for s in range(200)]
+    run = write_run(tmp_path / "run", rows, config(grad_clip=0.1), {"state": "finished", "global_step": 199})
+    result = CliRunner().invoke(app, ["doctor", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "Gradient clipping fired on 100% of steps" in result.output
+    assert (run / "report" / "doctor.md").exists()
+    missing = CliRunner().invoke(app, ["doctor", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "not a directory" in missing.output

@@ -1,0 +1,123 @@
+"""Detectors fire on crafted metric streams with the right cause and stay silent on healthy ones."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from occkit.health import DetectorSuite, HealthCheck, HealthConfig
+from occkit.health.monitor import input_target_overlap
+
+
+def check(step: int, **kw) -> HealthCheck:
+    base = dict(loss=math.exp(-step / 200), target_rate=0.0083, pred_mean=0.0083, pred_min=0.0, pred_max=0.9,
+                pred_occupied_frac=0.007, grad_norm=1.0, clip_fraction=0.0, clip_fraction_total=0.0, max_norm=10.0,
+                lr=1e-3, steps_in_window=100)
+    base.update(kw)
+    return HealthCheck(step=step, **base)
+
+
+def healthy_stream(n: int = 30) -> list[HealthCheck]:
+    # loss falls by ~80% then flattens; predictions track the target; clipping rare
+    return [check(100 * (i + 1), loss=0.2 + 0.8 * math.exp(-i / 5), pred_mean=0.0083 * (0.8 + 0.01 * i),
+                  clip_fraction=0.05) for i in range(n)]
+
+
+def kinds(events) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_healthy_stream_raises_nothing() -> None:
+    assert DetectorSuite(HealthConfig()).replay(healthy_stream()) == []
+
+
+def test_collapse_fires_after_patience_with_onset() -> None:
+    cfg = HealthConfig(collapse_patience=3)
+    stream = [check(100, pred_mean=0.008)] + [check(100 * i, pred_mean=1e-4, pred_max=0.01) for i in range(2, 8)]
+    events = DetectorSuite(cfg).replay(stream)
+    collapse = [e for e in events if e.kind == "collapse"]
+    assert len(collapse) == 1  # reported once, not at every check
+    assert collapse[0].step == 400 and collapse[0].evidence["onset_step"] == 200
+    assert "collapsed" in collapse[0].message and "0.0083" in collapse[0].message
+    assert "focal" in collapse[0].suggestion
+
+
+def test_collapse_needs_max_below_threshold() -> None:
+    # mean low but some voxels confidently occupied: a sparse but not collapsed prediction
+    stream = [check(100 * i, pred_mean=5e-4, pred_max=0.95) for i in range(1, 8)]
+    assert "collapse" not in kinds(DetectorSuite(HealthConfig()).replay(stream))
+
+
+def test_plateau_fires_when_loss_stalls_near_start() -> None:
+    cfg = HealthConfig(plateau_window=300)
+    losses = [1.34, 1.25, 1.21] + [1.19] * 6
+    stream = [check(100 * (i + 1), loss=v) for i, v in enumerate(losses)]
+    events = [e for e in DetectorSuite(cfg).replay(stream) if e.kind == "plateau"]
+    assert len(events) == 1
+    assert "plateaued at 1.19" in events[0].message and "11% below start" in events[0].message
+
+
+def test_converged_run_is_not_a_plateau() -> None:
+    losses = [1.0, 0.5, 0.3, 0.2] + [0.19] * 6  # flat, but 81% below start
+    stream = [check(100 * (i + 1), loss=v) for i, v in enumerate(losses)]
+    assert "plateau" not in kinds(DetectorSuite(HealthConfig()).replay(stream))
+
+
+def test_starved_gradients_from_clipping() -> None:
+    stream = [check(100 * i, clip_fraction=0.97, clip_fraction_total=0.97, grad_norm=0.45, max_norm=0.1)
+              for i in range(1, 4)]
+    events = [e for e in DetectorSuite(HealthConfig(starved_patience=2)).replay(stream)
+              if e.kind == "starved_gradients"]
+    assert len(events) == 1 and events[0].step == 200
+    assert "Gradient clipping fired on 97% of steps (max_norm=0.1; median pre-clip norm 0.45)" in events[0].message
+    assert "grad_clip" in events[0].suggestion
+
+
+def test_tiny_lr_only_after_warmup() -> None:
+    warm = [check(100 * i, lr=1e-8, warmup_done=False) for i in range(1, 5)]
+    assert DetectorSuite(HealthConfig()).replay(warm) == []
+    after = [check(100 * i, lr=1e-8) for i in range(1, 5)]
+    events = DetectorSuite(HealthConfig()).replay(after)
+    assert kinds(events) == ["starved_gradients"] and "learning rate is tiny" in events[0].message
+
+
+def test_nonfinite_warns_then_fails() -> None:
+    cfg = HealthConfig(nonfinite_patience=3)
+    suite = DetectorSuite(cfg)
+    severities = []
+    for step, n in enumerate([0, 1, 2, 3, 4]):
+        severities += [e.severity for e in suite.update(check(step, nonfinite_steps=n)) if e.kind == "nonfinite"]
+    assert severities == ["warning", "error"]
+
+
+def test_empty_targets_are_a_data_problem_not_collapse() -> None:
+    stream = [check(100 * i, target_rate=0.0, pred_mean=1e-6, pred_max=0.001, empty_target_fraction=1.0)
+              for i in range(1, 6)]
+    events = DetectorSuite(HealthConfig()).replay(stream)
+    assert kinds(events) == ["empty_targets"]
+    assert "occkit verify" in events[0].suggestion
+
+
+def test_misaligned_target() -> None:
+    stream = [check(100 * i, input_target_overlap=0.01) for i in range(1, 4)]
+    events = DetectorSuite(HealthConfig(misalignment_patience=2)).replay(stream)
+    assert kinds(events) == ["misaligned_target"] and events[0].step == 200
+
+
+def test_check_round_trip_and_status_line() -> None:
+    c = check(500, pred_mean=0.0001, pred_min=0.0, pred_max=0.01, per_height_loss=[0.1, 0.2])
+    assert HealthCheck.from_dict(c.to_dict()) == c
+    line = c.status_line()
+    assert line.startswith("HEALTH [500]: Occ: 0.83%, Pred mean: 0.0001, min: 0.00, max: 0.01")
+
+
+@pytest.mark.parametrize("shift,expected", [(0, 1.0), (1, 1.0), (3, 1 / 3), (4, 0.0)])
+def test_input_target_overlap(shift: int, expected: float) -> None:
+    z, y, x = 4, 16, 16
+    target = torch.zeros(1, z, y, x)
+    target[0, 1, 5:8, 5:8] = 1
+    inputs = torch.zeros(1, 2 * z, y, x)  # two features stacked feature-major
+    inputs[0, z + 1, 5 + shift:8 + shift, 5:8] = 0.7  # second feature only
+    assert input_target_overlap(inputs, target) == pytest.approx(expected)
