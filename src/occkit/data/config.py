@@ -1,0 +1,50 @@
+"""How frames become (input, target, mask) grids, and how batches are drawn."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from occkit.geometry.grid import GridSpec
+from occkit.sources.config import SourceConfig, SyntheticSourceConfig
+
+
+class InputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    points: Literal["lidar", "pseudo"] = "lidar"
+    features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height"]] = ["soft"]
+    soft_lambda: float = Field(0.3, gt=0)
+    soft_gamma: float = Field(5.0, ge=0)
+
+
+class TargetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["hard", "soft"] = "hard"
+    use_visibility_mask: bool = False
+
+
+class AugmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flip: bool = True
+    rotate90: bool = True
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: SourceConfig = Field(default_factory=SyntheticSourceConfig)
+    grid: GridSpec = Field(default_factory=lambda: GridSpec.preset("uav"))
+    input: InputConfig = Field(default_factory=InputConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    ego_frame: bool = True
+    fallback_to_lidar_center: bool = True
+    min_in_range_ratio: float = Field(0.01, ge=0, le=1)
+    batch_size: int = Field(2, ge=1)
+    num_workers: int = Field(0, ge=0)
+    cache_dir: str | None = None
+
+    @property
+    def in_channels(self) -> int:
+        """Model input channels: height levels x features."""
+        return self.grid.shape[2] * len(self.input.features)
