@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.transforms import apply_transform, check_rigid
+from occkit.geometry.transforms import check_rigid
 
 ALL_FEATURES = ("count", "occupancy", "soft", "mean_height", "max_height")
 
@@ -59,7 +59,12 @@ def voxelize(
     """Voxelize (N, >=3) points on ``spec``.
 
     ``T_grid_points`` (4x4, optional) first moves points into the grid frame, e.g. the ego frame
-    built from the pose. Points outside the range are dropped and counted in ``in_range_ratio``.
+    built from the pose. Points outside the range (or with NaN coordinates) are dropped and counted
+    in ``in_range_ratio``. Voxel indices follow ``GridSpec.points_to_indices`` bit for bit (float64,
+    half-open intervals).
+
+    Speed: per-voxel statistics are reduced over the occupied voxels only (compact ids via a lookup
+    table), never over the whole dense grid, so the cost scales with the points, not the grid size.
     """
     unknown = set(features) - set(ALL_FEATURES)
     if unknown:
@@ -67,55 +72,103 @@ def voxelize(
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] < 3:
         raise ValueError(f"points must be an (N, >=3) array, got shape {pts.shape}")
-    xyz = pts[:, :3].astype(np.float64, copy=False)
-    if T_grid_points is not None:
-        xyz = apply_transform(check_rigid(T_grid_points, "T_grid_points"), xyz)
-
-    shape = spec.shape
-    n_vox = spec.num_voxels
-    rel = (xyz - spec.lower) / spec.size  # position in voxel units
-    idx = np.floor(rel).astype(np.int64)
-    inside = np.all((idx >= 0) & (idx < np.array(shape)), axis=1)
-    idx, rel, xyz_in = idx[inside], rel[inside], xyz[inside]
-    flat = (idx[:, 0] * shape[1] + idx[:, 1]) * shape[2] + idx[:, 2]
-
-    out = VoxelGrids(spec=spec, num_points=len(pts), num_in_range=int(inside.sum()))
-    count = np.bincount(flat, minlength=n_vox)
     want = set(features)
-    if "count" in want:
-        out.count = count.astype(np.int32).reshape(shape)
+    xyz = pts[:, :3]
+    if T_grid_points is not None:
+        T = check_rigid(T_grid_points, "T_grid_points")
+        xyz = xyz.astype(np.float64) @ T[:3, :3].T + T[:3, 3]
+
+    shape, n_vox = spec.shape, spec.num_voxels
+    need_frac = "soft" in want
+    flat, inside, frac = _flat_ids(xyz, spec, keep_frac=need_frac)
+    out = VoxelGrids(spec=spec, num_points=len(pts), num_in_range=len(flat))
+
+    occupied = np.zeros(n_vox, dtype=bool)
+    occupied[flat] = True
+    ids = np.flatnonzero(occupied)  # sorted ids of the occupied voxels
     if "occupancy" in want:
-        out.occupancy = (count > 0).reshape(shape)
-    if "soft" in want:
-        out.soft = _soft_occupancy(flat, rel - idx, count, spec, lam, gamma).reshape(shape)
-    if "mean_height" in want:
-        zsum = np.bincount(flat, weights=xyz_in[:, 2], minlength=n_vox)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, zsum / np.maximum(count, 1), 0.0)
-        out.mean_height = mean.astype(np.float32).reshape(shape)
-    if "max_height" in want:
-        zmax = np.full(n_vox, -np.inf)
-        np.maximum.at(zmax, flat, xyz_in[:, 2])
-        out.max_height = np.where(count > 0, zmax, 0.0).astype(np.float32).reshape(shape)
-    out.stats = {"in_range_ratio": out.in_range_ratio, "occupied_fraction": float((count > 0).mean())}
+        out.occupancy = occupied.reshape(shape)
+    if want & {"count", "soft", "mean_height", "max_height"}:
+        lut = np.empty(n_vox, dtype=np.int32 if len(ids) < 2**31 else np.int64)
+        lut[ids] = np.arange(len(ids), dtype=lut.dtype)
+        cid = lut[flat]  # compact voxel id of every in-range point
+        n = np.bincount(cid, minlength=len(ids))
+        if "count" in want:
+            out.count = _scatter(ids, n, n_vox, np.int32).reshape(shape)
+        if "soft" in want:
+            soft = _soft_values(cid, frac, n, spec, lam, gamma)
+            out.soft = _scatter(ids, soft, n_vox, np.float32).reshape(shape)
+        if want & {"mean_height", "max_height"}:
+            z = xyz[:, 2] if inside is None else xyz[inside, 2]
+            z = np.asarray(z, dtype=np.float64)
+            if "mean_height" in want:
+                mean = np.bincount(cid, weights=z, minlength=len(ids)) / n
+                out.mean_height = _scatter(ids, mean, n_vox, np.float32).reshape(shape)
+            if "max_height" in want:
+                zmax = np.full(len(ids), -np.inf)
+                np.maximum.at(zmax, cid, z)
+                out.max_height = _scatter(ids, zmax, n_vox, np.float32).reshape(shape)
+    out.stats = {"in_range_ratio": out.in_range_ratio, "occupied_fraction": len(ids) / n_vox}
     return out
 
 
-def _soft_occupancy(flat: np.ndarray, frac: np.ndarray, count: np.ndarray, spec: GridSpec,
-                    lam: float, gamma: float) -> np.ndarray:
-    """Per-voxel 1 - exp(-lam*n - gamma*var), var = mean over axes of the points' variance (m^2)."""
-    n_vox = count.shape[0]
-    local = frac * spec.size  # offsets inside the voxel in metres: small numbers, little cancellation
-    occupied = count > 0
-    n = count[occupied].astype(np.float64)
-    var_sum = np.zeros(occupied.sum())
+def _flat_ids(xyz: np.ndarray, spec: GridSpec, keep_frac: bool
+              ) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray] | None]:
+    """Flat [x, y, z] voxel id of every in-range point, the in-range mask (None if all are in range) and,
+    if asked, each in-range point's offset inside its voxel in metres per axis.
+
+    Works one axis at a time on contiguous float64 columns, in place: floor((p - lower) / size) exactly
+    as GridSpec.points_to_indices computes it, and 0 <= r < n is the same test as 0 <= floor(r) < n.
+    """
+    lower, size, dims = spec.lower, spec.size, spec.shape
+    flat_f: np.ndarray | None = None
+    inside: np.ndarray | None = None
+    fracs: list[np.ndarray] = []
     for axis in range(3):
-        s1 = np.bincount(flat, weights=local[:, axis], minlength=n_vox)[occupied]
-        s2 = np.bincount(flat, weights=local[:, axis] ** 2, minlength=n_vox)[occupied]
-        var_sum += np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
-    soft = np.zeros(n_vox, dtype=np.float32)
-    soft[occupied] = (1.0 - np.exp(-lam * n - gamma * var_sum / 3.0)).astype(np.float32)
-    return soft
+        r = xyz[:, axis].astype(np.float64)  # contiguous copy we may overwrite
+        np.subtract(r, lower[axis], out=r)
+        np.divide(r, size[axis], out=r)
+        ok = r >= 0
+        ok &= r < dims[axis]
+        inside = ok if inside is None else np.logical_and(inside, ok, out=inside)
+        f = np.floor(r)
+        if keep_frac:
+            np.subtract(r, f, out=r)
+            np.multiply(r, size[axis], out=r)
+            fracs.append(r)
+        if flat_f is None:
+            flat_f = f
+        else:
+            np.multiply(flat_f, dims[axis], out=flat_f)
+            np.add(flat_f, f, out=flat_f)
+    assert flat_f is not None and inside is not None
+    if inside.all():
+        return flat_f.astype(np.intp), None, fracs if keep_frac else None
+    return flat_f[inside].astype(np.intp), inside, [fr[inside] for fr in fracs] if keep_frac else None
+
+
+def _soft_values(cid: np.ndarray, local: list[np.ndarray] | None, n: np.ndarray, spec: GridSpec,
+                 lam: float, gamma: float) -> np.ndarray:
+    """Per occupied voxel 1 - exp(-lam*n - gamma*var), var = mean over axes of the points' population
+    variance (m^2), from sums of in-voxel offsets (small numbers, so E[x^2] - E[x]^2 keeps its digits)."""
+    assert local is not None
+    m = len(n)
+    sq = local[0] * local[0]
+    sq += local[1] * local[1]
+    sq += local[2] * local[2]
+    var_sum = np.bincount(cid, weights=sq, minlength=m) / n
+    for axis in range(3):
+        mean = np.bincount(cid, weights=local[axis], minlength=m) / n
+        var_sum -= mean * mean
+    np.maximum(var_sum, 0.0, out=var_sum)  # rounding can leave -1e-18 for single-point voxels
+    return 1.0 - np.exp(-lam * n - gamma * var_sum / 3.0)
+
+
+def _scatter(ids: np.ndarray, values: np.ndarray, n_vox: int, dtype: type) -> np.ndarray:
+    """Dense flat grid of ``dtype`` that is ``values`` at ``ids`` and 0 elsewhere."""
+    grid = np.zeros(n_vox, dtype=dtype)
+    grid[ids] = values
+    return grid
 
 
 def grid_to_points(grid: np.ndarray, spec: GridSpec, threshold: float = 0.5) -> np.ndarray:
