@@ -11,7 +11,9 @@ Three ways, tried in order (the path taken is recorded with every sample):
   points inside the grid (a wrong datum, a bad pose), keep gravity alignment but centre x/y on the
   median of the points and put their 2nd-percentile height just above the grid's floor.
 - ``"empty"``: nothing usable (no points, or the fallback failed / is off). The transform of the first
-  choice is kept so the caller can still voxelize; the target will be empty and the path says why.
+  choice is kept so the caller can still voxelize (what little lands in range is kept); the path says why.
+- ``"dataset"``: not chosen here. A source whose frames ship a target grid in their own frame puts
+  ``frame.meta["T_grid_sensor"]`` and the data pipeline uses it as is (see ``FrameToGrids``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform, yaw_transform
 
-AlignmentPath = Literal["ego", "lidar_center", "sensor", "empty"]
-ALIGNMENT_PATHS: tuple[str, ...] = ("ego", "lidar_center", "sensor", "empty")
+AlignmentPath = Literal["ego", "lidar_center", "sensor", "empty", "dataset"]
+ALIGNMENT_PATHS: tuple[str, ...] = ("ego", "lidar_center", "sensor", "empty", "dataset")
 
 _LOW_PERCENTILE = 2.0  # robust floor of the cloud for the lidar_center fallback
 _FLOOR_MARGIN_VOXELS = 2.0  # voxels left below that floor
@@ -103,7 +105,7 @@ def choose_grid_frame(
     first: AlignmentPath = "ego" if ego_frame else "sensor"
     T_first = ego_transform(T_world_sensor) if ego_frame else np.eye(4)
     if len(pts) == 0:
-        return GridAlignment(T_first, "empty", 0.0, f"frame {frame.frame_id}: no finite points; grid left empty")
+        return GridAlignment(T_first, "empty", 0.0, f"frame {frame.frame_id}: no finite points")
     ratio = in_range_ratio(pts, T_first, spec)
     if ratio >= min_in_range_ratio and ratio > 0:
         return GridAlignment(T_first, first, ratio, f"{first} frame: {ratio:.1%} of {len(pts)} points in range")
@@ -111,11 +113,12 @@ def choose_grid_frame(
     why = (f"{first} frame put {ratio:.2%} of {len(pts)} points in {spec.describe()} "
            f"(< min_in_range_ratio {min_in_range_ratio:g})")
     if not fallback_to_lidar_center:
-        return GridAlignment(T_first, "empty", ratio, f"{why}; fallback_to_lidar_center is off: grid left empty")
+        return GridAlignment(T_first, "empty", ratio, f"{why}; fallback_to_lidar_center is off: no usable grid frame")
     T_center = lidar_center_transform(pts, T_world_sensor, spec)
     ratio_c = in_range_ratio(pts, T_center, spec)
     if ratio_c >= min_in_range_ratio and ratio_c > 0:
         return GridAlignment(T_center, "lidar_center", ratio_c,
                              f"{why}; centred the grid on the LiDAR points instead ({ratio_c:.1%} in range)")
     return GridAlignment(T_first, "empty", ratio,
-                         f"{why}; centring on the LiDAR points also failed ({ratio_c:.2%} in range): grid left empty")
+                         f"{why}; centring on the LiDAR points also failed ({ratio_c:.2%} in range): "
+                         "no usable grid frame")

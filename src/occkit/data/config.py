@@ -22,6 +22,9 @@ class TargetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["hard", "soft"] = "hard"
     use_visibility_mask: bool = False
+    # where the mask comes from when use_visibility_mask is on: "auto" = the shipped grid's camera mask,
+    # else its LiDAR mask, else ray casting from the sensor (occkit.geometry.visibility)
+    mask_source: Literal["auto", "camera", "lidar", "raycast"] = "auto"
 
 
 class AugmentConfig(BaseModel):

@@ -1,0 +1,165 @@
+"""FrameToGrids: one Frame -> aligned (input, target, mask) arrays on the config's GridSpec.
+
+Input and target are voxelized with the SAME ``T_grid_sensor`` (``occkit.data.alignment``), so a point
+lands in the same voxel in both. Axes go from grid order [x, y, z] to model order (Z, Y, X) only through
+``occkit.geometry.layout.grid_to_channels``.
+
+Feature scaling (so every input channel is O(1)):
+- ``occupancy``, ``soft``: already in [0, 1].
+- ``count``: ``log1p(count)`` (a voxel with 1 point -> 0.69, 100 points -> 4.6).
+- ``mean_height``, ``max_height``: height inside the voxel as a fraction of its height (0 = floor,
+  1 = ceiling); empty voxels are 0. The channel already says which level the voxel is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from occkit.data.alignment import GridAlignment, choose_grid_frame, in_range_ratio
+from occkit.data.config import DataConfig
+from occkit.errors import ConfigError, GridMismatchError
+from occkit.frame import Frame
+from occkit.geometry.grid import GridSpec
+from occkit.geometry.layout import grid_to_channels
+from occkit.geometry.transforms import apply_transform, check_rigid
+from occkit.geometry.voxelize import voxelize
+
+_HEIGHT_FEATURES = ("mean_height", "max_height")
+
+
+def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:
+    pts = np.asarray(array)
+    if pts.ndim != 2 or pts.shape[1] < 3:
+        raise ValueError(f"frame {frame_id}: {what} must be an (N, >=3) array, got shape {pts.shape}")
+    return pts[np.all(np.isfinite(pts[:, :3]), axis=1), :3]
+
+
+def scale_feature(name: str, grid: np.ndarray, spec: GridSpec, occupied: np.ndarray) -> np.ndarray:
+    """Bring one [x, y, z] feature grid to O(1) values (see the module docstring); ``occupied`` marks hit voxels."""
+    grid = grid.astype(np.float32, copy=False)
+    if name == "count":
+        return np.log1p(grid)
+    if name in _HEIGHT_FEATURES:
+        floor = (spec.z_centers() - 0.5 * spec.size[2]).astype(np.float32)  # (Z,)
+        frac = np.clip((grid - floor) / np.float32(spec.size[2]), 0.0, 1.0)
+        return np.where(occupied, frac, np.float32(0.0)).astype(np.float32)
+    return grid
+
+
+class FrameToGrids:
+    """Turn a Frame into the model's arrays: ``input`` (F*Z, Y, X), ``target`` (Z, Y, X), ``mask`` (Z, Y, X).
+
+    The returned dict also holds ``frame_id``, ``alignment_path``, ``in_range_ratio``, ``target_rate`` and
+    ``alignment_message``. ``mask`` is present only when ``cfg.target.use_visibility_mask`` is on.
+    """
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+        self.spec = cfg.grid
+
+    # ---- alignment ------------------------------------------------------------------------------
+    def align(self, frame: Frame) -> GridAlignment:
+        """The grid frame for ``frame``: a shipped target's frame when the source gives one, else chosen."""
+        cfg = self.cfg
+        if frame.target is not None and frame.meta.get("T_grid_sensor") is not None:
+            T = check_rigid(frame.meta["T_grid_sensor"], f"frame {frame.frame_id}: meta['T_grid_sensor']")
+            pts = _points(frame.points, "points", frame.frame_id)
+            ratio = in_range_ratio(pts, T, self.spec)
+            return GridAlignment(T, "dataset", ratio, f"dataset grid frame: {ratio:.1%} of {len(pts)} points in range")
+        if len(frame.points) == 0 and frame.pseudo_points is not None and len(frame.pseudo_points):
+            frame = Frame(frame_id=frame.frame_id, points=frame.pseudo_points, T_world_sensor=frame.T_world_sensor)
+        # a shipped grid cannot move with the points: re-centring would misalign it from the input
+        fallback = cfg.fallback_to_lidar_center and frame.target is None
+        return choose_grid_frame(frame, self.spec, ego_frame=cfg.ego_frame, fallback_to_lidar_center=fallback,
+                                 min_in_range_ratio=cfg.min_in_range_ratio)
+
+    # ---- the pieces -----------------------------------------------------------------------------
+    def input_points(self, frame: Frame) -> np.ndarray:
+        if self.cfg.input.points == "pseudo":
+            if frame.pseudo_points is None:
+                raise ConfigError(f"frame {frame.frame_id}: data.input.points='pseudo' but the frame has no "
+                                  "pseudo_points (run depth unprojection first, or set data.input.points='lidar')")
+            return _points(frame.pseudo_points, "pseudo_points", frame.frame_id)
+        return _points(frame.points, "points", frame.frame_id)
+
+    def input_grid(self, points: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """(F*Z, Y, X) float32, channel = f*Z + z (feature-major)."""
+        icfg = self.cfg.input
+        vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features}), T_grid_points=T,
+                       lam=icfg.soft_lambda, gamma=icfg.soft_gamma)
+        hit = vox.count > 0
+        stack = np.stack([scale_feature(f, getattr(vox, f), self.spec, hit) for f in icfg.features])  # (F, X, Y, Z)
+        chans = grid_to_channels(stack)  # (F, Z, Y, X)
+        f, z, y, x = chans.shape
+        return chans.reshape(f * z, y, x).astype(np.float32, copy=False)
+
+    def target_grid(self, frame: Frame, T: np.ndarray) -> np.ndarray:
+        """[x, y, z] float32 target in [0, 1]."""
+        tgt = frame.target
+        if tgt is not None:
+            self.spec.check_same(tgt.spec, f"frame {frame.frame_id}: data.grid vs the dataset's target grid")
+            tgt.spec.check_array(tgt.semantics, f"frame {frame.frame_id}: target.semantics")
+            return tgt.occupancy.astype(np.float32)  # a shipped label grid is hard; soft == hard here
+        src = frame.target_points if frame.target_points is not None else frame.points
+        pts = _points(src, "target_points", frame.frame_id)
+        kind = self.cfg.target.kind
+        feat = "occupancy" if kind == "hard" else "soft"
+        vox = voxelize(pts, self.spec, features=(feat,), T_grid_points=T,
+                       lam=self.cfg.input.soft_lambda, gamma=self.cfg.input.soft_gamma)
+        return getattr(vox, feat).astype(np.float32)
+
+    def mask_grid(self, frame: Frame, T: np.ndarray) -> np.ndarray | None:
+        """[x, y, z] bool visibility mask, or None when masking is off."""
+        tcfg = self.cfg.target
+        if not tcfg.use_visibility_mask:
+            return None
+        tgt, want = frame.target, tcfg.mask_source
+        shipped = {"camera": tgt.mask_camera if tgt else None, "lidar": tgt.mask_lidar if tgt else None}
+        order = ["camera", "lidar", "raycast"] if want == "auto" else [want]
+        for name in order:
+            if name in shipped and shipped[name] is not None:
+                self.spec.check_array(shipped[name], f"frame {frame.frame_id}: target.mask_{name}")
+                return np.asarray(shipped[name]).astype(bool)
+            if name == "raycast":
+                return self._raycast_mask(frame, T)
+        raise ConfigError(f"frame {frame.frame_id}: data.target.mask_source={want!r} but the frame ships no "
+                          f"mask_{want} (use mask_source='auto' or 'raycast')")
+
+    def _raycast_mask(self, frame: Frame, T: np.ndarray) -> np.ndarray:
+        from occkit.geometry.visibility import lidar_visibility
+
+        src = frame.target_points if frame.target_points is not None else frame.points
+        pts = apply_transform(T, _points(src, "points", frame.frame_id))
+        origin = T[:3, 3]  # the sensor's position in the grid frame
+        return np.asarray(lidar_visibility(pts, origin, self.spec)).astype(bool)
+
+    # ---- all together ---------------------------------------------------------------------------
+    def __call__(self, frame: Frame) -> dict[str, Any]:
+        al = self.align(frame)
+        inp = self.input_grid(self.input_points(frame), al.T_grid_sensor)
+        target = self.target_grid(frame, al.T_grid_sensor)
+        mask = self.mask_grid(frame, al.T_grid_sensor)
+        out: dict[str, Any] = {
+            "input": inp,
+            "target": grid_to_channels(target),
+            "frame_id": frame.frame_id,
+            "alignment_path": al.path,
+            "alignment_message": al.message,
+            "in_range_ratio": float(al.in_range_ratio),
+            "target_rate": float(target.mean()),
+        }
+        if mask is not None:
+            out["mask"] = grid_to_channels(mask)
+        return out
+
+
+def check_model_arrays(sample: dict[str, Any], spec: GridSpec, n_features: int) -> None:
+    """Raise GridMismatchError unless a sample's arrays have the (F*Z, Y, X) / (Z, Y, X) shapes of ``spec``."""
+    x, y, z = spec.shape
+    expect = {"input": (n_features * z, y, x), "target": (z, y, x), "mask": (z, y, x)}
+    for key, shape in expect.items():
+        if key in sample and tuple(sample[key].shape) != shape:
+            raise GridMismatchError(f"sample {sample.get('frame_id')}: {key} has shape {tuple(sample[key].shape)}, "
+                                    f"expected {shape} for {spec.describe()}")

@@ -1,0 +1,106 @@
+"""FrameToGrids: input and target share the grid frame and the (Z, Y, X) layout; shipped grids are checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occkit.data.config import DataConfig, InputConfig, TargetConfig
+from occkit.data.grids import FrameToGrids
+from occkit.errors import ConfigError, GridMismatchError
+from occkit.frame import Frame, OccupancyTarget
+from occkit.geometry import GridSpec, apply_transform
+from occkit.geometry.transforms import yaw_transform
+
+# deliberately unequal sides so a swapped axis cannot pass: X=8, Y=6, Z=4 voxels of 1 m
+SPEC = GridSpec(pc_range=(0.0, 0.0, 0.0, 8.0, 6.0, 4.0), voxel_size=(1.0, 1.0, 1.0))
+VOXEL = (5, 2, 1)  # [x, y, z]
+
+
+def _cluster(center: np.ndarray, n: int = 20, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (np.asarray(center) + rng.uniform(-0.3, 0.3, (n, 3))).astype(np.float32)
+
+
+def _cfg(**kw) -> DataConfig:
+    return DataConfig(grid=SPEC, **kw)
+
+
+def test_known_voxel_lands_at_same_zyx_in_input_and_target_feature_major() -> None:
+    pts = _cluster(SPEC.indices_to_centers(np.array([VOXEL]))[0])
+    frame = Frame(frame_id="one", points=pts, T_world_sensor=np.eye(4))
+    cfg = _cfg(input=InputConfig(features=["occupancy", "max_height", "count"]))
+    s = FrameToGrids(cfg)(frame)
+    Z, Y, X = 4, 6, 8
+    assert s["input"].shape == (3 * Z, Y, X) and s["input"].dtype == np.float32
+    assert s["target"].shape == (Z, Y, X) and s["target"].dtype == np.float32
+    x, y, z = VOXEL
+    occ = s["input"][0 * Z: 1 * Z]  # feature-major: channel = f*Z + z
+    assert occ[z, y, x] == 1.0 and occ.sum() == 1.0
+    hmax = s["input"][1 * Z + z, y, x]
+    assert 0.5 < hmax <= 0.8 + 1e-6  # max height inside the voxel: centre + up to 0.3 m of a 1 m voxel
+    assert s["input"][2 * Z + z, y, x] == pytest.approx(np.log1p(20))
+    assert s["target"][z, y, x] == 1.0 and s["target"].sum() == 1.0
+    assert s["target_rate"] == pytest.approx(1 / SPEC.num_voxels)
+    assert s["alignment_path"] == "ego" and s["in_range_ratio"] == 1.0 and "mask" not in s
+
+
+def test_pose_moves_input_and_target_together() -> None:
+    """Sensor 100 m away, yawed 90 deg, 20 m up: the separate target cloud must land where the input does."""
+    T = yaw_transform(np.pi / 2, [100.0, -50.0, 20.0])
+    world = SPEC.indices_to_centers(np.array([VOXEL]))  # ego frame = world shifted by the sensor's x, y
+    world_pts = apply_transform(yaw_transform(np.pi / 2, [100.0, -50.0, 0.0]), world)
+    sensor_pts = apply_transform(np.linalg.inv(T), world_pts)
+    frame = Frame(frame_id="posed", points=_cluster(sensor_pts[0], seed=1), T_world_sensor=T,
+                  target_points=_cluster(sensor_pts[0], n=50, seed=2))
+    s = FrameToGrids(_cfg(input=InputConfig(features=["occupancy"]), target=TargetConfig(kind="soft")))(frame)
+    x, y, z = VOXEL
+    assert s["input"][z, y, x] == 1.0 and s["input"].sum() == 1.0
+    assert np.argwhere(s["target"] > 0).tolist() == [[z, y, x]]
+    assert 0 < s["target"][z, y, x] < 1  # soft occupancy
+
+
+def test_shipped_target_with_mismatched_spec_names_both() -> None:
+    other = GridSpec(pc_range=(0.0, 0.0, 0.0, 8.0, 6.0, 4.0), voxel_size=(0.5, 0.5, 0.5))
+    tgt = OccupancyTarget(spec=other, semantics=np.full(other.shape, 17, np.uint8))
+    frame = Frame(frame_id="occ3d_tok", points=_cluster([1, 1, 1]), T_world_sensor=np.eye(4), target=tgt)
+    with pytest.raises(GridMismatchError) as err:
+        FrameToGrids(_cfg())(frame)
+    msg = str(err.value)
+    assert "occ3d_tok" in msg and SPEC.describe() in msg and other.describe() in msg
+
+
+def test_shipped_target_and_camera_mask_are_used_in_model_layout() -> None:
+    sem = np.full(SPEC.shape, 17, np.uint8)
+    sem[VOXEL] = 4
+    cam = np.zeros(SPEC.shape, bool)
+    cam[:, :3, :] = True  # y < 3 visible
+    tgt = OccupancyTarget(spec=SPEC, semantics=sem, mask_camera=cam, mask_lidar=~cam)
+    frame = Frame(frame_id="t", points=_cluster([1.5, 1.5, 1.5]), T_world_sensor=np.eye(4), target=tgt)
+    s = FrameToGrids(_cfg(target=TargetConfig(use_visibility_mask=True)))(frame)
+    x, y, z = VOXEL
+    assert np.argwhere(s["target"]).tolist() == [[z, y, x]]
+    assert s["mask"].dtype == bool and s["mask"].shape == (4, 6, 8)
+    assert s["mask"][:, :3, :].all() and not s["mask"][:, 3:, :].any()
+    s2 = FrameToGrids(_cfg(target=TargetConfig(use_visibility_mask=True, mask_source="lidar")))(frame)
+    np.testing.assert_array_equal(s2["mask"], ~s["mask"])
+
+
+def test_dataset_frame_transform_is_used_for_shipped_grids() -> None:
+    sem = np.full(SPEC.shape, 17, np.uint8)
+    T_grid_sensor = yaw_transform(0.0, [4.0, 3.0, 1.0])
+    frame = Frame(frame_id="d", points=_cluster([1.5, -0.5, 0.5]), T_world_sensor=np.eye(4),
+                  target=OccupancyTarget(spec=SPEC, semantics=sem), meta={"T_grid_sensor": T_grid_sensor})
+    s = FrameToGrids(_cfg(input=InputConfig(features=["occupancy"])))(frame)
+    assert s["alignment_path"] == "dataset"
+    assert np.argwhere(s["input"]).tolist() == [[1, 2, 5]]  # (z, y, x) of the point (5.5, 2.5, 1.5)
+
+
+def test_pseudo_points_required_when_configured() -> None:
+    frame = Frame(frame_id="cam_0042", points=_cluster([1, 1, 1]), T_world_sensor=np.eye(4))
+    with pytest.raises(ConfigError, match="cam_0042.*pseudo_points"):
+        FrameToGrids(_cfg(input=InputConfig(points="pseudo")))(frame)
+    frame.pseudo_points = _cluster(SPEC.indices_to_centers(np.array([VOXEL]))[0])
+    s = FrameToGrids(_cfg(input=InputConfig(points="pseudo", features=["occupancy"])))(frame)
+    x, y, z = VOXEL
+    assert s["input"][z, y, x] == 1.0 and s["input"].sum() == 1.0
