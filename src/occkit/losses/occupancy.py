@@ -1,0 +1,113 @@
+"""OccupancyLoss: the training loss for sparse occupancy grids, with logging-friendly parts.
+
+Layout: logits, target and mask are ``(B, Z, Y, X)`` (any trailing dims work; dim 1 is height).
+**Logits only**: passing probabilities silently trains the wrong thing (sigmoid is applied inside).
+Reduction: voxel-wise terms (bce, weighted_bce, focal) are ``sum(w_z * m * l) / sum(m)`` -- the mean over
+observed voxels with height weights scaling each level (as torch's ``weight`` argument does); dice is one
+soft dice over all observed voxels of the batch, with ``w_z`` weighting each voxel's mass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from occkit.errors import ConfigError, GridMismatchError, OccKitError
+from occkit.losses.config import LossConfig
+from occkit.losses.terms import bce_map, focal_map, soft_dice
+
+
+class LossInputError(OccKitError, ValueError):
+    """Tensors given to the loss do not fit (dtype, range, shape)."""
+
+
+@dataclass
+class LossOutput:
+    """``total`` is what to backpropagate; ``terms`` and ``per_height`` are detached, for logging and health."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    per_height: torch.Tensor | None = None
+
+
+_VOXEL_TERM = {"bce": "bce", "weighted_bce": "weighted_bce", "focal": "focal", "bce_dice": "bce",
+               "focal_dice": "focal", "dice": None}
+
+
+class OccupancyLoss(torch.nn.Module):
+    """Voxel-wise term (+ dice) (+ mean matching), masked and height-weighted. See the module docstring."""
+
+    def __init__(self, cfg: LossConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or LossConfig()
+        hw = self.cfg.height_weights
+        if hw is not None:
+            if len(hw) == 0 or any(w < 0 for w in hw) or not any(w > 0 for w in hw):
+                raise ConfigError(f"loss.height_weights: expected non-negative weights, not all zero (got {hw})")
+            self.register_buffer("height_weights", torch.tensor(hw, dtype=torch.float32), persistent=False)
+        else:
+            self.height_weights = None
+        self.voxel_term = _VOXEL_TERM[self.cfg.kind]
+        self.use_dice = self.cfg.kind in ("dice", "bce_dice", "focal_dice")
+
+    def _check(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
+        if not logits.is_floating_point():
+            raise LossInputError(f"loss logits: expected a float tensor, got {logits.dtype}")
+        if logits.ndim < 2:
+            raise LossInputError(f"loss logits: expected (B, Z, ...) with Z on dim 1, got shape {tuple(logits.shape)}")
+        if target.shape != logits.shape:
+            raise GridMismatchError(f"loss target: shape {tuple(target.shape)} != logits shape {tuple(logits.shape)}")
+        if mask is not None and mask.shape != logits.shape:
+            raise GridMismatchError(f"loss mask: shape {tuple(mask.shape)} != logits shape {tuple(logits.shape)}")
+        if self.height_weights is not None and len(self.height_weights) != logits.shape[1]:
+            raise ConfigError(f"loss.height_weights: expected {logits.shape[1]} weights (one per height level Z), "
+                              f"got {len(self.height_weights)}")
+        if self.cfg.check_inputs and target.numel():
+            lo, hi = torch.aminmax(target.detach().float())
+            if not (bool(lo >= 0) and bool(hi <= 1)):
+                raise LossInputError(f"loss target: expected values in [0, 1] (hard or soft occupancy), "
+                                     f"got range [{float(lo):g}, {float(hi):g}]")
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> LossOutput:
+        self._check(logits, target, mask)
+        cfg = self.cfg
+        logits = logits.float()  # loss math in fp32 even under autocast
+        target = target.to(logits.dtype)
+        z = logits.shape[1]
+        view = (1, z) + (1,) * (logits.ndim - 2)
+        valid = torch.ones_like(logits) if mask is None else mask.to(logits.dtype)
+        wz = self.height_weights.to(logits.device).view(view) if self.height_weights is not None else None
+        weight = valid if wz is None else valid * wz  # per-voxel weight, 0 outside the mask
+        red = tuple(d for d in range(logits.ndim) if d != 1)  # all dims but height
+        count_h = valid.sum(red)  # observed voxels per height
+        count = count_h.sum().clamp_min(1.0)
+
+        total = logits.new_zeros(())
+        per_height = logits.new_zeros(z)
+        terms: dict[str, torch.Tensor] = {}
+        if self.voxel_term is not None:
+            if self.voxel_term == "focal":
+                lmap = focal_map(logits, target, cfg.focal_alpha, cfg.focal_gamma)
+            else:
+                lmap = bce_map(logits, target, cfg.pos_weight if self.voxel_term == "weighted_bce" else None)
+            wl = weight * lmap
+            value = wl.sum() / count
+            total = total + value
+            terms[self.voxel_term] = value.detach()
+            per_height = per_height + wl.detach().sum(red) / count_h.clamp_min(1.0)
+        probs = torch.sigmoid(logits)
+        if self.use_dice:
+            dw = 1.0 if cfg.kind == "dice" else cfg.dice_weight
+            value = soft_dice(probs, target, weight, tuple(range(logits.ndim)), cfg.dice_smooth)
+            total = total + dw * value
+            terms["dice"] = value.detach()
+            with torch.no_grad():
+                per_height = per_height + dw * soft_dice(probs, target, weight, red, cfg.dice_smooth)
+        if cfg.mean_weight > 0:
+            n = valid.sum().clamp_min(1.0)
+            diff = (probs * valid).sum() / n - (target * valid).sum() / n
+            value = diff * diff
+            total = total + cfg.mean_weight * value
+            terms["mean"] = value.detach()
+        return LossOutput(total=total, terms=terms, per_height=per_height.detach())
