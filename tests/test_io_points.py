@@ -79,10 +79,13 @@ def test_bin_columns_inferred_by_divisibility_and_named(tmp_path: Path, cloud) -
 
 def test_columns_txt_with_extra_columns_and_commas(tmp_path: Path) -> None:
     path = tmp_path / "uav.txt"
-    path.write_text("# x y z r\n1.5,2,3,0.25\n-4,5.5,6,1\n")
+    path.write_text("# x, y, z, r\n\n1.5,2,3,0.25\n-4,5.5,6,1\n")
     pc = read_points(path)
     np.testing.assert_array_equal(pc.xyz, [[1.5, 2, 3], [-4, 5.5, 6]])
     np.testing.assert_array_equal(pc.fields["intensity"], [0.25, 1])
+    spaced = tmp_path / "spaced.txt"
+    spaced.write_text("# x, y, z\n1 2 3\n4 5 6\n")  # a comma in the comment does not switch the delimiter
+    np.testing.assert_array_equal(read_points(spaced).xyz, [[1, 2, 3], [4, 5, 6]])
 
 
 def test_npz_points_key_and_per_point_keys(tmp_path: Path, cloud) -> None:

@@ -239,8 +239,9 @@ def _read_npz(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.nd
 
 def _read_txt(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     with path.open("r", errors="replace") as fh:
-        head = fh.read(4096)
-    delimiter = "," if "," in head else None
+        head = fh.read(4096).splitlines()
+    first = next((ln for ln in head if ln.strip() and not ln.lstrip().startswith("#")), "")
+    delimiter = "," if "," in first else None  # comma-separated exports exist beside the usual spaces
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data" -> handled below
