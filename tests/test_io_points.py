@@ -58,6 +58,17 @@ def test_pcd_encodings_keep_dtypes(tmp_path: Path, cloud, encoding: str) -> None
     np.testing.assert_array_equal(pc.fields["label"], label)
 
 
+def test_pcl_pcd_with_padding_and_multi_count_fields(tmp_path: Path) -> None:
+    path = tmp_path / "pcl.pcd"
+    path.write_text("VERSION 0.7\nFIELDS x y z _ intensity normal\nSIZE 4 4 4 1 4 4\nTYPE F F F U F F\n"
+                    "COUNT 1 1 1 4 1 3\nWIDTH 2\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 2\nDATA ascii\n"
+                    "1 2 3 0 0 0 0 7 0 0 1\n4 5 6 0 0 0 0 8 0 1 0\n")
+    pc = read_points(path)
+    np.testing.assert_array_equal(pc.xyz, [[1, 2, 3], [4, 5, 6]])
+    assert sorted(pc.fields) == ["intensity", "normal__0000", "normal__0001", "normal__0002"]
+    np.testing.assert_array_equal(pc.fields["normal__0001"], [0, 1])
+
+
 def test_bin_without_fields_is_padded_for_standard_readers(tmp_path: Path, cloud) -> None:
     xyz, _ = cloud
     nus = write_points(tmp_path / "a.pcd.bin", xyz)

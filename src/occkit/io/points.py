@@ -265,7 +265,9 @@ def _read_pcd(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     except Exception as exc:  # pypcd4 raises bare ValueError/KeyError/zlib.error on bad headers or bodies
         raise InputFileError(path, f"not a readable PCD file (header + ascii/binary/binary_compressed body): "
                                    f"{type(exc).__name__}: {exc}") from None
-    return _structured_to_points(path, data)
+    # pypcd4 renames PCL's "_" padding fields to "#$%&~~<random>" and splits COUNT > 1 fields into name__0000 ...
+    keep = [n for n in data.dtype.names or () if not n.startswith("#$%&~~")]
+    return _structured_to_points(path, data[keep] if len(keep) != len(data.dtype.names or ()) else data)
 
 
 def _read_ply(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -286,8 +288,8 @@ def _structured_to_points(path: Path, data: np.ndarray) -> tuple[np.ndarray, dic
     missing = [c for c in "xyz" if c not in names]
     if missing:
         raise InputFileError(path, f"has fields {list(names)}; expected x, y and z")
-    if any(data.dtype[c].shape for c in names):
-        raise InputFileError(path, "has multi-count fields; expected one scalar per point per field")
+    if any(data.dtype[c].shape for c in "xyz"):
+        raise InputFileError(path, "has multi-count x/y/z fields; expected one scalar per point")
     xyz = np.stack([np.asarray(data[c], dtype=np.float64) for c in "xyz"], axis=1)
     fields = {n: np.array(data[n]) for n in names if n not in ("x", "y", "z")}
     return xyz, fields
