@@ -153,6 +153,8 @@ def read_poses(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "poses file not found")
+    if not path.read_text().strip():
+        raise InputFileError(path, "empty; expected one pose (12 numbers, a row-major 3x4) per line")
     try:
         rows = np.loadtxt(path, dtype=np.float64, ndmin=2)
     except ValueError as exc:
