@@ -111,6 +111,7 @@ def test_soft_formula_by_hand() -> None:
     assert g.soft[tuple(i)] == pytest.approx(1 - math.exp(-0.4 * 2 - 6.0 * 0.01 / 3), rel=1e-6)
     assert g.soft[tuple(j)] == pytest.approx(1 - math.exp(-0.4), rel=1e-6)  # one point: no variance
     assert np.count_nonzero(g.soft) == 2 and g.count is None and g.occupancy is None
+    assert g.occupied_fraction == pytest.approx(2 / SMALL.num_voxels)
 
 
 def test_transform_applied_before_binning() -> None:

@@ -43,8 +43,12 @@ class VoxelGrids:
 
     @property
     def occupied_fraction(self) -> float:
-        occ = self.occupancy if self.occupancy is not None else (self.count > 0)
-        return float(occ.mean())
+        """Fraction of voxels holding at least one point (known even when only ``soft`` was requested)."""
+        if self.occupancy is not None:
+            return float(self.occupancy.mean())
+        if self.count is not None:
+            return float((self.count > 0).mean())
+        return float(self.stats.get("occupied_fraction", 0.0))
 
 
 def voxelize(
