@@ -36,7 +36,10 @@ class TrainerConfig(BaseModel):
     num_nodes: int = Field(1, ge=1)
     strategy: str = "auto"
     check_val_every_n_epoch: int = Field(1, ge=1)
-    checkpoint_every_n_epochs: int = Field(1, ge=1)
+    checkpoint_every_n_epochs: int = Field(1, ge=1, description="epoch=NNN.ckpt every N epochs")
+    checkpoint_every_n_steps: int | None = Field(None, ge=1, description="also refresh last.ckpt every N steps")
+    num_sanity_val_steps: int = Field(2, ge=-1, description="validation batches run before training starts")
+    model_summary: bool = True
     log_every_n_steps: int = Field(10, ge=1)
     limit_train_batches: int | float | None = None
     limit_val_batches: int | float | None = None

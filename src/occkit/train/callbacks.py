@@ -1,0 +1,109 @@
+"""Callbacks around checkpoints: named checkpoint files, W&B artifacts, status.json progress."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from occkit.train.status import write_status
+
+SavedHook = Callable[[Trainer, Path, str], None]
+
+
+class NotifyingCheckpoint(ModelCheckpoint):
+    """A ModelCheckpoint that tells listeners (W&B artifacts) about each file right after it is written.
+
+    ``role`` is "best", "periodic" or "last". Lightning runs checkpoint callbacks last, so a plain
+    callback hook would fire before the file exists; hooking the save itself avoids that.
+    """
+
+    def __init__(self, *args: Any, role: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.role = role
+        self.listeners: list[SavedHook] = []
+
+    @property
+    def state_key(self) -> str:
+        return f"{super().state_key}[role={self.role}]"
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)  # collective; the file is complete on return
+        if trainer.is_global_zero:
+            for listener in self.listeners:
+                listener(trainer, Path(filepath), self.role)
+
+
+def build_checkpoint_callbacks(ckpt_dir: Path, every_n_epochs: int, every_n_steps: int | None,
+                               monitor: str | None = "val/iou") -> list[NotifyingCheckpoint]:
+    """last.ckpt (every epoch, and every N steps when asked), best.ckpt by val/iou, epoch=NNN.ckpt every N."""
+    last = NotifyingCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True, monitor=None,
+                               every_n_train_steps=every_n_steps, role="last", enable_version_counter=False)
+    periodic = NotifyingCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", auto_insert_metric_name=False,
+                                   every_n_epochs=every_n_epochs, save_top_k=-1, monitor=None,
+                                   save_on_train_epoch_end=True, role="periodic", enable_version_counter=False)
+    callbacks = [last, periodic]
+    if monitor:
+        callbacks.append(NotifyingCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
+                                             save_top_k=1, role="best", enable_version_counter=False))
+    return callbacks
+
+
+class SaveLastOnTrainEnd(Callback):
+    """Write last.ckpt when training ends mid-epoch (max_steps), so a resume loses no steps."""
+
+    def __init__(self, ckpt_dir: Path) -> None:
+        self.path = Path(ckpt_dir) / "last.ckpt"
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or trainer.global_step == 0:
+            return
+        saved_step = getattr(self, "_saved_step", None)
+        if saved_step != trainer.global_step:
+            trainer.save_checkpoint(self.path)
+            self._saved_step = trainer.global_step
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._saved_step = trainer.global_step
+
+
+class StatusUpdater(Callback):
+    """Keeps status.json's global_step current (state "running") after every epoch."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero:
+            write_status(self.run_dir, "running", trainer.global_step, f"epoch {trainer.current_epoch} done")
+
+
+class WandbArtifacts:
+    """Logs checkpoints as W&B artifacts: ``model-checkpoint-epochN`` (periodic) and ``model-best``."""
+
+    def __init__(self, logger: Any, metadata: dict[str, Any] | None = None) -> None:
+        self.logger = logger  # a WandbLogger; its run is created lazily, so look it up at save time
+        self.metadata = metadata or {}
+        self.logged: list[str] = []
+
+    def __call__(self, trainer: Trainer, path: Path, role: str) -> None:
+        import wandb
+
+        if role == "periodic":
+            match = re.search(r"epoch=(\d+)", path.name)
+            epoch = int(match.group(1)) if match else trainer.current_epoch
+            name, aliases, policy = f"model-checkpoint-epoch{epoch}", [f"epoch{epoch}"], "immutable"
+        elif role == "best":
+            name, aliases, policy = "model-best", ["best", f"step{trainer.global_step}"], "mutable"
+        else:
+            return
+        metadata = {**self.metadata, "global_step": int(trainer.global_step), "epoch": int(trainer.current_epoch),
+                    **{k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}}
+        artifact = wandb.Artifact(name=name, type="model", metadata=metadata)
+        artifact.add_file(str(path), name=path.name, policy=policy)  # best.ckpt is rewritten later: copy it
+        self.logger.experiment.log_artifact(artifact, aliases=aliases)
+        self.logged.append(name)
