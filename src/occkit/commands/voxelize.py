@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from occkit.geometry import VoxelGrids
 
 
 def read_pose_json(path: Path) -> np.ndarray:
     """A 4x4 T_grid_points from JSON: a nested list, or an object holding one under
     ``T_grid_points``, ``T`` or ``T4x4`` (the UAVScenes record key)."""
+    import numpy as np
+
     from occkit.errors import InputFileError
     from occkit.geometry import check_rigid
 
@@ -33,8 +40,10 @@ def read_pose_json(path: Path) -> np.ndarray:
     return check_rigid(T, f"{path} (T_grid_points)")
 
 
-def save_grids_npz(path: Path, grids) -> None:  # noqa: ANN001 (VoxelGrids; imported lazily)
+def save_grids_npz(path: Path, grids: VoxelGrids) -> None:
     """npz with occupancy (bool), soft (float32), count (int32), grid_spec (JSON) and stats (JSON)."""
+    import numpy as np
+
     from occkit.utils.atomic import atomic_write
 
     def write(tmp: Path) -> None:
@@ -61,6 +70,7 @@ def register(app: typer.Typer) -> None:
         gamma: float = typer.Option(5.0, help="soft occupancy: weight of the in-voxel variance (1/m^2)"),
     ) -> None:
         """Voxelize one point cloud and report what landed in the grid."""
+        import numpy as np
         from rich.console import Console
         from rich.table import Table
 
