@@ -1,5 +1,31 @@
-"""occkit.data: frames -> aligned (input, target, mask) grids, the torch Dataset, the preprocessing cache."""
+"""occkit.data: frames -> aligned (input, target, mask) grids, the torch Dataset, the preprocessing cache.
+
+Torch-dependent names (OccupancyDataset, build_dataloader, collate) load lazily so that the CLI and the
+preprocessing workers stay light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from occkit.data.alignment import ALIGNMENT_PATHS, GridAlignment, choose_grid_frame
+from occkit.data.grids import FrameToGrids
+from occkit.data.memory import MemorySource
 
-__all__ = ["ALIGNMENT_PATHS", "GridAlignment", "choose_grid_frame"]
+_LAZY = {
+    "OccupancyDataset": "occkit.data.dataset",
+    "SeededSampler": "occkit.data.dataset",
+    "build_dataloader": "occkit.data.dataset",
+    "collate": "occkit.data.dataset",
+    "preprocess": "occkit.data.preprocess",
+    "CacheError": "occkit.data.cache",
+}
+
+__all__ = ["ALIGNMENT_PATHS", "FrameToGrids", "GridAlignment", "MemorySource", "choose_grid_frame", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'occkit.data' has no attribute {name!r}")

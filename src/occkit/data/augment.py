@@ -1,0 +1,73 @@
+"""Grid augmentation: flips and 90-degree turns in the x-y plane, applied to input, target and mask TOGETHER.
+
+The arrays are in model layout (..., Y, X), so every op acts on the last two axes and leaves height
+channels alone (height features are invariant under these ops). A turn is offered only on square grids
+(same cell count and voxel size in x and y); otherwise it would change the grid's shape or geometry.
+
+Seeding: one ``AugmentDraw`` per sample comes from ``numpy.random.default_rng(seed_sequence)``; the dataset
+builds the seed sequence from ``(seed, epoch, index)`` so that a run is reproducible regardless of the
+number of loader workers (see ``occkit.data.dataset.SeededSampler``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from occkit.data.config import AugmentConfig
+from occkit.geometry.grid import GridSpec
+
+GRID_KEYS = ("input", "target", "mask")
+
+
+@dataclass(frozen=True)
+class AugmentDraw:
+    """What happens to one sample: flips first, then ``k`` quarter turns counter-clockwise seen from above."""
+
+    flip_x: bool = False
+    flip_y: bool = False
+    k: int = 0
+
+    @property
+    def is_identity(self) -> bool:
+        return not (self.flip_x or self.flip_y or self.k % 4)
+
+
+def can_rotate(spec: GridSpec) -> bool:
+    """A quarter turn keeps the grid only when x and y have the same cell count and voxel size."""
+    x, y, _ = spec.shape
+    return x == y and abs(spec.voxel_size[0] - spec.voxel_size[1]) < 1e-9
+
+
+def draw(rng: np.random.Generator, cfg: AugmentConfig, spec: GridSpec) -> AugmentDraw:
+    """Draw one sample's augmentation (each flip with p = 0.5, turns uniform in 0..3)."""
+    flips = rng.random(2) < 0.5 if cfg.flip else np.zeros(2, bool)
+    k = int(rng.integers(4)) if cfg.rotate90 and can_rotate(spec) else 0
+    return AugmentDraw(bool(flips[0]), bool(flips[1]), k)
+
+
+def apply_grid(array: Any, d: AugmentDraw) -> Any:
+    """Apply ``d`` to one (..., Y, X) numpy array (returns a contiguous copy when anything changes)."""
+    if d.is_identity:
+        return array
+    out = array
+    if d.flip_x:
+        out = out[..., ::-1]
+    if d.flip_y:
+        out = out[..., ::-1, :]
+    if d.k % 4:
+        # axes (X, Y): a counter-clockwise turn seen from +z maps (x, y) -> (-y, x)
+        out = np.rot90(out, d.k, axes=(out.ndim - 1, out.ndim - 2))
+    return np.ascontiguousarray(out)
+
+
+def apply_sample(sample: dict[str, Any], d: AugmentDraw) -> dict[str, Any]:
+    """Apply the same draw to input, target and mask of a sample dict; other keys pass through."""
+    out = dict(sample)
+    for key in GRID_KEYS:
+        if key in out and out[key] is not None:
+            out[key] = apply_grid(out[key], d)
+    out["augment"] = d
+    return out

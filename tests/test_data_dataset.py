@@ -1,0 +1,117 @@
+"""OccupancyDataset + augmentation + dataloader: input, target and mask move together; seeding is reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from occkit.data import MemorySource
+from occkit.data.augment import AugmentDraw, apply_grid, can_rotate, draw
+from occkit.data.config import AugmentConfig, DataConfig, InputConfig, TargetConfig
+from occkit.data.dataset import OccupancyDataset, SeededSampler, build_dataloader, collate
+from occkit.frame import Frame, OccupancyTarget
+from occkit.geometry import GridSpec
+
+SPEC = GridSpec(pc_range=(-4.0, -4.0, 0.0, 4.0, 4.0, 4.0), voxel_size=(1.0, 1.0, 1.0))  # 8 x 8 x 4, square
+VOXELS = [(5, 1, 1), (6, 6, 2), (0, 3, 0)]  # one known occupied [x, y, z] voxel per frame
+
+
+def _frame(i: int) -> Frame:
+    x, y, z = VOXELS[i]
+    rng = np.random.default_rng(i)
+    pts = SPEC.indices_to_centers(np.array([[x, y, z]]))[0] + rng.uniform(-0.3, 0.3, (10, 3))
+    sem = np.full(SPEC.shape, 17, np.uint8)
+    sem[x, y, z] = 1
+    cam = np.zeros(SPEC.shape, bool)
+    cam[x, y, :] = True  # the column above the voxel, plus an asymmetric patch
+    cam[:2, :3, 0] = True
+    return Frame(frame_id=f"f{i}", points=pts.astype(np.float32), T_world_sensor=np.eye(4),
+                 target=OccupancyTarget(spec=SPEC, semantics=sem, mask_camera=cam))
+
+
+def _cfg(**kw) -> DataConfig:
+    return DataConfig(grid=SPEC, input=InputConfig(features=["occupancy", "max_height"]),
+                      target=TargetConfig(use_visibility_mask=True), **kw)
+
+
+def _expected_xy(x: int, y: int, d: AugmentDraw, n: int = 8) -> tuple[int, int]:
+    """Where voxel (x, y) goes, worked out geometrically on centred coordinates (independent of np.rot90)."""
+    cx, cy = x + 0.5 - n / 2, y + 0.5 - n / 2
+    if d.flip_x:
+        cx = -cx
+    if d.flip_y:
+        cy = -cy
+    for _ in range(d.k % 4):
+        cx, cy = -cy, cx  # counter-clockwise quarter turn seen from +z
+    return int(cx + n / 2 - 0.5), int(cy + n / 2 - 0.5)
+
+
+@pytest.mark.parametrize("d", [AugmentDraw(fx, fy, k) for fx in (False, True) for fy in (False, True)
+                               for k in range(4)])
+def test_every_draw_moves_input_target_and_mask_together(d: AugmentDraw) -> None:
+    ds = OccupancyDataset(_cfg(), "val", source=MemorySource([_frame(0)]))
+    s = ds.load(0)
+    x, y, z = VOXELS[0]
+    ex, ey = _expected_xy(x, y, d)
+    inp, tgt, mask = (apply_grid(s[k], d) for k in ("input", "target", "mask"))
+    Z = SPEC.shape[2]
+    assert np.argwhere(tgt).tolist() == [[z, ey, ex]]
+    assert np.argwhere(inp[:Z]).tolist() == [[z, ey, ex]]  # occupancy channels
+    assert inp[Z + z, ey, ex] > 0  # height channel moved with it, value unchanged
+    assert inp[Z + z, ey, ex] == s["input"][Z + z, y, x]
+    assert mask[:, ey, ex].all()  # the visible column followed the voxel
+    assert mask.sum() == s["mask"].sum()
+
+
+def test_train_split_augments_reproducibly_val_does_not() -> None:
+    frames = [_frame(i) for i in range(3)]
+    train = OccupancyDataset(_cfg(), "train", source=MemorySource(frames), seed=7)
+    again = OccupancyDataset(_cfg(), "train", source=MemorySource(frames), seed=7)
+    val = OccupancyDataset(_cfg(), "val", source=MemorySource(frames), seed=7)
+    assert train.augment and not val.augment
+    for i in range(3):
+        a, b = train[(i, 0)], again[(i, 0)]
+        assert torch.equal(a["input"], b["input"]) and torch.equal(a["mask"], b["mask"])
+        # whatever the draw, input and target stay aligned
+        Z = SPEC.shape[2]
+        assert torch.equal(a["input"][:Z] > 0, a["target"] > 0)
+        assert bool(a["mask"][a["target"] > 0].all())
+        v = val[i]
+        x, y, z = VOXELS[i]
+        assert torch.nonzero(v["target"]).tolist() == [[z, y, x]]
+    # over several epochs the draws differ (8 x 3 samples all identical would be a broken seed)
+    positions = {tuple(torch.nonzero(train[(0, e)]["target"])[0].tolist()) for e in range(8)}
+    assert len(positions) > 1
+
+
+def test_rotation_only_on_square_grids() -> None:
+    rect = GridSpec(pc_range=(0.0, 0.0, 0.0, 8.0, 6.0, 4.0), voxel_size=(1.0, 1.0, 1.0))
+    assert can_rotate(SPEC) and not can_rotate(rect)
+    rng = np.random.default_rng(0)
+    assert all(draw(rng, AugmentConfig(), rect).k == 0 for _ in range(50))
+    assert {draw(rng, AugmentConfig(), SPEC).k for _ in range(50)} == {0, 1, 2, 3}
+
+
+def test_dataloader_batches_and_seeded_sampler() -> None:
+    frames = [_frame(i) for i in range(3)]
+    loader = build_dataloader(_cfg(batch_size=2), "val", seed=3, source=MemorySource(frames))
+    batches = list(loader)
+    assert [b["frame_id"] for b in batches] == [["f0", "f1"], ["f2"]]
+    b = batches[0]
+    assert b["input"].shape == (2, 8, 8, 8) and b["input"].dtype == torch.float32
+    assert b["target"].shape == (2, 4, 8, 8) and b["mask"].dtype == torch.bool
+    assert b["alignment_path"] == ["ego", "ego"]
+    sampler = SeededSampler(10, seed=1)
+    e0, e1 = list(sampler), list(sampler)
+    assert [e for _, e in e0] == [0] * 10 and [e for _, e in e1] == [1] * 10
+    assert sorted(i for i, _ in e0) == list(range(10)) and e0 != e1
+    assert list(SeededSampler(10, seed=1)) == e0  # same seed, same order
+
+
+def test_collate_rejects_mixed_masks() -> None:
+    a = {"input": torch.zeros(1), "target": torch.zeros(1), "mask": torch.zeros(1, dtype=torch.bool),
+         "frame_id": "a"}
+    b = {"input": torch.zeros(1), "target": torch.zeros(1), "frame_id": "b"}
+    with pytest.raises(ValueError, match="without a visibility mask.*b"):
+        collate([a, b])
