@@ -1,9 +1,79 @@
-"""`occkit train` (not implemented yet)."""
+"""`occkit train --config FILE`: train an occupancy network and leave a run directory behind.
+
+Exit codes: 0 finished, 2 the config (or a checkpoint's grid) is wrong, 3 the health guard stopped the
+run, 1 anything else occkit reports on purpose.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _wandb_overrides(wandb: bool | None, project: str | None, entity: str | None, run_name: str | None,
+                     tags: str | None) -> list[str]:
+    import json
+
+    out: list[str] = []
+    if wandb is not None:
+        out.append(f"logging.wandb={json.dumps(wandb)}")
+    if project:
+        out.append(f"logging.wandb_project={project}")
+    if entity:
+        out.append(f"logging.wandb_entity={entity}")
+    if run_name:
+        out.append(f"logging.wandb_run_name={run_name}")
+    if tags is not None:
+        out.append(f"logging.wandb_tags={json.dumps([t.strip() for t in tags.split(',') if t.strip()])}")
+    return out
+
+
 def register(app: typer.Typer) -> None:
-    """Add this verb to the occkit CLI (filled in by the module's owner)."""
+    @app.command()
+    def train(
+        config: Path = typer.Option(..., "--config", "-c", help="python config file defining `config`"),
+        overrides: list[str] = typer.Option(None, "--set", "-s", help="override a field: --set optim.lr=1e-4"),
+        run_dir: Path | None = typer.Option(None, "--run-dir", help="run directory (default runs/<name>-<time>)"),
+        resume: str | None = typer.Option(None, "--resume", help="'auto' (continue last.ckpt) or a checkpoint path"),
+        wandb: bool | None = typer.Option(None, "--wandb/--no-wandb", help="log to Weights & Biases"),
+        wandb_project: str | None = typer.Option(None, "--wandb-project", help="W&B project (default occkit)"),
+        wandb_entity: str | None = typer.Option(None, "--wandb-entity", help="W&B entity (team or user)"),
+        wandb_run_name: str | None = typer.Option(None, "--wandb-run-name", help="W&B run name (default: run dir)"),
+        wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="comma-separated W&B tags: a,b"),
+    ) -> None:
+        """Train a model from a config file; prints the run dir, parameter count and validation IoU."""
+        from occkit.config import load_config
+        from occkit.errors import ConfigError, GridMismatchError, OccKitError
+        from occkit.health.events import TrainingHealthError
+
+        try:
+            extra = _wandb_overrides(wandb, wandb_project, wandb_entity, wandb_run_name, wandb_tags)
+            cfg = load_config(config, list(overrides or []) + extra)
+            from occkit.train.fit import fit
+
+            result = fit(cfg, run_dir=run_dir, resume=resume)
+        except (ConfigError, GridMismatchError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        except TrainingHealthError as err:
+            typer.echo(f"stopped: {err}", err=True)
+            typer.echo("the run directory's status.json says stopped_by_guard; `occkit doctor RUN_DIR` explains",
+                       err=True)
+            raise typer.Exit(3) from None
+        except OccKitError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        from occkit.train.fit import is_rank_zero
+
+        if not is_rank_zero():
+            return
+        iou = result.val_iou
+        typer.echo(f"run dir: {result.run_dir}")
+        typer.echo(f"parameters: {result.parameter_count:,}")
+        typer.echo(f"state: {result.state} at step {result.global_step}")
+        typer.echo(f"validation IoU: {iou:.4f}" if iou is not None else "validation IoU: n/a (no validation ran)")
+        if result.best_iou is not None:
+            typer.echo(f"best validation IoU: {result.best_iou:.4f} ({result.best_checkpoint})")
+        if result.state != "finished":
+            raise typer.Exit(1)
