@@ -46,7 +46,7 @@ def entry_name(frame_id: str) -> str:
     """A file name for a frame id: unsafe characters become '_' and a short hash keeps names unique."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", frame_id)
     if safe != frame_id or safe.startswith("."):
-        safe = f"{safe}-{hashlib.sha1(frame_id.encode()).hexdigest()[:8]}"
+        safe = f"{safe.lstrip('.') or '_'}-{hashlib.sha1(frame_id.encode()).hexdigest()[:8]}"
     return f"{safe}.npz"
 
 
