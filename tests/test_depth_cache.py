@@ -79,3 +79,24 @@ def test_corrupt_entry_recomputed_and_missing_image(tmp_path):
     assert len(fake.calls) == 2 and p.depth.shape == (42, 56)
     with pytest.raises(InputFileError, match="image not found"):
         cache.get_or_compute([tmp_path / "nope.png"], model, progress=False)
+
+
+def test_estimate_pseudo_points_through_cache(tmp_path):
+    from occkit.depth.pseudo import estimate_pseudo_points
+    from occkit.frame import CameraView, Frame
+    from occkit.geometry.transforms import make_transform, yaw_transform
+
+    (path,) = _images(tmp_path, 1)
+    T_world_sensor = yaw_transform(0.3, [5.0, 5.0, 1.0])
+    T_sensor_cam = make_transform(np.array([[0, 0, 1.0], [-1.0, 0, 0], [0, -1.0, 0]]), [0.5, 0.0, -0.2])
+    K0 = np.array([[60.0, 0, 31.5], [0, 60.0, 23.5], [0, 0, 1]])
+    view = CameraView("front", K0, T_world_sensor @ T_sensor_cam, 64, 48, image_path=str(path))
+    frame = Frame("f", np.zeros((0, 3), np.float32), T_world_sensor, cameras=[view])
+    fake = FakeDA3()
+    cache = DepthCache(tmp_path / "cache")
+    pts = estimate_pseudo_points(frame, DA3Depth(fake, process_res=56), cache=cache, conf_percentile=None)
+    assert pts.shape == (56 * 42, 3)
+    np.testing.assert_allclose(pts[:, 0], 10.5, atol=1e-4)  # plane 10 m ahead of a camera 0.5 m ahead of the sensor
+    assert np.ptp(pts[:, 1]) > 1 and np.ptp(pts[:, 2]) > 1
+    estimate_pseudo_points(frame, DA3Depth(fake, process_res=56), cache=cache)
+    assert len(fake.calls) == 1

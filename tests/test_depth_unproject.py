@@ -76,3 +76,17 @@ def test_scale_intrinsics_keeps_pixel_centres():
     # the point on the optical axis projects to the same physical spot: old centre pixel 3 -> new 6.5
     assert K2[0, 0] == 200.0 and K2[1, 1] == 100.0
     assert K2[0, 2] == pytest.approx(6.5) and K2[1, 2] == pytest.approx(4.5)
+
+
+def test_views_to_sensor_points_lands_in_sensor_frame():
+    from occkit.depth.pseudo import views_to_sensor_points
+    from occkit.frame import CameraView, Frame
+
+    T_world_sensor = yaw_transform(0.3, [5.0, 5.0, 1.0])
+    T_sensor_cam = make_transform(np.array([[0, 0, 1.0], [-1.0, 0, 0], [0, -1.0, 0]]), [0.5, 0.0, -0.2])  # looks +x
+    view = CameraView("front", K, T_world_sensor @ T_sensor_cam, 6, 4, depth=np.full((4, 6), 5.0, np.float32))
+    frame = Frame("f", np.zeros((0, 3), np.float32), T_world_sensor, cameras=[view, CameraView("nodepth", K,
+                  np.eye(4), 6, 4)])
+    pts = views_to_sensor_points(frame)
+    assert pts.shape == (24, 3)
+    np.testing.assert_allclose(pts[2 * 6 + 3], [5.5, 0.0, -0.2], atol=1e-5)  # optical axis: 5 m ahead of the camera
