@@ -104,3 +104,19 @@ def test_pseudo_points_required_when_configured() -> None:
     s = FrameToGrids(_cfg(input=InputConfig(points="pseudo", features=["occupancy"])))(frame)
     x, y, z = VOXEL
     assert s["input"][z, y, x] == 1.0 and s["input"].sum() == 1.0
+
+
+def test_raycast_mask_marks_the_ray_path_in_model_layout() -> None:
+    pytest.importorskip("occkit.geometry.visibility")  # written by the synthetic-world engineer
+    # sensor frame = grid frame: the sensor sits at the grid corner, one return in voxel (5, 2, 1)
+    hit = SPEC.indices_to_centers(np.array([VOXEL]))
+    frame = Frame(frame_id="ray", points=hit.astype(np.float32), T_world_sensor=np.eye(4))
+    cfg = _cfg(ego_frame=False, target=TargetConfig(use_visibility_mask=True, mask_source="raycast"))
+    s = FrameToGrids(cfg)(frame)
+    x, y, z = VOXEL
+    m = s["mask"]
+    assert s["alignment_path"] == "sensor"
+    assert m.shape == (4, 6, 8) and m[z, y, x] and m[0, 0, 0]  # the hit voxel and the sensor's voxel
+    assert not m[:, :, 6:].any() and not m[2:].any()  # nothing beyond the hit or above the ray
+    assert 6 <= m.sum() <= 9  # the ray's voxels only: 5 + 2 + 1 face crossings at most, plus the start
+    assert s["target"][z, y, x] == 1.0

@@ -23,7 +23,7 @@ from occkit.errors import ConfigError, GridMismatchError
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.layout import grid_to_channels
-from occkit.geometry.transforms import apply_transform, check_rigid
+from occkit.geometry.transforms import check_rigid
 from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
@@ -128,12 +128,12 @@ class FrameToGrids:
                           f"mask_{want} (use mask_source='auto' or 'raycast')")
 
     def _raycast_mask(self, frame: Frame, T: np.ndarray) -> np.ndarray:
+        """Voxels the current sweep's rays crossed or ended in (accumulated target points came from other
+        origins, so only ``frame.points`` are cast, from the sensor origin)."""
         from occkit.geometry.visibility import lidar_visibility
 
-        src = frame.target_points if frame.target_points is not None else frame.points
-        pts = apply_transform(T, _points(src, "points", frame.frame_id))
-        origin = T[:3, 3]  # the sensor's position in the grid frame
-        return np.asarray(lidar_visibility(pts, origin, self.spec)).astype(bool)
+        pts = _points(frame.points, "points", frame.frame_id)
+        return np.asarray(lidar_visibility(pts, None, self.spec, T_grid_points=T)).astype(bool)
 
     # ---- all together ---------------------------------------------------------------------------
     def __call__(self, frame: Frame) -> dict[str, Any]:
