@@ -1,18 +1,78 @@
-"""Synthetic source (stub: filled in by its owner)."""
+"""The built-in synthetic world as a Source: frames generated on demand, no download.
+
+Each split draws its scenes from its own derived seed (no scene is shared between train and val),
+and frame ``i`` is a pure function of (config, split, i), so caches keyed by ``fingerprint()`` stay valid.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from occkit.frame import Frame
+from occkit.synthetic.monodepth import DepthNoiseConfig
+from occkit.synthetic.sensors import CameraConfig, LidarConfig
+
+GENERATOR_VERSION = 1  # bump when generated frames change, so caches are invalidated
 
 
 class SyntheticSourceConfig(BaseModel):
-    """Where and how to read synthetic frames."""
+    """Which synthetic world to generate and how its sensors behave."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["synthetic"] = "synthetic"
+    preset: Literal["uav_town", "uav_valley", "street"] = "uav_town"
+    seed: int = 0
+    train_frames: int = Field(32, ge=0)
+    val_frames: int = Field(8, ge=0)
+    test_frames: int = Field(8, ge=0)
+    frames_per_scene: int = Field(16, ge=1, description="consecutive frames along one trajectory in one scene")
+    accumulate_poses: int = Field(5, ge=1, description="LiDAR sweeps (this one included) merged into the target")
+    accumulate_dt: float = Field(4.0, gt=0, description="trajectory time between accumulated sweeps")
+    lidar: LidarConfig = Field(default_factory=LidarConfig)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    depth_noise: DepthNoiseConfig = Field(default_factory=DepthNoiseConfig)
 
-    def build(self, split: str = "train"):
+    def num_frames(self, split: str) -> int:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        return int(getattr(self, f"{split}_frames"))
+
+    def build(self, split: str = "train") -> SyntheticSource:
         """Return a Source of Frames for split (train/val/test)."""
-        raise NotImplementedError("synthetic source is not implemented yet")
+        return SyntheticSource(self, split)
+
+
+class SyntheticSource:
+    """Frames of one split of the synthetic world."""
+
+    def __init__(self, cfg: SyntheticSourceConfig, split: str) -> None:
+        self.cfg, self.split = cfg, split
+        self._n = cfg.num_frames(split)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> Frame:
+        return self.sample(index).to_frame()
+
+    def sample(self, index: int):
+        """The full SyntheticSample (writers need intensity, ring and target labels)."""
+        from occkit.synthetic.world import generate_sample
+
+        if not -self._n <= index < self._n:
+            raise IndexError(f"synthetic {self.split} split has {self._n} frames, index {index} is out of range")
+        return generate_sample(self.cfg, self.split, index % self._n)
+
+    @property
+    def frame_ids(self) -> list[str]:
+        from occkit.synthetic.world import frame_id
+
+        return [frame_id(self.cfg, self.split, i) for i in range(self._n)]
+
+    def fingerprint(self) -> str:
+        payload = {"config": self.cfg.model_dump(mode="json"), "split": self.split, "version": GENERATOR_VERSION}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,48 @@
+"""A stand-in for monocular depth (Depth Anything 3): true depth degraded the way DA3 degrades it.
+
+DA3-like errors: one global scale and shift per image, noise that grows with distance, depth edges
+blurred so that unprojected points smear between foreground and background ("flying pixels"), and no
+depth where nothing was hit (sky). Unprojecting the result gives noisy pseudo-LiDAR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage
+
+
+class DepthNoiseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scale_sigma: float = Field(0.05, ge=0, description="std of log global scale")
+    shift_sigma_m: float = Field(0.3, ge=0, description="std of the global shift (m)")
+    noise_rel: float = Field(0.01, ge=0, description="noise std as a fraction of depth")
+    noise_quad: float = Field(1e-4, ge=0, description="extra noise std per metre^2 (grows with distance)")
+    edge_blur_px: float = Field(1.5, ge=0, description="gaussian sigma (px) of the blur across depth edges")
+    edge_threshold: float = Field(0.08, gt=0, description="relative depth jump that counts as an edge")
+    max_range: float | None = Field(None, gt=0, description="drop pseudo points beyond this distance (m)")
+
+
+def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """True z-depth (0 = no hit) -> (noisy depth float32, confidence float32 in (0, 1])."""
+    z = np.asarray(depth, dtype=np.float64)
+    valid = z > 0
+    out = z.copy()
+    conf = np.ones_like(z)
+    if cfg.edge_blur_px > 0 and valid.any():
+        w = ndimage.gaussian_filter(valid.astype(np.float64), cfg.edge_blur_px)
+        blurred = ndimage.gaussian_filter(z * valid, cfg.edge_blur_px) / np.maximum(w, 1e-6)
+        zmax = ndimage.maximum_filter(np.where(valid, z, 0.0), size=3)
+        zmin = ndimage.minimum_filter(np.where(valid, z, np.inf), size=3)
+        edge = valid & ((zmax - zmin) > cfg.edge_threshold * np.maximum(zmin, 1e-6))
+        zone = ndimage.binary_dilation(edge, iterations=max(1, int(np.ceil(cfg.edge_blur_px)))) & valid
+        out = np.where(zone, blurred, out)
+        conf = np.where(zone, 0.3, conf)
+    scale = float(np.exp(rng.normal(0.0, cfg.scale_sigma)))
+    shift = float(rng.normal(0.0, cfg.shift_sigma_m))
+    sigma = cfg.noise_rel * out + cfg.noise_quad * out ** 2
+    out = scale * out + shift + sigma * rng.standard_normal(out.shape)
+    conf = conf / (1.0 + sigma)
+    out = np.where(valid & (out > 0), out, 0.0)
+    return out.astype(np.float32), np.where(out > 0, conf, 0.0).astype(np.float32)

@@ -1,0 +1,166 @@
+"""One synthetic sample, generated on demand and deterministically from (seed, split, index).
+
+``generate_sample`` runs the whole chain for a frame: scene (cached per scene seed), trajectory pose,
+LiDAR sweep, camera render, monocular-depth stand-in -> pseudo points, and LiDAR accumulated over
+neighbouring poses (the Occ3D-style target). ``SyntheticSample.to_frame()`` gives the Frame every
+source yields; writers use the richer sample (intensity, ring, labels of accumulated points).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from occkit.depth.unproject import unproject_depth
+from occkit.frame import CameraView, Frame
+from occkit.geometry.transforms import invert_transform
+from occkit.synthetic import classes as C
+from occkit.synthetic.monodepth import degrade_depth
+from occkit.synthetic.rig import T_world_ego, make_rig, make_trajectory
+from occkit.synthetic.scene import Scene, make_scene
+from occkit.synthetic.sensors import intrinsics, render_camera, scan_lidar
+
+if TYPE_CHECKING:
+    from occkit.sources.synthetic import SyntheticSourceConfig
+
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+FRAME_DT = 4.0  # trajectory time between frames (a few metres of travel)
+BASE_TIMESTAMP = 1658137057.0  # an AMtown-like epoch for file names
+
+
+def is_uav(preset: str) -> bool:
+    return preset.startswith("uav")
+
+
+def label_space(preset: str) -> str:
+    return "uavscenes" if is_uav(preset) else "occ3d"
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across numpy versions and platforms."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def frame_id(cfg: SyntheticSourceConfig, split: str, index: int) -> str:
+    """Stable id of frame ``index`` (no generation needed)."""
+    scene_index, k = divmod(int(index), cfg.frames_per_scene)
+    name = {"uav_town": "AMtown", "uav_valley": "AMvalley"}.get(cfg.preset, "street")
+    return f"synthetic/{cfg.preset}/{split}/{name}{scene_index + 1:02d}/{k:04d}"
+
+
+@lru_cache(maxsize=8)
+def cached_scene(preset: str, scene_seed: int) -> Scene:
+    return make_scene(preset, scene_seed)
+
+
+@dataclass
+class SyntheticSample:
+    """Everything generated for one frame. Points are in the LiDAR (sensor) frame."""
+
+    frame_id: str
+    scene_name: str
+    scene_index: int
+    index_in_scene: int
+    timestamp: float
+    T_world_lidar: np.ndarray
+    T_world_ego: np.ndarray
+    T_cam_lidar: np.ndarray
+    points: np.ndarray
+    labels: np.ndarray  # internal class per LiDAR point
+    intensity: np.ndarray
+    ring: np.ndarray
+    camera: CameraView  # image, true depth, semantics (label space), K, T_world_cam
+    camera_cls: np.ndarray  # internal class per pixel (NO_HIT = sky)
+    noisy_depth: np.ndarray  # the monocular-depth stand-in (what DA3 would give)
+    noisy_conf: np.ndarray
+    pseudo_points: np.ndarray
+    target_points: np.ndarray
+    target_labels: np.ndarray  # internal class per target point
+    accumulation_origins: np.ndarray  # (P, 3) LiDAR origins of the accumulated sweeps, sensor frame
+    meta: dict = field(default_factory=dict)
+
+    def to_frame(self) -> Frame:
+        space = self.meta["label_space"]
+        return Frame(
+            frame_id=self.frame_id,
+            points=self.points,
+            T_world_sensor=self.T_world_lidar,
+            point_fields={"intensity": self.intensity, "ring": self.ring},
+            point_labels=C.to_label_space(self.labels, space),
+            cameras=[self.camera],
+            pseudo_points=self.pseudo_points,
+            target_points=self.target_points,
+            meta=dict(self.meta),
+        )
+
+
+def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> SyntheticSample:
+    """Generate frame ``index`` of ``split``; same (cfg, split, index) -> identical arrays."""
+    if split not in SPLIT_CODES:
+        raise ValueError(f"split must be one of {tuple(SPLIT_CODES)}, got {split!r}")
+    preset, uav = cfg.preset, is_uav(cfg.preset)
+    scene_index, k = divmod(int(index), cfg.frames_per_scene)
+    scene_seed = derive_seed(cfg.seed, SPLIT_CODES[split], scene_index)
+    scene = cached_scene(preset, scene_seed)
+    traj = make_trajectory(uav, np.random.default_rng(derive_seed(scene_seed, 1)))
+    lidar_cfg, cam_cfg = cfg.lidar, cfg.camera
+    pattern = lidar_cfg.pattern if lidar_cfg.pattern != "auto" else ("rosette" if uav else "spinning")
+    max_range = lidar_cfg.max_range or (300.0 if pattern == "rosette" else 80.0)
+    lidar_pitch = 90.0 if pattern == "rosette" and uav else 0.0
+    cam_pitch = cam_cfg.pitch_deg if cam_cfg.pitch_deg is not None else (90.0 if uav else 0.0)
+    rig = make_rig(uav, lidar_pitch, cam_pitch)
+
+    def body_pose(tau: float) -> np.ndarray:
+        p = traj.position(tau)
+        return traj.T_world_body(tau, float(scene.terrain.height(np.array(p[0]), np.array(p[1]))))
+
+    tau = k * FRAME_DT
+    T_world_body = body_pose(tau)
+    T_world_lidar = T_world_body @ rig.T_body_lidar
+    T_world_cam = T_world_body @ rig.T_body_cam
+    T_lidar_world = invert_transform(T_world_lidar)
+    rng = np.random.default_rng(derive_seed(scene_seed, 2, k))
+
+    scan = scan_lidar(scene, T_world_lidar, lidar_cfg, pattern, max_range, rng, t0=tau)
+
+    K = intrinsics(cam_cfg)
+    render = render_camera(scene, T_world_cam, K, cam_cfg.width, cam_cfg.height, rng)
+    noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng)
+    T_lidar_cam = T_lidar_world @ T_world_cam
+    pseudo = unproject_depth(noisy, K, T_lidar_cam, max_range=cfg.depth_noise.max_range)
+    space = label_space(preset)
+    camera = CameraView(name="CAM", K=K, T_world_cam=T_world_cam, width=cam_cfg.width, height=cam_cfg.height,
+                        image=render.image, depth=render.depth, depth_conf=None,
+                        semantics=C.to_label_space(render.cls, space), distortion=np.zeros(5))
+
+    # Occ3D-style target: sweeps from poses around this one, moved into this sensor frame
+    targets, target_cls, origins = [scan.points], [scan.cls], [np.zeros(3)]
+    n_acc = cfg.accumulate_poses
+    offsets = (np.arange(n_acc) - (n_acc - 1) / 2) * cfg.accumulate_dt
+    for j, dt in enumerate(offsets):
+        if dt == 0:
+            continue
+        T_wl = body_pose(tau + dt) @ rig.T_body_lidar
+        acc_rng = np.random.default_rng(derive_seed(scene_seed, 3, k, j))
+        s = scan_lidar(scene, T_wl, lidar_cfg, pattern, max_range, acc_rng, t0=tau + dt)
+        T = T_lidar_world @ T_wl
+        targets.append((s.points.astype(np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32))
+        target_cls.append(s.cls)
+        origins.append(T[:3, 3])
+
+    scene_name = f"{scene.name}{scene_index + 1:02d}"
+    timestamp = BASE_TIMESTAMP + 1000.0 * scene_index + SPLIT_CODES[split] * 1e5 + tau
+    meta = {"scene": scene_name, "preset": preset, "seed": cfg.seed, "split": split, "index": int(index),
+            "scene_seed": scene_seed, "label_space": space, "timestamp": timestamp,
+            "T_world_ego": T_world_ego(T_world_body)}
+    return SyntheticSample(
+        frame_id=frame_id(cfg, split, index), scene_name=scene_name, scene_index=scene_index,
+        index_in_scene=k, timestamp=timestamp, T_world_lidar=T_world_lidar, T_world_ego=T_world_ego(T_world_body),
+        T_cam_lidar=invert_transform(T_world_cam) @ T_world_lidar, points=scan.points, labels=scan.cls,
+        intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=render.cls,
+        noisy_depth=noisy, noisy_conf=conf,
+        pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
+        accumulation_origins=np.array(origins), meta=meta)
