@@ -134,3 +134,22 @@ def test_fingerprint_changes_with_files_and_settings(tmp_path: Path) -> None:
     assert FolderSourceConfig(root=str(tmp_path), val_fraction=0.0, accumulate=2).build().fingerprint() != fp
     np.save(tmp_path / "scans" / "000001.npy", np.zeros((3, 3), np.float32))
     assert cfg.build().fingerprint() != fp
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "aerial_classified.las"
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason=f"real LAS scan not found at {REAL}")
+def test_real_georeferenced_las_keeps_float32_points_small_and_the_origin_in_the_pose(tmp_path: Path) -> None:
+    from occkit.io.points import read_points
+
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "survey.las").symlink_to(REAL)
+    with pytest.warns(FolderSourceWarning):
+        f = FolderSourceConfig(root=str(tmp_path), val_fraction=0.0).build()[0]
+    pc = read_points(REAL)
+    assert np.abs(f.points).max() < 1e3 and f.points.dtype == np.float32  # metres near the origin, not UTM
+    np.testing.assert_allclose(f.T_world_sensor[:3, 3], pc.origin)
+    np.testing.assert_allclose(apply_transform(f.T_world_sensor, f.points.astype(np.float64)), pc.absolute_xyz(),
+                               atol=1e-3)
+    assert "classification" in f.point_fields and len(f.point_fields["classification"]) == len(f.points)

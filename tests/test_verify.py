@@ -120,3 +120,22 @@ def test_reads_a_run_written_by_the_synthetic_writer(tmp_path: Path) -> None:
     assert frame.points.shape[1] == 3 and frame.point_labels is not None
     console = _console()
     assert run_verify(tmp_path / "syn", samples=5, console=console) == 0, console.export_text()
+
+
+REAL = REPO.parent / "shared" / "data" / "real" / "aerial_classified.las"
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason=f"real LAS scan not found at {REAL}")
+def test_real_survey_at_its_true_elevation_needs_the_fallback(tmp_path: Path) -> None:
+    """A real airborne scan 1350 m above the datum: the ego frame misses the uav grid, the fallback saves it."""
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "survey.las").symlink_to(REAL)
+    console = _console()
+    with pytest.warns(UserWarning, match="identity pose"):
+        assert run_verify(tmp_path, source_format="folder", samples=1, fallback_to_lidar_center=False,
+                          console=console) == 1
+    assert "100% of" in console.export_text()
+    console = _console()
+    with pytest.warns(UserWarning, match="identity pose"):
+        assert run_verify(tmp_path, source_format="folder", samples=1, console=console) == 0
+    assert "fallback fired on 100%" in console.export_text()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame
-from occkit.geometry.transforms import apply_transform, invert_transform
+from occkit.geometry.transforms import apply_transform, invert_transform, make_transform
 from occkit.sources.base import SPLITS
 from occkit.sources.folder_files import POSE_FILES, read_camera_json, read_depth, read_kitti_poses, read_named_poses
 
@@ -193,21 +193,22 @@ class FolderSource:
         seq, i = self._items[index]
         stem = seq.stems[i]
         T = seq.poses[i]
-        points = self._scan(seq, i)
-        fields: dict[str, np.ndarray] = {}
-        if isinstance(points, tuple):
-            points, fields = points
+        scan = self._scan(seq, i)
+        points, fields = (scan[0], scan[1]) if scan else (None, {})
+        if scan is not None and np.any(scan[2]):
+            T = T @ make_transform(translation=scan[2])  # georeferenced file: origin folded into the pose
         camera, pseudo = self._camera(seq, stem, T)
         if points is None:
             points = pseudo
         labels = self._labels(seq, stem, len(points))
-        target = points if self.cfg.accumulate == 1 or not seq.scans else self._accumulated(seq, i, points)
+        target = points if self.cfg.accumulate == 1 or not seq.scans else self._accumulated(seq, i, points, T)
         return Frame(frame_id=self.frame_ids[index], points=points, T_world_sensor=T, point_fields=fields,
                      point_labels=labels, cameras=[camera] if camera else [], pseudo_points=pseudo,
                      target_points=target,
                      meta={"scene": seq.name, "sequence": seq.name, "name": stem, "dataset": "folder",
                            "points_from": "scan" if seq.scans else "depth",
-                           "scan_path": str(seq.scans[stem]) if seq.scans else None})
+                           "scan_path": str(seq.scans[stem]) if seq.scans else None,
+                           "origin": None if scan is None else scan[2].tolist()})
 
     def fingerprint(self) -> str:
         """sha256 of settings, split and every file a frame reads (path, size, mtime)."""
@@ -226,7 +227,8 @@ class FolderSource:
         return h.hexdigest()
 
     # ---- pieces -----------------------------------------------------------------------------------
-    def _scan(self, seq: _Sequence, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    def _scan(self, seq: _Sequence, i: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray] | None:
+        """(float32 xyz relative to origin, fields, float64 origin) of scan i; None without scans/."""
         if not seq.scans:
             return None
         from occkit.io.points import read_points
@@ -234,8 +236,7 @@ class FolderSource:
         path = seq.scans[seq.stems[i]]
         cols = self.cfg.columns if path.suffix.lower() in (".bin", ".txt", ".npy", ".npz") else None
         pc = read_points(path, columns=cols)
-        xyz = pc.xyz if not np.any(pc.origin) else pc.absolute_xyz().astype(np.float32)
-        return xyz, pc.fields
+        return pc.xyz, pc.fields, pc.origin
 
     def _labels(self, seq: _Sequence, stem: str, n: int) -> np.ndarray | None:
         path = seq.labels.get(stem)
@@ -277,10 +278,15 @@ class FolderSource:
                           image_path=None if img_path is None else str(img_path))
         return view, pseudo
 
-    def _accumulated(self, seq: _Sequence, i: int, points: np.ndarray) -> np.ndarray:
+    def _accumulated(self, seq: _Sequence, i: int, points: np.ndarray, T_world_sensor: np.ndarray) -> np.ndarray:
         n = self.cfg.accumulate
         start = min(max(0, i - (n - 1) // 2), max(0, len(seq.stems) - n))
-        T_sensor_world = invert_transform(seq.poses[i])
-        parts = [points if j == i else apply_transform(T_sensor_world @ seq.poses[j], self._scan(seq, j)[0])
-                 for j in range(start, min(len(seq.stems), start + n))]
+        T_sensor_world = invert_transform(T_world_sensor)
+        parts = []
+        for j in range(start, min(len(seq.stems), start + n)):
+            if j == i:
+                parts.append(points)
+                continue
+            xyz, _, origin = self._scan(seq, j)
+            parts.append(apply_transform(T_sensor_world @ seq.poses[j] @ make_transform(translation=origin), xyz))
         return np.concatenate(parts).astype(np.float32)
