@@ -122,3 +122,39 @@ def test_default_grid_is_occ3d_preset_and_labels_must_match(tmp_path):
     assert src.spec == GridSpec.preset("occ3d_nuscenes")
     with pytest.raises(InputFileError, match=r"shape \(20, 20, 8\); expected \(200, 200, 16\)"):
         src[0]
+
+
+def test_cameras_from_info_pickle(tmp_path):
+    from PIL import Image
+
+    _dataset(tmp_path, scenes=("scene-0001",), per_scene=2)
+    (tmp_path / "samples" / "CAM_FRONT").mkdir(parents=True)
+    for k in range(2):
+        Image.fromarray(np.zeros((90, 160, 3), np.uint8)).save(tmp_path / "samples" / "CAM_FRONT" / f"f{k}.jpg")
+    K = np.array([[100.0, 0, 79.5], [0, 100.0, 44.5], [0, 0, 1]])
+    T_lidar_cam = yaw_transform(-0.2, [0.1, 0.5, -0.3]) @ np.array(
+        [[0, 0, 1.0, 0], [-1.0, 0, 0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]])
+    T_world_ego = yaw_transform(0.7, [10.0, 0.0, 0.0])
+    infos = {"scene-0001": [
+        {"token": "0001tok0", "T_ego_lidar": T_EGO_LIDAR, "T_world_ego": T_world_ego,
+         "cams": {"CAM_FRONT": {"data_path": "./data/nuscenes/samples/CAM_FRONT/f0.jpg", "cam_intrinsic": K,
+                                "sensor2lidar_rotation": T_lidar_cam[:3, :3],
+                                "sensor2lidar_translation": T_lidar_cam[:3, 3]}}},
+        {"token": "0001tok1", "T_ego_lidar": T_EGO_LIDAR, "T_world_ego": T_world_ego,
+         "cams": {"CAM_FRONT": {"image_path": str(tmp_path / "samples" / "CAM_FRONT" / "f1.jpg"), "K": K,
+                                "T_lidar_cam": T_lidar_cam}}},
+    ]}
+    write_occ3d_infos(tmp_path, "train", infos)
+    assert Occ3DSourceConfig(root=tmp_path, grid=SMALL).build("train")[0].cameras == []  # off by default
+    src = Occ3DSourceConfig(root=tmp_path, grid=SMALL, cameras=["CAM_FRONT"], load_images=True).build("train")
+    for f, name in zip((src[0], src[1]), ("f0.jpg", "f1.jpg"), strict=True):
+        (cam,) = f.cameras
+        assert (cam.name, cam.width, cam.height, cam.image.shape) == ("CAM_FRONT", 160, 90, (90, 160, 3))
+        assert cam.image_path.endswith(name)
+        np.testing.assert_allclose(cam.K, K)
+        np.testing.assert_allclose(cam.T_world_cam, T_world_ego @ T_EGO_LIDAR @ T_lidar_cam, atol=1e-9)
+    with pytest.raises(ConfigError, match="'CAM_BACK' not in"):
+        Occ3DSourceConfig(root=tmp_path, grid=SMALL, cameras=["CAM_BACK"]).build("train")
+    (tmp_path / "samples" / "CAM_FRONT" / "f0.jpg").unlink()
+    with pytest.raises(InputFileError, match="camera image for occ_infos_train.pkl"):
+        Occ3DSourceConfig(root=tmp_path, grid=SMALL, cameras=True).build("train")

@@ -8,9 +8,13 @@ On-disk layout (docs/ARCHITECTURE.md)::
 
 Info records may use occkit's keys (``token``, ``lidar_path``, ``T_ego_lidar``, ``T_world_ego``, ``timestamp``)
 or the mmdet3d/OccWorld ones (``lidar2ego_translation``/``lidar2ego_rotation``, ``ego2global_translation``/
-``ego2global_rotation``; quaternions w, x, y, z). Without a pickle, frames pair ``gts/<scene>/<token>/`` with
-``samples/LIDAR_TOP/<token>.pcd.bin`` (tokens sorted by name) and poses are identity: the world is the ego frame,
-and ``T_world_sensor`` is the configured ``T_ego_lidar`` (identity unless given).
+``ego2global_rotation``; quaternions w, x, y, z). With ``cameras`` set, each record's ``cams`` dict gives one
+``CameraView`` per camera: ``data_path``/``image_path``, ``cam_intrinsic``/``K`` and ``T_lidar_cam`` or mmdet3d's
+``sensor2lidar_rotation`` (3x3) + ``sensor2lidar_translation`` (or ``sensor2ego_*``).
+
+Without a pickle, frames pair ``gts/<scene>/<token>/`` with ``samples/LIDAR_TOP/<token>.pcd.bin`` (tokens sorted
+by name) and poses are identity: the world is the ego frame, and ``T_world_sensor`` is the configured
+``T_ego_lidar`` (identity unless given).
 
 Frames carry points in the LiDAR frame, ``T_world_sensor = T_world_ego @ T_ego_lidar``, the Occ3D grid as
 ``Frame.target`` and ``meta["T_grid_sensor"] = T_ego_lidar``: the exact LiDAR -> grid transform, because Occ3D
@@ -33,9 +37,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from occkit.errors import ConfigError, InputFileError, PoseError
-from occkit.frame import Frame, OccupancyTarget
+from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.transforms import check_rigid, make_transform
+from occkit.geometry.transforms import check_rigid, invert_transform, make_transform
 from occkit.io.occ3d import read_occ3d_labels, write_occ3d_target
 from occkit.io.points import read_points
 from occkit.sources.base import SPLITS
@@ -79,6 +83,16 @@ def _record_transform(rec: Mapping[str, Any], key: str, prefix: str, where: str)
 
 
 @dataclass(frozen=True)
+class Occ3DCamera:
+    """One camera of a frame, from the info pickle's ``cams``."""
+
+    name: str
+    image_path: Path
+    K: np.ndarray
+    T_lidar_cam: np.ndarray
+
+
+@dataclass(frozen=True)
 class Occ3DEntry:
     """Everything needed to read one frame lazily."""
 
@@ -89,15 +103,30 @@ class Occ3DEntry:
     T_ego_lidar: np.ndarray
     T_world_ego: np.ndarray
     timestamp: int | None = None
+    cameras: tuple[Occ3DCamera, ...] = ()
 
 
 class Occ3DSource:
     """Indexable Occ3D frames; files are read on access, never up front."""
 
-    def __init__(self, entries: list[Occ3DEntry], spec: GridSpec, settings: dict[str, Any]) -> None:
+    def __init__(self, entries: list[Occ3DEntry], spec: GridSpec, settings: dict[str, Any],
+                 load_images: bool = False) -> None:
         self.entries = entries
         self.spec = spec
         self._settings = settings
+        self.load_images = load_images
+
+    def _camera_view(self, cam: Occ3DCamera, T_world_lidar: np.ndarray) -> CameraView:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(cam.image_path) as im:
+                width, height = im.size
+                image = np.asarray(im.convert("RGB")) if self.load_images else None
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+            raise InputFileError(cam.image_path, f"camera {cam.name}: not a readable image: {exc}") from exc
+        return CameraView(name=cam.name, K=cam.K, T_world_cam=T_world_lidar @ cam.T_lidar_cam, width=width,
+                          height=height, image=image, image_path=str(cam.image_path))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -110,11 +139,13 @@ class Occ3DSource:
         e = self.entries[index]
         cloud = read_points(e.lidar_path, columns=list(LIDAR_COLUMNS))
         target = read_occ3d_labels(e.labels_path, self.spec)
+        T_world_lidar = e.T_world_ego @ e.T_ego_lidar
         return Frame(
             frame_id=f"{e.scene}/{e.token}",
             points=cloud.xyz,
-            T_world_sensor=e.T_world_ego @ e.T_ego_lidar,
+            T_world_sensor=T_world_lidar,
             point_fields=cloud.fields,
+            cameras=[self._camera_view(c, T_world_lidar) for c in e.cameras],
             target=target,
             meta={"scene": e.scene, "token": e.token, "timestamp": e.timestamp, "T_ego_lidar": e.T_ego_lidar,
                   "T_world_ego": e.T_world_ego, "T_grid_sensor": e.T_ego_lidar, "grid_frame": "ego",
@@ -152,6 +183,11 @@ class Occ3DSourceConfig(BaseModel):
     T_ego_lidar: tuple[tuple[float, float, float, float], ...] | None = Field(
         None, description="LiDAR -> ego 4x4 used when no info pickle gives one (None = identity); "
                           "occkit.sources.occ3d.NUSCENES_T_EGO_LIDAR is a typical nuScenes value")
+
+    cameras: bool | list[str] = Field(
+        False, description="read cameras from the info pickle's 'cams' (True = all, or a list such as "
+                           "['CAM_FRONT']); each becomes a CameraView with K and T_world_cam (for depth / DA3)")
+    load_images: bool = Field(False, description="also decode camera images into CameraView.image")
 
     @field_validator("scenes")
     @classmethod
@@ -198,8 +234,9 @@ class Occ3DSourceConfig(BaseModel):
             entries = self._entries_from_infos(info, split)
         else:
             entries = self._entries_from_files(split)
-        settings = {"kind": self.kind, "split": split, "grid": spec.describe(), "info": str(info)}
-        return Occ3DSource(entries, spec, settings)
+        settings = {"kind": self.kind, "split": split, "grid": spec.describe(), "info": str(info),
+                    "cameras": self.cameras}
+        return Occ3DSource(entries, spec, settings, self.load_images)
 
     # ---- indexing -------------------------------------------------------------------------------
     def _split_scenes(self, available: list[str], split: str) -> list[str]:
@@ -253,11 +290,47 @@ class Occ3DSourceConfig(BaseModel):
         raw = rec.get("lidar_path")
         if raw is None:
             return self.root / LIDAR_DIR / f"{token}.pcd.bin"
+        return self._resolve(raw, LIDAR_DIR)
+
+    def _resolve(self, raw: Any, folder: Path) -> Path:
+        """A path from an info record: as given, relative to root, or its file name under ``folder``."""
         p = Path(str(raw))
-        for cand in (p, self.root / p, self.root / LIDAR_DIR / p.name):
+        for cand in (p, self.root / p, self.root / folder / p.name):
             if cand.is_file():
                 return cand
-        return self.root / LIDAR_DIR / p.name
+        return self.root / folder / p.name
+
+    def _cameras(self, rec: Mapping[str, Any], T_ego_lidar: np.ndarray, path: Path,
+                 where: str) -> tuple[Occ3DCamera, ...]:
+        """Cameras of one record (mmdet3d ``cams`` keys or occkit's ``image_path``/``K``/``T_lidar_cam``)."""
+        cams = rec.get("cams")
+        if not isinstance(cams, Mapping) or not cams:
+            raise InputFileError(path, f"{where} has no 'cams' but data.source.cameras is set")
+        names = list(cams) if self.cameras is True else list(self.cameras)
+        out = []
+        for name in names:
+            if name not in cams:
+                raise ConfigError(f"data.source.cameras: {name!r} not in {where} cams {sorted(cams)}")
+            c, here = cams[name], f"{where}.cams[{name!r}]"
+            raw = c.get("image_path", c.get("data_path"))
+            K = np.asarray(c.get("K", c.get("cam_intrinsic")), dtype=np.float64)
+            if raw is None or K.shape != (3, 3):
+                raise InputFileError(path, f"{here} needs data_path/image_path and a 3x3 cam_intrinsic/K")
+            if "T_lidar_cam" in c:
+                T = check_rigid(np.asarray(c["T_lidar_cam"], dtype=np.float64), f"{path}: {here}: T_lidar_cam")
+            elif "sensor2lidar_rotation" in c:  # mmdet3d: a 3x3 matrix, p_lidar = R @ p_cam + t
+                T = check_rigid(make_transform(c["sensor2lidar_rotation"], c["sensor2lidar_translation"]),
+                                f"{path}: {here}: sensor2lidar")
+            else:
+                T_ego_cam = _record_transform(c, "T_ego_cam", "sensor2ego", f"{path}: {here}")
+                if T_ego_cam is None:
+                    raise PoseError(f"{path}: {here}: no camera pose (T_lidar_cam, sensor2lidar_* or sensor2ego_*)")
+                T = invert_transform(T_ego_lidar) @ T_ego_cam
+            image = self._resolve(raw, Path("samples") / name)
+            if not image.is_file():
+                raise InputFileError(image, f"camera image for {path.name}: {here} not found")
+            out.append(Occ3DCamera(name, image, K, T))
+        return tuple(out)
 
     def _entries_from_infos(self, path: Path, split: str) -> list[Occ3DEntry]:
         infos = self._load_infos(path)
@@ -269,22 +342,23 @@ class Occ3DSourceConfig(BaseModel):
         entries = []
         for scene in scenes:
             for i, rec in enumerate(infos[scene]):
-                where = f"{path}: infos[{scene!r}][{i}]"
+                where = f"infos[{scene!r}][{i}]"
                 if not isinstance(rec, Mapping) or "token" not in rec:
                     raise InputFileError(path, f"infos[{scene!r}][{i}] has no 'token'")
                 token = str(rec["token"])
-                T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", where)
-                T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", where)
+                T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", f"{path}: {where}")
+                T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", f"{path}: {where}")
                 labels = self.root / GTS_DIR / scene / token / "labels.npz"
                 lidar = self._lidar_path(rec, token)
                 for p, what in ((labels, "Occ3D labels"), (lidar, "LiDAR sweep")):
                     if not p.is_file():
-                        raise InputFileError(p, f"{what} for {where} not found")
+                        raise InputFileError(p, f"{what} for {path.name}: {where} not found")
                 ts = rec.get("timestamp")
-                entries.append(Occ3DEntry(scene, token, lidar, labels,
-                                          default_T if T_ego_lidar is None else T_ego_lidar,
+                T_ego_lidar = default_T if T_ego_lidar is None else T_ego_lidar
+                cams = self._cameras(rec, T_ego_lidar, path, where) if self.cameras else ()
+                entries.append(Occ3DEntry(scene, token, lidar, labels, T_ego_lidar,
                                           np.eye(4) if T_world_ego is None else T_world_ego,
-                                          None if ts is None else int(ts)))
+                                          None if ts is None else int(ts), cams))
         return entries
 
 
