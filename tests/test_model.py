@@ -1,0 +1,85 @@
+"""BEVHeightOccupancy: shapes for odd grid sizes, options, prior-bias init, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from occkit.errors import GridMismatchError
+from occkit.models import ModelConfig, build_model
+
+
+@pytest.mark.parametrize("residual", [True, False])
+@pytest.mark.parametrize("attention", [True, False])
+def test_odd_sizes_give_logits_of_the_input_size(residual: bool, attention: bool) -> None:
+    cfg = ModelConfig(unet_channels=[8, 16, 16], residual=residual, attention=attention)
+    model = build_model(cfg, in_channels=6, out_levels=3)
+    x = torch.randn(2, 6, 50, 45, requires_grad=True)
+    y = model(x)
+    assert y.shape == (2, 3, 50, 45)
+    y.square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    # the crop keeps the image: the border column gets gradient like any other
+    assert x.grad[..., -1].abs().sum() > 0 and x.grad[..., -1, :].abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("channels,size", [([8], (7, 5)), ([8, 8, 8, 8], (21, 13)), ([4, 8, 16, 32], (24, 24))])
+def test_any_depth_and_batchnorm(channels: list[int], size: tuple[int, int]) -> None:
+    model = build_model(ModelConfig(unet_channels=channels, norm="batch"), in_channels=3, out_levels=5)
+    assert model(torch.randn(2, 3, *size)).shape == (2, 5, *size)
+
+
+def test_prior_bias_init_gives_prior_mean_probability() -> None:
+    torch.manual_seed(0)
+    for prior in (0.0083, 0.05):
+        model = build_model(ModelConfig(unet_channels=[16, 32], prior_occupancy=prior), 10, 12)
+        assert model.head.bias.detach() == pytest.approx(math.log(prior / (1 - prior)), rel=1e-6)
+        with torch.no_grad():
+            mean_p = torch.sigmoid(model(torch.rand(2, 10, 33, 29) * 3)).mean().item()
+        assert mean_p == pytest.approx(prior, rel=0.1)
+    model = build_model(ModelConfig(unet_channels=[8], prior_occupancy=None), 2, 2)
+    assert model.head.bias.abs().max().item() == 0.0
+
+
+def test_kaiming_fan_out_init() -> None:
+    model = build_model(ModelConfig(unet_channels=[32, 64]), 16, 4)
+    w = model.encoder[1].conv2.weight  # 64 -> 64, 3x3: fan_out = 64 * 9
+    assert w.std().item() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.1)
+
+
+def test_parameter_count_and_summary() -> None:
+    model = build_model(ModelConfig(unet_channels=[8, 16], attention=True), 4, 3)
+    n = sum(p.numel() for p in model.parameters())
+    assert model.parameter_count() == n > 0
+    s = model.summary()
+    assert "\n" not in s and "in=4" in s and "out=3" in s and "attention" in s and "[8, 16]" in s
+
+
+def test_bad_input_and_config_errors() -> None:
+    model = build_model(ModelConfig(unet_channels=[8]), 4, 3)
+    with pytest.raises(GridMismatchError, match=r"expected \(B, 4, Y, X\)"):
+        model(torch.zeros(1, 5, 8, 8))
+    with pytest.raises(ValidationError, match="unet_channels"):
+        ModelConfig(unet_channels=[])
+    with pytest.raises(ValidationError, match="norm"):
+        ModelConfig(norm="layer")
+
+
+def test_a_few_steps_fit_a_tiny_target() -> None:
+    """The network can learn: a copy task loss falls on a real optimiser step loop."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(unet_channels=[8, 16], prior_occupancy=0.1), 2, 2)
+    x = (torch.rand(2, 2, 16, 16) < 0.1).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
