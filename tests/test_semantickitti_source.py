@@ -86,3 +86,29 @@ def test_bad_files_name_the_file(tmp_path):
         SemanticKITTISourceConfig(root=tmp_path).build("val")
     with pytest.raises(InputFileError, match="sequences/ folder not found"):
         SemanticKITTISourceConfig(root=tmp_path / "nope").build("val")
+
+
+def test_camera_projects_like_kitti_P2_Tr(tmp_path):
+    from PIL import Image
+
+    from occkit.depth.unproject import project_points
+
+    _sequence(tmp_path, n_scans=1)
+    d = tmp_path / "sequences" / "08"
+    P2 = np.array([[700.0, 0, 600.0, 44.8], [0, 700.0, 180.0, 0.2], [0, 0, 1.0, 0.003]])
+    write_calib(d / "calib.txt", {"P0": np.eye(4)[:3], "P2": P2, "Tr": TR})
+    (d / "image_2").mkdir()
+    Image.fromarray(np.zeros((370, 1220, 3), np.uint8)).save(d / "image_2" / "000000.png")
+    f = SemanticKITTISourceConfig(root=tmp_path, camera="image_2").build("val")[0]
+    (cam,) = f.cameras
+    assert (cam.name, cam.width, cam.height) == ("image_2", 1220, 370)
+    p_velo = np.array([[10.0, 1.0, 0.5], [20.0, -3.0, 1.0]])
+    hom = (P2 @ TR @ np.c_[p_velo, np.ones(2)].T).T  # the KITTI devkit's projection
+    expected = hom[:, :2] / hom[:, 2:]
+    p_cam = (invert_transform(cam.T_world_cam) @ f.T_world_sensor @ np.c_[p_velo, np.ones(2)].T).T[:, :3]
+    uv, _, inside = project_points(p_cam, cam.K, cam.width, cam.height)
+    np.testing.assert_allclose(uv, expected, atol=1e-6)
+    assert inside.all()
+    (d / "image_2" / "000000.png").unlink()
+    with pytest.raises(InputFileError, match="camera image for scan 000000.bin not found"):
+        SemanticKITTISourceConfig(root=tmp_path, camera="image_2").build("val")

@@ -9,6 +9,7 @@ On-disk layout (the official one)::
     <root>/sequences/<seq>/voxels/<frame>.bin       bit-packed: the single scan voxelized (an input, not a target)
     <root>/sequences/<seq>/voxels/<frame>.occluded  bit-packed
     <root>/sequences/<seq>/poses.txt, calib.txt     camera-0 poses (3x4 per line); ``Tr`` = Velodyne -> camera 0
+    <root>/sequences/<seq>/image_2/<frame>.png      left colour camera (optional; ``P2`` = K [I | t] in calib.txt)
 
 The SSC grid lives in the Velodyne frame (x forward 0..51.2 m), so ``meta["T_grid_sensor"]`` is the identity.
 ``Frame.target`` holds the 20 training classes (``LEARNING_MAP``) with ``free_label=0`` and
@@ -29,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from occkit.errors import ConfigError, InputFileError
-from occkit.frame import Frame, OccupancyTarget
+from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid, invert_transform
 from occkit.io.points import read_points
@@ -61,17 +62,33 @@ class KITTIEntry:
     point_labels: Path | None
     voxel_stem: Path | None
     T_world_velo: np.ndarray
+    image: Path | None = None
+    K: np.ndarray | None = None
+    T_velo_cam: np.ndarray | None = None
 
 
 class SemanticKITTISource:
     """Indexable SemanticKITTI frames."""
 
     def __init__(self, entries: list[KITTIEntry], spec: GridSpec, settings: dict[str, Any],
-                 load_input_voxels: bool = False) -> None:
+                 load_input_voxels: bool = False, load_images: bool = False) -> None:
         self.entries = entries
         self.spec = spec
         self._settings = settings
         self.load_input_voxels = load_input_voxels
+        self.load_images = load_images
+
+    def _camera(self, e: KITTIEntry) -> CameraView:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(e.image) as im:
+                width, height = im.size
+                image = np.asarray(im.convert("RGB")) if self.load_images else None
+        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+            raise InputFileError(e.image, f"not a readable image: {exc}") from exc
+        return CameraView(name=e.image.parent.name, K=e.K, T_world_cam=e.T_world_velo @ e.T_velo_cam, width=width,
+                          height=height, image=image, image_path=str(e.image))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -102,8 +119,9 @@ class SemanticKITTISource:
             if self.load_input_voxels:
                 meta["input_voxels"] = read_voxel_bits(e.voxel_stem.with_name(e.voxel_stem.name + ".bin"),
                                                        self.spec.shape)
+        cameras = [self._camera(e)] if e.image is not None else []
         return Frame(frame_id=f"{e.sequence}/{e.frame}", points=cloud.xyz, T_world_sensor=e.T_world_velo,
-                     point_fields=cloud.fields, point_labels=labels, target=target, meta=meta)
+                     point_fields=cloud.fields, point_labels=labels, cameras=cameras, target=target, meta=meta)
 
     def fingerprint(self) -> str:
         """Hash of the settings and of every file's name, size and mtime."""
@@ -135,6 +153,9 @@ class SemanticKITTISourceConfig(BaseModel):
     frames: Literal["voxels", "all"] = "voxels"
     grid: str | GridSpec = Field("semantickitti", description="GridSpec preset name or a GridSpec")
     load_input_voxels: bool = Field(False, description="also read voxels/<frame>.bin into meta['input_voxels']")
+    camera: Literal["image_2", "image_3"] | None = Field(
+        None, description="attach this colour camera (K and pose from calib.txt P2/P3 and Tr) as a CameraView")
+    load_images: bool = Field(False, description="also decode the camera image into CameraView.image")
 
     @field_validator("sequences", mode="before")
     @classmethod
@@ -174,25 +195,42 @@ class SemanticKITTISourceConfig(BaseModel):
                                            "(set data.source.sequences)")
         entries = [e for seq in present for e in self._sequence_entries(seq_root / seq)]
         settings = {"kind": self.kind, "split": split, "frames": self.frames, "grid": self.grid_spec().describe(),
-                    "sequences": present}
-        return SemanticKITTISource(entries, self.grid_spec(), settings, self.load_input_voxels)
+                    "sequences": present, "camera": self.camera}
+        return SemanticKITTISource(entries, self.grid_spec(), settings, self.load_input_voxels, self.load_images)
 
-    def _sequence_poses(self, seq_dir: Path, n_scans: int) -> np.ndarray:
-        poses_path, calib_path = seq_dir / "poses.txt", seq_dir / "calib.txt"
+    def _calib(self, seq_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(Tr = T_cam0_velo, all calib matrices); Tr is identity (with a warning) when calib.txt is absent."""
+        calib_path = seq_dir / "calib.txt"
+        if not calib_path.is_file():
+            if self.camera is not None:
+                raise InputFileError(calib_path, f"calibration needed for data.source.camera={self.camera!r}")
+            warnings.warn(f"{calib_path} not found: Tr taken as identity for sequence {seq_dir.name}", stacklevel=3)
+            return np.eye(4), {}
+        calib = read_calib(calib_path)
+        if "Tr" not in calib:
+            raise InputFileError(calib_path, f"no 'Tr' (Velodyne -> camera 0) line; found {sorted(calib)}")
+        return check_rigid(calib["Tr"], f"{calib_path}: Tr"), calib
+
+    def _camera_model(self, seq_dir: Path, Tr: np.ndarray, calib: dict[str, np.ndarray]) -> tuple[np.ndarray,
+                                                                                                    np.ndarray]:
+        """(K, T_velo_cam) of the chosen camera: P = K [I | t] in rectified camera 0 coordinates."""
+        key = "P" + self.camera[-1]  # image_2 -> P2
+        if key not in calib:
+            raise InputFileError(seq_dir / "calib.txt", f"no {key!r} line for data.source.camera={self.camera!r}")
+        P = calib[key]
+        K = P[:, :3].copy()
+        T_cam_cam0 = np.eye(4)
+        T_cam_cam0[:3, 3] = np.linalg.solve(K, P[:, 3])
+        return K, invert_transform(Tr) @ invert_transform(T_cam_cam0)
+
+    def _sequence_poses(self, seq_dir: Path, n_scans: int, Tr: np.ndarray) -> np.ndarray:
+        poses_path = seq_dir / "poses.txt"
         if not poses_path.is_file():
             warnings.warn(f"{poses_path} not found: identity poses for sequence {seq_dir.name}", stacklevel=3)
             return np.tile(np.eye(4), (n_scans, 1, 1))
         poses = read_poses(poses_path)
         if len(poses) < n_scans:
             raise InputFileError(poses_path, f"{len(poses)} poses for {n_scans} scans in {seq_dir / 'velodyne'}")
-        Tr = np.eye(4)
-        if calib_path.is_file():
-            calib = read_calib(calib_path)
-            if "Tr" not in calib:
-                raise InputFileError(calib_path, f"no 'Tr' (Velodyne -> camera 0) line; found {sorted(calib)}")
-            Tr = check_rigid(calib["Tr"], f"{calib_path}: Tr")
-        else:
-            warnings.warn(f"{calib_path} not found: Tr taken as identity for sequence {seq_dir.name}", stacklevel=3)
         for i, p in enumerate(poses):
             check_rigid(p, f"{poses_path}: line {i + 1}")
         return invert_transform(Tr) @ poses @ Tr
@@ -202,7 +240,9 @@ class SemanticKITTISourceConfig(BaseModel):
         if not velo.is_dir():
             raise InputFileError(velo, "velodyne/ scan folder not found")
         scans = sorted(velo.glob("*.bin"))
-        poses = self._sequence_poses(seq_dir, len(scans))
+        Tr, calib = self._calib(seq_dir)
+        poses = self._sequence_poses(seq_dir, len(scans), Tr)
+        K, T_velo_cam = self._camera_model(seq_dir, Tr, calib) if self.camera is not None else (None, None)
         entries = []
         for scan in scans:
             frame = scan.stem
@@ -216,6 +256,11 @@ class SemanticKITTISourceConfig(BaseModel):
             idx = int(frame)
             if idx >= len(poses):
                 raise InputFileError(seq_dir / "poses.txt", f"no pose for scan {frame} ({len(poses)} poses)")
+            image = None
+            if self.camera is not None:
+                image = seq_dir / self.camera / f"{frame}.png"
+                if not image.is_file():
+                    raise InputFileError(image, f"camera image for scan {scan.name} not found")
             entries.append(KITTIEntry(seq_dir.name, frame, scan, labels if labels.is_file() else None,
-                                      stem if has_voxels else None, poses[idx]))
+                                      stem if has_voxels else None, poses[idx], image, K, T_velo_cam))
         return entries
