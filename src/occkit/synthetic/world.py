@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 FRAME_DT = 4.0  # trajectory time between frames (a few metres of travel)
-BASE_TIMESTAMP = 1658137057.0  # an AMtown-like epoch for file names
+BASE_TIMESTAMP_NS = 1658137057_641204937  # an AMtown-like epoch for file names
 
 
 def is_uav(preset: str) -> bool:
@@ -79,6 +79,7 @@ class SyntheticSample:
     pseudo_points: np.ndarray
     target_points: np.ndarray
     target_labels: np.ndarray  # internal class per target point
+    target_sweep: np.ndarray  # sweep index per target point (0 = this frame's own sweep)
     accumulation_origins: np.ndarray  # (P, 3) LiDAR origins of the accumulated sweeps, sensor frame
     meta: dict = field(default_factory=dict)
 
@@ -152,9 +153,11 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         origins.append(T[:3, 3])
 
     scene_name = f"{scene.name}{scene_index + 1:02d}"
-    timestamp = BASE_TIMESTAMP + 1000.0 * scene_index + SPLIT_CODES[split] * 1e5 + tau
+    timestamp_ns = (BASE_TIMESTAMP_NS + (SPLIT_CODES[split] * 100_000 + 1000 * scene_index) * 10**9
+                    + int(round(tau * 1e9)) + int(rng.integers(0, 5_000_000)))  # a few ms of trigger jitter
+    timestamp = timestamp_ns / 1e9
     meta = {"scene": scene_name, "preset": preset, "seed": cfg.seed, "split": split, "index": int(index),
-            "scene_seed": scene_seed, "label_space": space, "timestamp": timestamp,
+            "scene_seed": scene_seed, "label_space": space, "timestamp": timestamp, "timestamp_ns": timestamp_ns,
             "T_world_ego": T_world_ego(T_world_body)}
     return SyntheticSample(
         frame_id=frame_id(cfg, split, index), scene_name=scene_name, scene_index=scene_index,
@@ -163,4 +166,5 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=render.cls,
         noisy_depth=noisy, noisy_conf=conf,
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
+        target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
