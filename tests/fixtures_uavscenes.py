@@ -3,7 +3,7 @@
 The world is a flat field at z = 0 (label 13, green_field) with a 4 x 4 x 6 m building (label 1, roof) at
 world (102, 50); the drone flies east at 30 m with a nadir camera. Points are written in the LiDAR frame
 of the true pose; ``pose_shift`` moves the poses written to the json (but not the points) to mimic a
-wrong map datum.
+wrong map datum; ``points_in_world`` and ``invert_pose`` write two classic export mix-ups.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def write_uavscenes(
     pose_shift: tuple[float, float, float] = (0.0, 0.0, 0.0),
     calibration_style: str = "official",
     calibration_scenes: tuple[str, ...] = ("AMtown",),
+    points_in_world: bool = False,
+    invert_pose: bool = False,
+    tilt_deg: float = 0.0,
 ) -> UAVFixture:
     """Write runs under ``root`` (``layout`` "doubled" = official zips, "flat" = runs directly under root)."""
     fx = UAVFixture(root=root)
@@ -84,9 +87,13 @@ def write_uavscenes(
         for i in range(n_images + extra_records):
             ts = f"{1658137057 + 100 * r_i + i}.{641204937 + i:09d}"
             T_world_cam = np.eye(4)
-            T_world_cam[:3, :3], T_world_cam[:3, 3] = NADIR, [95.0 + 4.0 * i, 50.0, 30.0]
+            c, s_ = np.cos(np.deg2rad(tilt_deg)), np.sin(np.deg2rad(tilt_deg))
+            tilt = np.array([[1.0, 0.0, 0.0], [0.0, c, -s_], [0.0, s_, c]])  # oblique camera: about its x axis
+            T_world_cam[:3, :3], T_world_cam[:3, 3] = NADIR @ tilt, [95.0 + 4.0 * i, 50.0, 30.0]
             written = T_world_cam.copy()
             written[:3, 3] += pose_shift
+            if invert_pose:  # a world->camera export: the classic mix-up
+                written = np.linalg.inv(written)
             if bad_pose_of == (run, i):
                 written[:3, :3] *= 1.5  # a scaled rotation: not rigid
             rec = {"OriginalImageName": f"{ts}.jpg", "T4x4": written.tolist(), "P3x3": K,
@@ -99,7 +106,7 @@ def write_uavscenes(
             poses.append(T_world_cam)
             Image.fromarray(np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8)).save(run_dir / f"{pre}_CAM" / f"{ts}.jpg")
             T_lidar_world = np.linalg.inv(T_world_cam @ T_cam_lidar)
-            pts = world @ T_lidar_world[:3, :3].T + T_lidar_world[:3, 3]
+            pts = world if points_in_world else world @ T_lidar_world[:3, :3].T + T_lidar_world[:3, 3]
             lts = f"{1658137057 + 100 * r_i + i}.{600000000 + i:09d}"
             name = f"image{ts}_lidar{lts}.txt"
             np.savetxt(run_dir / f"{pre}_LIDAR" / name, pts, fmt="%.6f")

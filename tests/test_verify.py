@@ -139,3 +139,29 @@ def test_real_survey_at_its_true_elevation_needs_the_fallback(tmp_path: Path) ->
     with pytest.warns(UserWarning, match="identity pose"):
         assert run_verify(tmp_path, source_format="folder", samples=1, console=console) == 0
     assert "fallback fired on 100%" in console.export_text()
+
+
+@pytest.mark.parametrize(("mixup", "hint", "code"), [
+    # every point misses the grid: empty grids (exit 1), and the reason names the mix-up
+    ({"points_in_world": True}, "the scan files are already in the world frame (UAVScenes: points_frame='world')", 1),
+    # a nadir rotation is its own inverse, so only an oblique camera shows the mix-up; a third of the points
+    # (the building) still lands in the grid, so the grids are not empty (exit 0) but the warning names it
+    ({"invert_pose": True, "tilt_deg": 30.0}, "the pose file holds world->camera, not camera->world", 0),
+])
+def test_pose_mixups_are_named(tmp_path: Path, mixup: dict, hint: str, code: int) -> None:
+    write_uavscenes(tmp_path, runs=("AMtown01",), **mixup)
+    console = _console()
+    assert run_verify(tmp_path, samples=3, fallback_to_lidar_center=False, console=console) == code
+    text = console.export_text()
+    assert f"3 of 3 misaligned samples line up if {hint}" in " ".join(text.split()), text
+
+
+def test_points_frame_world_reads_world_frame_exports(tmp_path: Path) -> None:
+    fx = write_uavscenes(tmp_path, runs=("AMtown01",), points_in_world=True)
+    f = UAVScenesSourceConfig(root=str(tmp_path), points_frame="world").build()[1]
+    from occkit.geometry import apply_transform
+
+    np.testing.assert_allclose(apply_transform(f.T_world_sensor, f.points), fx.world_points, atol=1e-3)
+    console = _console()
+    assert run_verify(tmp_path, samples=3, console=console) == 0
+    assert "fallback fired on 100%" in console.export_text()

@@ -27,7 +27,9 @@ class SceneStats:
     occupancy: list[float] = field(default_factory=list)  # occupied voxels / all voxels
     in_range: list[float] = field(default_factory=list)  # alignment in-range ratio of the input points
     target_in_range: list[float] = field(default_factory=list)  # fraction of target points inside the grid
-    floor_z: list[float] = field(default_factory=list)  # 2nd-percentile height of the points in the grid frame
+    floor_z: list[float] = field(default_factory=list)  # 2nd-percentile height of the points, first-choice frame
+    misaligned: int = 0  # samples whose first-choice frame missed the grid or kept < POORLY_ALIGNED of the points
+    hypotheses: dict[str, int] = field(default_factory=dict)  # misaligned samples each pose hypothesis fixes
     paths: dict[str, int] = field(default_factory=dict)
     first_empty_message: str = ""
 
@@ -82,7 +84,7 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
     import numpy as np
     from rich.progress import Progress
 
-    from occkit.data.alignment import choose_grid_frame
+    from occkit.data.alignment import choose_grid_frame, ego_transform, in_range_ratio
     from occkit.geometry.transforms import apply_transform
 
     by_scene: dict[str, list[int]] = {}
@@ -99,6 +101,16 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
             st.samples += 1
             st.paths[al.path] = st.paths.get(al.path, 0) + 1
             st.in_range.append(al.in_range_ratio)
+            pts = np.asarray(frame.points, dtype=np.float64)[:, :3]
+            if len(pts):
+                T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
+                st.floor_z.append(float(np.percentile(apply_transform(T_first, pts)[:, 2], 2)))
+            first_ratio = in_range_ratio(pts, T_first, spec) if len(pts) else 0.0
+            if len(pts) and (al.path in ("lidar_center", "empty") or first_ratio < POORLY_ALIGNED):
+                st.misaligned += 1
+                for name, ratio in pose_hypotheses(frame, pts, spec, ego_frame).items():
+                    if ratio >= max(0.5, min_in_range_ratio) and ratio > 2 * first_ratio:
+                        st.hypotheses[name] = st.hypotheses.get(name, 0) + 1
             target = frame.target_points if frame.target_points is not None else frame.points
             occupied, inside_frac = 0, 0.0
             if al.path != "empty" and len(target):
@@ -106,7 +118,6 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
                 idx, inside = spec.points_to_indices(grid_pts)
                 occupied = len(np.unique(spec.flat_index(idx[inside])))
                 inside_frac = float(inside.mean())
-                st.floor_z.append(float(np.percentile(grid_pts[:, 2], 2)))
             st.occupancy.append(occupied / spec.num_voxels)
             st.target_in_range.append(inside_frac)
             if occupied == 0:
@@ -115,11 +126,46 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
     return list(stats.values())
 
 
+POORLY_ALIGNED = 0.5  # in-range ratio of the first-choice frame below which a sample counts as misaligned
+
+POSE_HYPOTHESES = {
+    "scans_in_world_frame": "the scan files are already in the world frame (UAVScenes: points_frame='world')",
+    "pose_inverted": "the pose file holds world->camera, not camera->world (invert T4x4)",
+    "extrinsic_inverted": "the calibration is camera->LiDAR, not LiDAR->camera (invert camera_ext_R/t)",
+}
+
+
+def pose_hypotheses(frame: Any, pts: Any, spec: Any, ego_frame: bool) -> dict[str, float]:
+    """In-range ratio of the ego frame under each classic pose mix-up (only meaningful with ego_frame)."""
+    from occkit.data.alignment import ego_transform, in_range_ratio
+    from occkit.geometry.transforms import invert_transform
+
+    if not ego_frame:
+        return {}
+    T_ws = frame.T_world_sensor
+    out = {"scans_in_world_frame": in_range_ratio(pts, ego_transform(T_ws) @ invert_transform(T_ws), spec)}
+    if frame.cameras:
+        T_wc = frame.cameras[0].T_world_cam
+        T_cs = invert_transform(T_wc) @ T_ws
+        for name, T in (("pose_inverted", invert_transform(T_wc) @ T_cs), ("extrinsic_inverted",
+                                                                          T_wc @ invert_transform(T_cs))):
+            out[name] = in_range_ratio(pts, ego_transform(T), spec)
+    return out
+
+
+def _hypothesis_hint(st: SceneStats) -> str:
+    if not st.hypotheses:
+        return ""
+    name, n = max(st.hypotheses.items(), key=lambda kv: kv[1])
+    return f"; {n} of {st.misaligned} misaligned samples line up if {POSE_HYPOTHESES[name]}"
+
+
 def judge(stats: list[SceneStats], *, max_empty: float, ego_frame: bool, fallback_to_lidar_center: bool,
           spec: Any) -> tuple[list[str], list[str]]:
     """(failures, warnings) in plain words, each naming the scene and the setting to try."""
     failures, warns = [], []
     frame_name = f"ego_frame={ego_frame}"
+    first = "ego" if ego_frame else "sensor"
     for st in stats:
         pct = f"{st.empty_fraction:.0%}"
         if st.samples == 0:
@@ -137,17 +183,30 @@ def judge(stats: list[SceneStats], *, max_empty: float, ego_frame: bool, fallbac
                 why = "the target points fall outside the grid after alignment (accumulated scans or labels off?)"
             failures.append(f"{pct} of {st.scene} grids are empty with {frame_name}"
                             f"{', fallback_to_lidar_center=True' if fallback_to_lidar_center else ''}: {why} "
-                            f"(first: {st.first_empty_message})")
-        if st.samples and st.fallback_fired / st.samples > 0.5:
+                            f"{_hypothesis_hint(st)} (first: {st.first_empty_message})")
+        if st.fallback_fired / st.samples > 0.5:
             warns.append(f"the lidar-centre fallback fired on {st.fallback_fired / st.samples:.0%} of {st.scene} "
                          f"samples: with {frame_name} the poses do not put the points in the grid (wrong map datum, "
-                         "T_world_lidar or calibration?); the targets are usable but not where the pose says")
+                         "T_world_lidar or calibration?); the targets are usable but not where the pose says"
+                         f"{_hypothesis_hint(st)} (median ground height in the {first} frame: "
+                         f"{_median(st.floor_z):.1f} m; the grid spans z {spec.pc_range[2]:g}..{spec.pc_range[5]:g})")
+        elif st.misaligned / st.samples > 0.5 and st.empty_fraction <= max_empty:
+            warns.append(f"only {_median(st.in_range):.0%} (median) of {st.scene} points fall in the grid with "
+                         f"{frame_name} (median ground height in the {first} frame {_median(st.floor_z):.1f} m; "
+                         f"the grid spans z "
+                         f"{spec.pc_range[2]:g}..{spec.pc_range[5]:g}){_hypothesis_hint(st)}")
     return failures, warns
+
+
+def _median(values: list[float]) -> float:
+    import numpy as np
+
+    return float(np.median(values)) if values else float("nan")
 
 
 def stats_table(stats: list[SceneStats], spec: Any) -> Any:
     """A rich table, one row per scene (in range = median alignment in-range ratio; floor z = median
-    2nd-percentile height in the grid frame, near 0 for the uav grid when the datum is right)."""
+    2nd-percentile height in the first-choice grid frame, near 0 for the uav grid when the datum is right)."""
     import numpy as np
     from rich.table import Table
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame
-from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform
+from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform, make_transform
 from occkit.sources.base import SPLITS
 from occkit.sources.uavscenes_index import UAVRun, UAVSample, discover_runs, index_run
 from occkit.sources.uavscenes_meta import (
@@ -64,6 +64,8 @@ class UAVScenesSourceConfig(BaseModel):
     accumulate: int = Field(1, ge=1, description="scans merged (world frame) into target_points, centred on each")
     on_missing_pose: Literal["error", "skip"] = "error"
     remap_labels: bool = Field(False, description="point_labels in the 19-class remap (255 = ignore)")
+    points_frame: Literal["lidar", "world"] = Field(
+        "lidar", description="frame of the scan files; 'world' if your export already applied the poses")
 
     @field_validator("extrinsics")
     @classmethod
@@ -145,7 +147,7 @@ class UAVScenesSource:
             raise IndexError(f"UAVScenes {self.split} has {len(self)} frames, asked for {index}")
         index %= len(self)
         s = self.samples[index]
-        points = self._points(s)
+        points = self._points(index)
         labels = self._labels(s, len(points))
         T_world_lidar = self.T_world_lidar(index)
         return Frame(
@@ -197,10 +199,14 @@ class UAVScenesSource:
                 return np.asarray(self.cfg.extrinsics[key], dtype=np.float64)
         return calibration_transform(self._calibration, run.name, self._calibration_path())
 
-    def _points(self, s: UAVSample) -> np.ndarray:
+    def _points(self, index: int) -> np.ndarray:
+        """Scan ``index`` in its LiDAR frame (moved there from the world when ``points_frame='world'``)."""
         from occkit.io.points import read_points
 
-        pc = read_points(s.lidar_path)
+        pc = read_points(self.samples[index].lidar_path)
+        if self.cfg.points_frame == "world":
+            T_lidar_world = invert_transform(self.T_world_lidar(index))
+            return apply_transform(T_lidar_world @ make_transform(translation=pc.origin), pc.xyz).astype(np.float32)
         return pc.xyz if not np.any(pc.origin) else pc.absolute_xyz().astype(np.float32)
 
     def _labels(self, s: UAVSample, n: int) -> np.ndarray | None:
@@ -237,7 +243,7 @@ class UAVScenesSource:
         T_lidar_world = invert_transform(T_world_lidar)
         parts = []
         for j in range(start, min(hi, start + n)):
-            pts = points if j == index else self._points(self.samples[j])
+            pts = points if j == index else self._points(j)
             parts.append(pts if j == index else apply_transform(T_lidar_world @ self.T_world_lidar(j), pts))
         return np.concatenate(parts).astype(np.float32)
 
