@@ -42,26 +42,32 @@ def unproject_depth(
     if depth.ndim != 2:
         raise ValueError(f"depth must be an (H, W) map, got shape {depth.shape}")
     K = _check_K(K)
-    z = depth.astype(np.float64)
-    keep = np.isfinite(z) & (z > 0)
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(depth) & (depth > 0)
     if conf_threshold is not None:
         if conf is None:
             raise ValueError("conf_threshold was given but conf is None; pass the confidence map")
         conf = np.asarray(conf)
         if conf.shape != depth.shape:
             raise ValueError(f"conf has shape {conf.shape} but depth has shape {depth.shape}")
-        keep &= np.nan_to_num(conf.astype(np.float64), nan=-np.inf) >= conf_threshold
+        with np.errstate(invalid="ignore"):
+            keep &= conf >= conf_threshold  # NaN confidence compares False: dropped
     v, u = np.nonzero(keep)
-    zk = z[v, u]
-    x = (u - K[0, 2] - K[0, 1] * (v - K[1, 2]) / K[1, 1]) * zk / K[0, 0]
-    y = (v - K[1, 2]) * zk / K[1, 1]
-    pts = np.stack([x, y, zk], axis=1)
+    z = depth[v, u].astype(np.float64)
+    # Column-wise arithmetic, not an (N, 3) @ (3, 3) matmul: several times faster for millions of pixels.
+    y = (v - K[1, 2]) * (z / K[1, 1])
+    x = (u - K[0, 2] - K[0, 1] * (v - K[1, 2]) / K[1, 1]) * (z / K[0, 0])
     if max_range is not None:
-        pts = pts[np.einsum("ij,ij->i", pts, pts) <= float(max_range) ** 2]
-    if T_world_cam is not None:
-        T = check_rigid(T_world_cam, "T_world_cam")
-        pts = pts @ T[:3, :3].T + T[:3, 3]
-    return pts.astype(np.float32)
+        near = x * x + y * y + z * z <= float(max_range) ** 2
+        x, y, z = x[near], y[near], z[near]
+    out = np.empty((len(z), 3), dtype=np.float32)
+    if T_world_cam is None:
+        out[:, 0], out[:, 1], out[:, 2] = x, y, z
+        return out
+    T = check_rigid(T_world_cam, "T_world_cam")
+    for i in range(3):
+        out[:, i] = T[i, 0] * x + T[i, 1] * y + T[i, 2] * z + T[i, 3]
+    return out
 
 
 def project_points(
@@ -78,8 +84,9 @@ def project_points(
     z = p[:, 2]
     front = z > 0
     safe_z = np.where(front, z, 1.0)
-    uvw = p @ K.T
-    uv = uvw[:, :2] / safe_z[:, None]
+    uv = np.empty((len(p), 2))
+    uv[:, 0] = (K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / safe_z + K[0, 2]
+    uv[:, 1] = K[1, 1] * p[:, 1] / safe_z + K[1, 2]
     inside = (front & (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5)
               & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5))
     return uv, z, inside
