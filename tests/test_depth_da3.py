@@ -156,3 +156,29 @@ def test_unreachable_weights_are_wrapped(monkeypatch, tmp_path):
 def test_rejects_non_predictor():
     with pytest.raises(TypeError, match="inference"):
         DA3Depth(object())
+
+
+def test_from_pretrained_with_local_weights_uses_model_preset_name(monkeypatch, tmp_path):
+    loaded = []
+
+    class FakeModel(FakeDA3):
+        model_name = "da3metric-large"  # what DepthAnything3 reads from config.json
+
+        @classmethod
+        def from_pretrained(cls, source):
+            loaded.append(source)
+            return cls()
+
+        def to(self, device=None):
+            self.device = device
+            return self
+
+    api = types.ModuleType("depth_anything_3.api")
+    api.DepthAnything3 = FakeModel
+    monkeypatch.setitem(sys.modules, "depth_anything_3", types.ModuleType("depth_anything_3"))
+    monkeypatch.setitem(sys.modules, "depth_anything_3.api", api)
+    (tmp_path / "w").mkdir()
+    est = DA3Depth.from_pretrained(weights=tmp_path / "w", device="cpu", process_res=56)
+    assert loaded == [str(tmp_path / "w")] and est.predictor.device == "cpu"
+    assert est.model_name == "da3metric-large" and est.settings()["metric_scaling"] == "focal300"
+    assert est.process_res == 56

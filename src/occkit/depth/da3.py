@@ -224,7 +224,10 @@ class DA3Depth:
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, *, weights: str | Path | None = None,
                         device: str | None = None, **kwargs: Any) -> DA3Depth:
-        """Load DA3 from the hub name or a local weights folder (``weights`` wins when given)."""
+        """Load DA3 from a hub name or a local weights folder (``weights`` wins when given).
+
+        ``kwargs`` go to the constructor (process_res, views_per_call, ...).
+        """
         try:
             from depth_anything_3.api import DepthAnything3  # heavy: torch, xformers, hub
         except ImportError as exc:
@@ -247,7 +250,10 @@ class DA3Depth:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model = model.to(device=device)
-        return cls(model, model_name=Path(name_or_path).name if weights is None else Path(weights).name, **kwargs)
+        # DepthAnything3 keeps its preset (e.g. "da3metric-large", from config.json) as .model_name; that name,
+        # not the folder's, decides metric scaling and keys the depth cache.
+        name = getattr(model, "model_name", None)
+        return cls(model, model_name=str(name) if name else Path(name_or_path).name, **kwargs)
 
     def settings(self) -> dict[str, Any]:
         """What changes the output (used in cache keys)."""
