@@ -115,3 +115,17 @@ def test_collate_rejects_mixed_masks() -> None:
     b = {"input": torch.zeros(1), "target": torch.zeros(1), "frame_id": "b"}
     with pytest.raises(ValueError, match="without a visibility mask.*b"):
         collate([a, b])
+
+
+def test_augmentation_does_not_depend_on_loader_workers() -> None:
+    frames = [_frame(i) for i in range(3)]
+    batches = {}
+    for workers in (0, 2):
+        loader = build_dataloader(_cfg(batch_size=3, num_workers=workers), "train", seed=5,
+                                  source=MemorySource(frames))
+        batches[workers] = [list(loader) for _ in range(2)]  # two epochs
+    for e in range(2):
+        a, b = batches[0][e][0], batches[2][e][0]
+        assert a["frame_id"] == b["frame_id"]
+        assert torch.equal(a["input"], b["input"]) and torch.equal(a["mask"], b["mask"])
+    assert not torch.equal(batches[0][0][0]["target"], batches[0][1][0]["target"])  # epochs differ
