@@ -37,8 +37,9 @@ def _da3_size(w, h, res):
 class FakeDA3:
     """Plane at depth 10 m seen by a camera with known K_proc and a known world-to-camera pose."""
 
-    def __init__(self, with_camera=True, sky_rows=0):
+    def __init__(self, with_camera=True, sky_rows=0, is_metric=1):
         self.calls = []
+        self.is_metric = is_metric
         self.with_camera = with_camera
         self.sky_rows = sky_rows
         self.T_world_cam = yaw_transform(0.5, [3.0, -1.0, 2.0])
@@ -63,7 +64,7 @@ class FakeDA3:
             sky[:, : self.sky_rows] = 1.0
         K = np.array([[400.0, 0, w / 2], [0, 400.0, h / 2], [0, 0, 1]])
         ext = np.linalg.inv(self.T_world_cam)[:3]
-        return FakePrediction(depth=depth, conf=conf, sky=sky,
+        return FakePrediction(depth=depth, conf=conf, sky=sky, is_metric=self.is_metric,
                               intrinsics=np.stack([K] * n) if self.with_camera else None,
                               extrinsics=np.stack([ext] * n) if self.with_camera else None,
                               processed_images=np.zeros((n, h, w, 3), np.uint8))
@@ -106,6 +107,12 @@ def test_user_K_rescaled_and_metric_scaling_and_sky():
     assert 0.4 * 368 * 504 < len(kept) < 0.6 * 368 * 504
     with pytest.raises(ValueError, match="no intrinsics"):
         DA3Depth(fake).predict([IMG])
+
+
+def test_relative_depth_warns():
+    with pytest.warns(UserWarning, match="relative depth"):
+        (p,) = DA3Depth(FakeDA3(is_metric=0), model_name="da3-large").predict([IMG])
+    assert not p.meta["is_metric"]
 
 
 def test_views_per_call_groups_images():

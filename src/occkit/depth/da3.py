@@ -150,6 +150,8 @@ def processed_intrinsics(K: np.ndarray, orig_size: tuple[int, int], processed_si
 
 
 def _image_size(image: ImageInput) -> tuple[int, int]:
+    if not isinstance(image, np.ndarray | str | Path) and hasattr(image, "size"):  # a PIL image
+        return tuple(image.size)
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3):
             raise ValueError(f"image arrays must be (H, W) or (H, W, 3), got shape {image.shape}")
@@ -305,6 +307,11 @@ class DA3Depth:
         exts = getattr(pred, "extrinsics", None)
         shown = getattr(pred, "processed_images", None)
         mode = self._metric_mode()
+        metric = mode == "focal300" or bool(getattr(pred, "is_metric", False))
+        if not metric:
+            warnings.warn(f"{self.model_name} gives relative depth (is_metric=0): pseudo points will not be in "
+                          "metres; use a metric model such as DA3METRIC-LARGE or DA3NESTED-GIANT-LARGE",
+                          stacklevel=3)
         h, w = depth.shape[1:]
         results = []
         for i, image in enumerate(images):
@@ -332,7 +339,7 @@ class DA3Depth:
                 source=None if isinstance(image, np.ndarray) else str(image),
                 meta={"model": self.model_name, "metric_scaling": mode,
                       "pose_source": "user" if poses[i] is not None else ("model" if pose is not None else None),
-                      "is_metric": mode == "focal300" or bool(getattr(pred, "is_metric", False))},
+                      "is_metric": metric},
             ))
         return results
 
