@@ -112,3 +112,13 @@ def test_camera_projects_like_kitti_P2_Tr(tmp_path):
     (d / "image_2" / "000000.png").unlink()
     with pytest.raises(InputFileError, match="camera image for scan 000000.bin not found"):
         SemanticKITTISourceConfig(root=tmp_path, camera="image_2").build("val")
+
+
+def test_test_split_without_voxel_labels(tmp_path):
+    _sequence(tmp_path, seq="11", n_scans=6)
+    for p in (tmp_path / "sequences" / "11" / "voxels").glob("*.label"):
+        p.unlink()
+    src = SemanticKITTISourceConfig(root=tmp_path, load_input_voxels=True).build("test")
+    assert src.frame_ids == ["11/000000", "11/000005"]
+    f = src[0]
+    assert f.target is None and f.meta["input_voxels"].any()

@@ -115,7 +115,8 @@ class SemanticKITTISource:
                                 "T_grid_sensor": np.eye(4), "grid_frame": "sensor"}
         target = None
         if e.voxel_stem is not None:
-            target = self._target(e.voxel_stem)
+            if e.voxel_stem.with_name(e.voxel_stem.name + ".label").is_file():
+                target = self._target(e.voxel_stem)
             if self.load_input_voxels:
                 meta["input_voxels"] = read_voxel_bits(e.voxel_stem.with_name(e.voxel_stem.name + ".bin"),
                                                        self.spec.shape)
@@ -141,8 +142,9 @@ class SemanticKITTISource:
 class SemanticKITTISourceConfig(BaseModel):
     """Where and how to read SemanticKITTI frames.
 
-    ``frames="voxels"`` (semantic scene completion) keeps the scans that have a ``voxels/<frame>.label``
-    (every 5th); ``"all"`` keeps every scan, with a target only where a voxel label exists.
+    ``frames="voxels"`` (semantic scene completion) keeps the scans that have ``voxels/<frame>.label`` or
+    ``.bin`` (every 5th; the test split ships no labels, so its frames have no target); ``"all"`` keeps every
+    scan, with a target only where a voxel label exists.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -249,7 +251,8 @@ class SemanticKITTISourceConfig(BaseModel):
             if not frame.isdigit():
                 raise InputFileError(scan, "scan names must be frame numbers like 000123.bin")
             stem = seq_dir / "voxels" / frame
-            has_voxels = stem.with_name(frame + ".label").is_file()
+            # the SSC frames: a completed .label (train/val) or at least the voxelized scan .bin (test split)
+            has_voxels = any(stem.with_name(frame + s).is_file() for s in (".label", ".bin"))
             if self.frames == "voxels" and not has_voxels:
                 continue
             labels = seq_dir / "labels" / f"{frame}.label"
