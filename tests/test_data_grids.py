@@ -120,3 +120,22 @@ def test_raycast_mask_marks_the_ray_path_in_model_layout() -> None:
     assert not m[:, :, 6:].any() and not m[2:].any()  # nothing beyond the hit or above the ray
     assert 6 <= m.sum() <= 9  # the ray's voxels only: 5 + 2 + 1 face crossings at most, plus the start
     assert s["target"][z, y, x] == 1.0
+
+
+def test_pseudo_points_unprojected_from_shipped_depth_maps() -> None:
+    pytest.importorskip("occkit.depth.pseudo")
+    from occkit.frame import CameraView
+
+    # a camera at the sensor, optical axis (+z) up, seeing a flat ceiling 2.5 m away
+    K = np.array([[4.0, 0, 4.0], [0, 4.0, 4.0], [0, 0, 1]])
+    view = CameraView(name="cam", K=K, T_world_cam=np.eye(4), width=8, height=8,
+                      depth=np.full((8, 8), 2.5, np.float32))
+    spec = GridSpec(pc_range=(-2.0, -2.0, 0.0, 2.0, 2.0, 4.0), voxel_size=(1.0, 1.0, 1.0))
+    frame = Frame(frame_id="cam_only", points=np.zeros((0, 3), np.float32), T_world_sensor=np.eye(4),
+                  cameras=[view], target_points=np.array([[0.5, 0.5, 2.5]], np.float32))
+    cfg = DataConfig(grid=spec, ego_frame=False, input=InputConfig(points="pseudo", features=["occupancy"]))
+    s = FrameToGrids(cfg)(frame)
+    occ = s["input"]  # (Z=4, Y, X)
+    assert occ[2].sum() > 0 and occ[[0, 1, 3]].sum() == 0  # every pseudo point at height 2.5 m
+    assert s["target"][2, 2, 2] == 1.0
+    assert s["alignment_path"] == "sensor" and s["in_range_ratio"] > 0.5  # aligned on the pseudo points

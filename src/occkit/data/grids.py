@@ -60,16 +60,17 @@ class FrameToGrids:
         self.spec = cfg.grid
 
     # ---- alignment ------------------------------------------------------------------------------
-    def align(self, frame: Frame) -> GridAlignment:
-        """The grid frame for ``frame``: a shipped target's frame when the source gives one, else chosen."""
+    def align(self, frame: Frame, input_points: np.ndarray | None = None) -> GridAlignment:
+        """The grid frame for ``frame``: a shipped target's frame when the source gives one, else chosen from
+        the LiDAR points (or ``input_points`` — e.g. pseudo-LiDAR — when the frame has no LiDAR points)."""
         cfg = self.cfg
         if frame.target is not None and frame.meta.get("T_grid_sensor") is not None:
             T = check_rigid(frame.meta["T_grid_sensor"], f"frame {frame.frame_id}: meta['T_grid_sensor']")
             pts = _points(frame.points, "points", frame.frame_id)
             ratio = in_range_ratio(pts, T, self.spec)
             return GridAlignment(T, "dataset", ratio, f"dataset grid frame: {ratio:.1%} of {len(pts)} points in range")
-        if len(frame.points) == 0 and frame.pseudo_points is not None and len(frame.pseudo_points):
-            frame = Frame(frame_id=frame.frame_id, points=frame.pseudo_points, T_world_sensor=frame.T_world_sensor)
+        if len(frame.points) == 0 and input_points is not None and len(input_points):
+            frame = Frame(frame_id=frame.frame_id, points=input_points, T_world_sensor=frame.T_world_sensor)
         # a shipped grid cannot move with the points: re-centring would misalign it from the input
         fallback = cfg.fallback_to_lidar_center and frame.target is None
         return choose_grid_frame(frame, self.spec, ego_frame=cfg.ego_frame, fallback_to_lidar_center=fallback,
@@ -78,6 +79,10 @@ class FrameToGrids:
     # ---- the pieces -----------------------------------------------------------------------------
     def input_points(self, frame: Frame) -> np.ndarray:
         if self.cfg.input.points == "pseudo":
+            if frame.pseudo_points is None and any(v.depth is not None for v in frame.cameras):
+                from occkit.depth.pseudo import views_to_sensor_points  # depth maps shipped, not yet unprojected
+
+                return _points(views_to_sensor_points(frame), "pseudo_points", frame.frame_id)
             if frame.pseudo_points is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.points='pseudo' but the frame has no "
                                   "pseudo_points (run depth unprojection first, or set data.input.points='lidar')")
@@ -137,8 +142,9 @@ class FrameToGrids:
 
     # ---- all together ---------------------------------------------------------------------------
     def __call__(self, frame: Frame) -> dict[str, Any]:
-        al = self.align(frame)
-        inp = self.input_grid(self.input_points(frame), al.T_grid_sensor)
+        points = self.input_points(frame)
+        al = self.align(frame, points)
+        inp = self.input_grid(points, al.T_grid_sensor)
         target = self.target_grid(frame, al.T_grid_sensor)
         mask = self.mask_grid(frame, al.T_grid_sensor)
         out: dict[str, Any] = {
