@@ -1,0 +1,130 @@
+"""The synthetic source: deterministic frames, split/seed separation, frame contents, mono-depth stand-in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from occkit.data.alignment import ego_transform
+from occkit.frame import Frame
+from occkit.geometry import GridSpec, voxelize
+from occkit.geometry.transforms import check_rigid, invert_transform
+from occkit.sources.base import Source
+from occkit.sources.config import SyntheticSourceConfig as FromUnion
+from occkit.sources.synthetic import SyntheticSourceConfig
+from occkit.synthetic.monodepth import DepthNoiseConfig, degrade_depth
+from occkit.synthetic.scene import make_scene
+
+
+def small(preset: str = "uav_town", **kw) -> SyntheticSourceConfig:
+    """A fast config: fewer LiDAR points, a small camera, two accumulated sweeps."""
+    base = {"preset": preset, "train_frames": 3, "val_frames": 2, "test_frames": 1, "accumulate_poses": 2,
+            "lidar": {"points_per_frame": 3000, "beams": 8, "h_step_deg": 1.5},
+            "camera": {"width": 80, "height": 64}}
+    base.update(kw)
+    return SyntheticSourceConfig.model_validate(base)
+
+
+def test_same_seed_same_frames_and_different_seed_different_scene():
+    a = small().build("train")[1]
+    b = small().build("train")[1]
+    for name in ("points", "target_points", "pseudo_points", "T_world_sensor", "point_labels"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(a.cameras[0].image, b.cameras[0].image)
+    c = small(seed=1).build("train")[1]
+    assert not np.array_equal(a.T_world_sensor, c.T_world_sensor)
+    assert make_scene("uav_town", 1).num_primitives != make_scene("uav_town", 2).num_primitives or not np.allclose(
+        make_scene("uav_town", 1).box_center[:5], make_scene("uav_town", 2).box_center[:5])
+
+
+def test_splits_use_different_scenes():
+    cfg = small()
+    tr, va = cfg.build("train"), cfg.build("val")
+    assert tr[0].meta["scene_seed"] != va[0].meta["scene_seed"]
+    assert not set(tr.frame_ids) & set(va.frame_ids)
+    assert tr.fingerprint() != va.fingerprint()
+    assert tr.fingerprint() == cfg.build("train").fingerprint()
+    assert small(seed=3).build("train").fingerprint() != tr.fingerprint()
+
+
+def test_source_protocol_and_frame_contents_uav():
+    src = small().build("train")
+    assert isinstance(src, Source) and len(src) == 3 and len(src.frame_ids) == 3
+    f = src[0]
+    assert isinstance(f, Frame) and f.frame_id == src.frame_ids[0]
+    check_rigid(f.T_world_sensor)
+    assert f.points.dtype == np.float32 and f.points.shape[1] == 3 and 2000 < len(f.points) <= 3000
+    assert f.point_labels.shape == (len(f.points),) and f.point_labels.max() < 26
+    assert f.point_fields["intensity"].shape == (len(f.points),)
+    cam = f.cameras[0]
+    assert cam.image.shape == (64, 80, 3) and cam.image.dtype == np.uint8
+    assert cam.depth.shape == (64, 80) and cam.depth.dtype == np.float32 and cam.semantics.dtype == np.uint8
+    assert f.pseudo_points.dtype == np.float32 and f.target_points.dtype == np.float32
+    assert len(f.target_points) > len(f.points)
+    np.testing.assert_array_equal(f.target_points[: len(f.points)], f.points)  # this sweep comes first
+    assert f.meta["preset"] == "uav_town" and f.meta["label_space"] == "uavscenes"
+    # the drone flies 40-140 m above ground that sits near world z = 0
+    world = f.points @ f.T_world_sensor[:3, :3].T + f.T_world_sensor[:3, 3]
+    assert 35.0 < f.T_world_sensor[2, 3] < 145.0
+    assert abs(np.median(world[:, 2])) < 10.0
+    # target occupancy on the UAV grid in the ego frame is sparse, as in UAVScenes
+    grids = voxelize(f.target_points, GridSpec.preset("uav"), T_grid_points=ego_transform(f.T_world_sensor),
+                     features=("occupancy",))
+    assert 0.0005 < grids.occupied_fraction < 0.03
+
+
+def test_camera_depth_agrees_with_lidar_and_pseudo_points_are_in_the_sensor_frame():
+    f = small(depth_noise={"scale_sigma": 0.0, "shift_sigma_m": 0.0, "noise_rel": 0.0, "noise_quad": 0.0,
+                           "edge_blur_px": 0.0}).build("train")[0]
+    cam = f.cameras[0]
+    # noise-free pseudo points, moved to the world, lie on surfaces the LiDAR saw: compare median heights
+    T_ws = f.T_world_sensor
+    pseudo_w = f.pseudo_points @ T_ws[:3, :3].T + T_ws[:3, 3]
+    lidar_w = f.points @ T_ws[:3, :3].T + T_ws[:3, 3]
+    assert abs(np.median(pseudo_w[:, 2]) - np.median(lidar_w[:, 2])) < 2.0
+    # a pseudo point projects back into the camera at its depth
+    T_cam_world = invert_transform(cam.T_world_cam)
+    p_cam = pseudo_w @ T_cam_world[:3, :3].T + T_cam_world[:3, 3]
+    uv = p_cam @ cam.K.T
+    u, v = np.round(uv[:, 0] / uv[:, 2]).astype(int), np.round(uv[:, 1] / uv[:, 2]).astype(int)
+    np.testing.assert_allclose(p_cam[:, 2], cam.depth[v, u], rtol=1e-4)
+
+
+def test_street_frame_is_a_ground_level_spinning_scan():
+    f = small("street").build("train")[0]
+    assert f.meta["label_space"] == "occ3d" and f.point_labels.max() <= 16
+    assert 1.0 < f.T_world_sensor[2, 3] < 3.0
+    assert np.ptp(f.points[:, 2]) > 5  # facades rise above the sensor
+    grids = voxelize(f.target_points, GridSpec.preset("occ3d_nuscenes"),
+                     T_grid_points=ego_transform(f.T_world_sensor), features=("occupancy",))
+    assert grids.in_range_ratio > 0.6 and 0.003 < grids.occupied_fraction < 0.15
+
+
+def test_degrade_depth_blurs_edges_keeps_sky_empty_and_grows_noise():
+    rng = np.random.default_rng(0)
+    depth = np.full((40, 40), 50.0, np.float32)
+    depth[:, :20] = 10.0  # a foreground wall
+    depth[:5] = 0.0  # sky
+    cfg = DepthNoiseConfig(scale_sigma=0.0, shift_sigma_m=0.0, noise_rel=0.0, noise_quad=0.0, edge_blur_px=1.5)
+    out, conf = degrade_depth(depth, cfg, rng)
+    assert np.all(out[:5] == 0) and np.all(conf[:5] == 0)
+    assert 10.5 < out[20, 19] < 49.5 and 10.5 < out[20, 20] < 49.5  # smeared between fore- and background
+    assert out[20, 5] == pytest.approx(10.0) and out[20, 35] == pytest.approx(50.0)
+    noisy, _ = degrade_depth(depth, DepthNoiseConfig(scale_sigma=0, shift_sigma_m=0, edge_blur_px=0), rng)
+    err = noisy - depth
+    assert np.std(err[10:, 25:]) > 3 * np.std(err[10:, :15])  # far is noisier than near
+
+
+def test_config_validation_and_union():
+    with pytest.raises(ValidationError):
+        SyntheticSourceConfig(preset="mars")
+    with pytest.raises(ValidationError):
+        SyntheticSourceConfig(frames=3)
+    with pytest.raises(ValidationError):
+        SyntheticSourceConfig(lidar={"beams": 0})
+    assert FromUnion is SyntheticSourceConfig
+    with pytest.raises(IndexError, match="3 frames"):
+        small().build("train")[3]
+    with pytest.raises(ValueError, match="split"):
+        small().build("holdout")
