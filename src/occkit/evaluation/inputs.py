@@ -1,0 +1,241 @@
+"""What ``occkit predict`` reads: point-cloud files, depth maps or images, each with an optional pose.
+
+Inputs are files or folders (a folder's files are taken in sorted order, not recursively):
+
+- point clouds in any ``read_points`` format (``.bin .pcd .ply .las .laz .npy .npz .txt``), sensor frame;
+- with a camera file (``--camera camera.json``, or a ``camera.json`` inside an input folder; format as in
+  docs/folder_layout.md: ``K``, ``T_sensor_cam``): ``.npy`` files and 16-bit ``.png`` files are z-depth maps
+  in metres / millimetres, unprojected with ``occkit.depth.unproject_depth``; ``.jpg``/``.jpeg`` and 8-bit
+  ``.png`` are images sent through the depth model (Depth Anything 3 via ``occkit.depth``).
+
+Poses (``T_world_sensor``, sensor -> world): ``--poses FILE`` (``poses.json``/``poses.csv`` keyed by file stem,
+or KITTI ``poses.txt`` with one line per input in sorted order), or a side file ``<stem>.pose.txt`` /
+``<stem>.pose.json`` (12 or 16 numbers) next to the input, or none: identity, i.e. the points are taken to
+be in the grid's own frame already. Either way the grid frame is then chosen by the same
+``FrameToGrids.align`` the training data went through.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from occkit.errors import InputFileError
+from occkit.geometry.transforms import apply_transform, check_rigid, make_transform
+
+POINT_SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SKIP_NAMES = ("poses.txt", "poses.csv", "poses.json", "camera.json")
+POSE_SIDE_SUFFIXES = (".pose.txt", ".pose.json")
+
+InputKind = Literal["scan", "depth", "image"]
+
+
+def file_stem(path: Path) -> str:
+    """The name that joins an input with its pose, its LiDAR and its outputs (``x.pcd.bin`` -> ``x``)."""
+    name = path.name
+    return name[: -len(".pcd.bin")] if name.lower().endswith(".pcd.bin") else path.stem
+
+
+@dataclass
+class PredictInput:
+    """One input file and how to turn it into sensor-frame points."""
+
+    name: str
+    path: Path
+    kind: InputKind
+    T_world_sensor: np.ndarray = field(default_factory=lambda: np.eye(4))
+    pose_from: str = "identity"
+    camera: dict[str, Any] | None = None
+
+
+@dataclass
+class LoadedPoints:
+    """Sensor-frame points relative to ``origin`` (float32), their fields, and the pose of that local frame."""
+
+    xyz: np.ndarray
+    fields: dict[str, np.ndarray]
+    origin: np.ndarray
+    T_world_local: np.ndarray
+
+
+def _is_depth_png(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("I", "I;16", "I;16B", "I;16L")
+    except OSError as exc:
+        raise InputFileError(path, f"not a readable image: {exc}") from None
+
+
+def _kind(path: Path, has_camera: bool) -> InputKind | None:
+    """What a file is, or None when it is not an input (pose/camera files, other suffixes)."""
+    low = path.name.lower()
+    if low in SKIP_NAMES or low.endswith(POSE_SIDE_SUFFIXES):
+        return None
+    suffix = path.suffix.lower()
+    if has_camera and suffix == ".npy":
+        return "depth"
+    if suffix in IMAGE_SUFFIXES:
+        if not has_camera:
+            return None
+        return "depth" if suffix == ".png" and _is_depth_png(path) else "image"
+    return "scan" if suffix in POINT_SUFFIXES else None
+
+
+def _camera_for(path: Path, camera: dict[str, Any] | None) -> dict[str, Any] | None:
+    if camera is not None:
+        return camera
+    from occkit.sources.folder_files import read_camera_json
+
+    folder = path if path.is_dir() else path.parent
+    return read_camera_json(folder / "camera.json") if (folder / "camera.json").is_file() else None
+
+
+def read_pose_file(path: Path) -> np.ndarray:
+    """A side pose file: 12 (3x4) or 16 (4x4) numbers, whitespace/commas, or JSON (nested or flat list,
+    or ``{"T_world_sensor": ...}``) -> rigid 4x4."""
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+            values = data.get("T_world_sensor", data.get("T")) if isinstance(data, dict) else data
+            arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        else:
+            arr = np.array(path.read_text().replace(",", " ").split(), dtype=np.float64)
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InputFileError(path, f"expected 12 or 16 numbers (T_world_sensor, 3x4 or 4x4): {exc}") from None
+    if arr.size == 12:
+        arr = np.r_[arr, 0.0, 0.0, 0.0, 1.0]
+    if arr.size != 16:
+        raise InputFileError(path, f"expected 12 or 16 numbers (T_world_sensor, 3x4 or 4x4), got {arr.size}")
+    return check_rigid(arr.reshape(4, 4), f"{path}: T_world_sensor")
+
+
+def _pose_table(poses: Path, items: list[PredictInput]) -> dict[str, np.ndarray]:
+    from occkit.sources.folder_files import read_kitti_poses, read_named_poses
+
+    if not poses.is_file():
+        raise InputFileError(poses, "pose file not found (expected poses.json, poses.csv or KITTI poses.txt)")
+    if poses.suffix.lower() == ".txt":
+        table = read_kitti_poses(poses)
+        if len(table) != len(items):
+            raise InputFileError(poses, f"has {len(table)} poses for {len(items)} inputs; KITTI poses.txt needs one "
+                                        "line per input, in sorted file-name order")
+        return {it.name: T for it, T in zip(items, table, strict=True)}
+    table = read_named_poses(poses)
+    missing = [it.name for it in items if it.name not in table]
+    if missing:
+        raise InputFileError(poses, f"no pose for {len(missing)} of {len(items)} inputs (first: {missing[0]!r}); "
+                                    "expected one entry per input file stem")
+    return table
+
+
+def collect_inputs(paths: list[str | Path], *, camera: str | Path | None = None,
+                   poses: str | Path | None = None) -> list[PredictInput]:
+    """Expand files/folders into inputs (sorted per folder), attach poses and cameras; names must be unique."""
+    from occkit.sources.folder_files import read_camera_json
+
+    cam_given = None
+    if camera is not None:
+        if not Path(camera).is_file():
+            raise InputFileError(camera, "camera file not found (expected JSON with 'K' and 'T_sensor_cam')")
+        cam_given = read_camera_json(Path(camera))
+    items: list[PredictInput] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise InputFileError(path, "input not found (expected a point-cloud file, a depth map, an image or a "
+                                       "folder of them)")
+        cam = _camera_for(path, cam_given)
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        found = [(p, _kind(p, cam is not None)) for p in files]
+        found = [(p, k) for p, k in found if k is not None]
+        if not found:
+            what = "point clouds " + " ".join(POINT_SUFFIXES)
+            if cam is not None:
+                what += ", depth maps (.npy, 16-bit .png) or images (.jpg, .png)"
+            raise InputFileError(path, f"no inputs found (expected {what})")
+        for p, k in found:
+            items.append(PredictInput(name=file_stem(p), path=p, kind=k, camera=cam if k != "scan" else None))
+    seen: dict[str, Path] = {}
+    for it in items:
+        if it.name in seen:
+            raise InputFileError(it.path, f"has the same name {it.name!r} as {seen[it.name]}; outputs and --lidar "
+                                          "files are matched by name, so input names must be unique")
+        seen[it.name] = it.path
+    table = _pose_table(Path(poses), items) if poses is not None else {}
+    for it in items:
+        if it.name in table:
+            it.T_world_sensor, it.pose_from = table[it.name], str(poses)
+            continue
+        for suffix in POSE_SIDE_SUFFIXES:
+            side = it.path.parent / f"{it.name}{suffix}"
+            if side.is_file():
+                it.T_world_sensor, it.pose_from = read_pose_file(side), str(side)
+                break
+    return items
+
+
+def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any = None,
+                max_depth: float | None = None, depth_png_scale: float = 0.001) -> LoadedPoints:
+    """Sensor-frame points of one input (scan read as is; depth unprojected; image through the depth model)."""
+    if item.kind == "scan":
+        from occkit.io.points import read_points
+
+        pc = read_points(item.path)
+        T_local = item.T_world_sensor @ make_transform(translation=pc.origin) if np.any(pc.origin) else \
+            item.T_world_sensor
+        return LoadedPoints(pc.xyz, dict(pc.fields), pc.origin, T_local)
+    cam = item.camera
+    assert cam is not None  # collect_inputs gives depth/image inputs a camera
+    if item.kind == "depth":
+        from occkit.depth.unproject import unproject_depth
+        from occkit.sources.folder_files import read_depth
+
+        depth = read_depth(item.path, depth_png_scale)
+        pts = apply_transform(cam["T_sensor_cam"], unproject_depth(depth, cam["K"], max_range=max_depth))
+    else:
+        pts = _image_points(item, depth_model, depth_cache, max_depth)
+    if len(pts) == 0:
+        raise InputFileError(item.path, "gave no valid depth (every pixel is 0, negative or non-finite)")
+    return LoadedPoints(np.asarray(pts, np.float32), {}, np.zeros(3), item.T_world_sensor)
+
+
+def _image_points(item: PredictInput, depth_model: Any, depth_cache: Any, max_depth: float | None) -> np.ndarray:
+    from occkit.depth.pseudo import estimate_pseudo_points
+    from occkit.frame import CameraView, Frame
+
+    if depth_model is None:
+        raise InputFileError(item.path, "is an image: pass a depth model (occkit predict loads Depth Anything 3 "
+                                        "when it is installed) or give depth maps (.npy) instead")
+    cam = item.camera
+    assert cam is not None
+    from PIL import Image
+
+    with Image.open(item.path) as im:
+        width, height = im.size
+    view = CameraView(name="cam", K=cam["K"], T_world_cam=item.T_world_sensor @ cam["T_sensor_cam"], width=width,
+                      height=height, image_path=str(item.path), distortion=cam.get("distortion"))
+    frame = Frame(frame_id=item.name, points=np.zeros((0, 3), np.float32), T_world_sensor=item.T_world_sensor,
+                  cameras=[view])
+    return estimate_pseudo_points(frame, depth_model, cache=depth_cache, max_range=max_depth)
+
+
+def match_lidar(lidar: str | Path | None, items: list[PredictInput]) -> dict[str, Path]:
+    """LiDAR files for the inputs, matched by file stem (a single file with a single input always matches)."""
+    if lidar is None:
+        return {}
+    path = Path(lidar)
+    if not path.exists():
+        raise InputFileError(path, "--lidar: not found (expected a point-cloud file or a folder of them)")
+    if path.is_file():
+        if len(items) == 1:
+            return {items[0].name: path}
+        return {file_stem(path): path} if file_stem(path) in {it.name for it in items} else {}
+    files = {file_stem(p): p for p in sorted(path.iterdir()) if p.is_file() and _kind(p, False) == "scan"}
+    return {it.name: files[it.name] for it in items if it.name in files}

@@ -1,0 +1,72 @@
+"""metrics.json / metrics.md and the console table for an evaluation (what ``occkit eval`` leaves behind)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RATE_KEYS = ("iou", "precision", "recall", "f1")
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """Overall, threshold sweep, per scene and per height tables."""
+    t = report["threshold"]
+    lines = [f"# Evaluation: {report['split']} split", "",
+             f"- checkpoint: `{report['checkpoint']}`", f"- grid: {report['grid']}",
+             f"- frames: {report['num_frames']}", f"- threshold: {t}",
+             f"- visibility mask: {'on' if report['use_visibility_mask'] else 'off'}", "",
+             "## Overall", "", "| | IoU | precision | recall | F1 |", "|---|---|---|---|---|"]
+    o, b = report["overall"], report["best"]
+    lines.append(f"| threshold {t} | " + " | ".join(_fmt(o[k]) for k in RATE_KEYS) + " |")
+    lines.append(f"| best F1 (threshold {b['threshold']}) | " + " | ".join(_fmt(b[k]) for k in RATE_KEYS) + " |")
+    if report.get("ray_iou") is not None:
+        lines += ["", "RayIoU: " + ", ".join(f"{k} {_fmt(v)}" for k, v in report["ray_iou"].items())]
+    lines += ["", "## Per scene", "", "| scene | frames | IoU | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+    for name, s in report["per_scene"].items():
+        lines.append(f"| {name} | {s['frames']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
+    lines += ["", "## Per height", "", "| level | z (m) | occupied voxels | IoU | precision | recall |",
+              "|---|---|---|---|---|---|"]
+    for h in report["per_height"]:
+        lines.append(f"| {h['level']} | {h['z']:.2f} | {h['gt_voxels']} | " +
+                     " | ".join(_fmt(h[k]) for k in ("iou", "precision", "recall")) + " |")
+    lines += ["", "## Threshold sweep", "", "| threshold | IoU | precision | recall | F1 |", "|---|---|---|---|---|"]
+    for s in report["sweep"]:
+        lines.append(f"| {s['threshold']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write metrics.json and metrics.md atomically into ``out_dir``."""
+    from occkit.utils.atomic import atomic_write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
+    atomic_write_text(out / "metrics.md", markdown(report))
+    return out / "metrics.json", out / "metrics.md"
+
+
+def console_tables(report: dict[str, Any]) -> list[Any]:
+    """rich Tables: overall (+ best threshold) and per scene."""
+    from rich.table import Table
+
+    overall = Table(title=f"{report['split']} split, {report['num_frames']} frames")
+    overall.add_column("")
+    for k in RATE_KEYS:
+        overall.add_column(k, justify="right")
+    o, b = report["overall"], report["best"]
+    overall.add_row(f"threshold {report['threshold']}", *(_fmt(o[k]) for k in RATE_KEYS))
+    overall.add_row(f"best F1 @ {b['threshold']}", *(_fmt(b[k]) for k in RATE_KEYS))
+    scenes = Table(title="per scene")
+    scenes.add_column("scene")
+    scenes.add_column("frames", justify="right")
+    for k in RATE_KEYS:
+        scenes.add_column(k, justify="right")
+    for name, s in report["per_scene"].items():
+        scenes.add_row(name, str(s["frames"]), *(_fmt(s[k]) for k in RATE_KEYS))
+    return [overall, scenes]
