@@ -139,3 +139,30 @@ def test_pseudo_points_unprojected_from_shipped_depth_maps() -> None:
     assert occ[2].sum() > 0 and occ[[0, 1, 3]].sum() == 0  # every pseudo point at height 2.5 m
     assert s["target"][2, 2, 2] == 1.0
     assert s["alignment_path"] == "sensor" and s["in_range_ratio"] > 0.5  # aligned on the pseudo points
+
+
+def test_real_aerial_scan_with_altitude_off_datum_falls_back_and_keeps_ground_low() -> None:
+    """A real classified airborne LAS scan (BSD, /work/shared/data/real) with a pose 300 m off the map datum."""
+    from pathlib import Path
+
+    from occkit.io.points import read_points
+
+    path = Path("/work/shared/data/real/aerial_classified.las")
+    if not path.is_file():
+        pytest.skip("shared real data not present")
+    pc = read_points(path)
+    ground = pc.fields["classification"] == 2
+    # points relative to a sensor 300 m up, but the pose puts the sensor on the datum: the ego grid misses them
+    frame = Frame(frame_id="aerial", points=pc.xyz - np.float32([30, 20, 300]), T_world_sensor=np.eye(4))
+    cfg = DataConfig(grid=GridSpec.preset("uav"), input=InputConfig(features=["occupancy"]))
+    s = FrameToGrids(cfg)(frame)
+    assert s["alignment_path"] == "lidar_center" and s["in_range_ratio"] > 0.9
+    np.testing.assert_array_equal(s["input"] > 0, s["target"] > 0)  # same points, same transform
+    # ground returns sit in the lowest levels; the tallest returns stay inside the 60 m column
+    from occkit.data.alignment import choose_grid_frame
+    from occkit.geometry import apply_transform
+
+    al = choose_grid_frame(frame, cfg.grid)
+    z = apply_transform(al.T_grid_sensor, frame.points[ground])[:, 2]
+    levels = np.floor((z - cfg.grid.lower[2]) / cfg.grid.size[2])
+    assert levels.min() >= 0 and np.median(levels) <= 5
