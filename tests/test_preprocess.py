@@ -85,6 +85,10 @@ def test_second_pass_reads_the_cache_not_the_source(tmp_path: Path) -> None:
     # a re-run skips everything
     (rep2,) = preprocess(cfg, ["train"], sources={"train": MemorySource(frames)}, progress=False)
     assert (rep2.written, rep2.skipped) == (0, 5)
+    # --overwrite rebuilds even an up-to-date split (e.g. after changing occkit itself)
+    again = MemorySource(frames)
+    (rep3,) = preprocess(cfg, ["train"], sources={"train": again}, overwrite=True, progress=False)
+    assert (rep3.written, rep3.skipped) == (5, 0) and again.reads == 5
 
 
 def test_changed_grid_or_data_is_refused_until_overwrite(tmp_path: Path) -> None:

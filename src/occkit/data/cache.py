@@ -13,9 +13,10 @@ Entry encoding (exact, not lossy, except a dense input which is float16):
   usual case), else the dense array as float16.
 - ``mask``: ``np.packbits`` of the (Z, Y, X) bool array.
 
-Rule for a stale cache: when the grid, the input/target/alignment settings, the format version or a split's
-source fingerprint differ from what the manifest records, the cache is never reused: ``check_manifest``
-raises ``CacheError`` telling the user to re-run ``occkit preprocess --overwrite``.
+Rule for a stale cache: when the grid, the input/target/alignment settings, the format or pipeline version
+(``occkit.data.grids.PIPELINE_VERSION``) or a split's source fingerprint differ from what the manifest
+records, the cache is never reused: ``check_manifest`` raises ``CacheError`` telling the user to re-run
+``occkit preprocess --overwrite``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from occkit.data.config import DataConfig
+from occkit.data.grids import PIPELINE_VERSION
 from occkit.errors import OccKitError
 from occkit.utils.atomic import atomic_write, atomic_write_text
 
@@ -58,6 +60,7 @@ def cache_settings(cfg: DataConfig) -> dict[str, Any]:
     """Everything a cached sample depends on besides the source itself."""
     return {
         "format_version": FORMAT_VERSION,
+        "pipeline_version": PIPELINE_VERSION,
         "grid": cfg.grid.model_dump(mode="json"),
         "input": cfg.input.model_dump(mode="json"),
         "target": cfg.target.model_dump(mode="json"),

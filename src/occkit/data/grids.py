@@ -27,6 +27,8 @@ from occkit.geometry.transforms import check_rigid
 from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
+# bump when FrameToGrids' output changes for the same inputs, so preprocessing caches are invalidated
+PIPELINE_VERSION = 1
 
 
 def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:

@@ -3,7 +3,8 @@
 Parallel (``workers`` processes, started with "spawn" so a parent that already imported torch is safe),
 resumable (valid entries are skipped; temp files of a killed run are removed) and atomic (each entry and
 the manifest are written to a temp file and renamed). A cache built from other settings or other source
-data is an error unless ``overwrite=True`` (see ``occkit.data.cache``).
+data is an error unless ``overwrite=True`` (see ``occkit.data.cache``), which rebuilds the requested splits
+from scratch and drops every split built with other settings.
 """
 
 from __future__ import annotations
@@ -137,9 +138,9 @@ def _preprocess_split(cfg: DataConfig, split: str, source: Source, manifest: dic
     fingerprint = source.fingerprint()
     split_dir = cache_dir / split
     old = manifest["splits"].get(split)
-    if old is not None and old.get("fingerprint") != fingerprint:
-        if not overwrite:
-            C.check_manifest(manifest, cfg, cache_dir, split, fingerprint)
+    if old is not None and old.get("fingerprint") != fingerprint and not overwrite:
+        C.check_manifest(manifest, cfg, cache_dir, split, fingerprint)
+    if overwrite:  # rebuild the split from scratch, whatever it holds
         shutil.rmtree(split_dir, ignore_errors=True)
         old = None
     split_dir.mkdir(parents=True, exist_ok=True)
