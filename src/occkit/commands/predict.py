@@ -1,9 +1,74 @@
-"""`occkit predict` (not implemented yet)."""
+"""`occkit predict --checkpoint CKPT --inputs PATH --out DIR`: occupancy grids and refined point clouds.
+
+Exit codes: 0 done, 2 a missing/unreadable checkpoint or input, a config that does not validate or a grid
+mismatch, 1 anything else occkit reports on purpose (e.g. the depth model is not installed).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
+
+
 def register(app: typer.Typer) -> None:
-    """Add this verb to the occkit CLI (filled in by the module's owner)."""
+    @app.command()
+    def predict(
+        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a .ckpt written by `occkit train`"),
+        inputs: list[Path] = typer.Option(..., "--inputs", "-i", help="point-cloud file(s) or folder(s); with a "
+                                          "camera file also depth maps (.npy, 16-bit .png) or images"),
+        out: Path = typer.Option(..., "--out", "-o", help="output folder (grids/, refined/, predict_summary.json)"),
+        lidar: Path | None = typer.Option(None, "--lidar", help="LiDAR file or folder matched by name: report "
+                                          "the Chamfer distance of raw and refined points to it"),
+        camera: Path | None = typer.Option(None, "--camera", help="camera.json (K, T_sensor_cam) for depth/images"),
+        poses: Path | None = typer.Option(None, "--poses", help="poses.json/csv by name or KITTI poses.txt "
+                                          "(default: <name>.pose.txt beside each input, else identity)"),
+        grid_format: str = typer.Option("npz", "--format", help="npz (Occ3D labels.npz) or npy (probabilities)"),
+        cloud_format: str = typer.Option("pcd", "--cloud-format", help="pcd or ply"),
+        threshold: float | None = typer.Option(None, "--threshold", "-t", help="occupancy threshold for the grid "
+                                               "and the refinement (default: eval.threshold / eval.refine_threshold)"),
+        config: Path | None = typer.Option(None, "--config", "-c", help="config file (default: the checkpoint's)"),
+        overrides: list[str] = typer.Option(None, "--set", "-s", help="override a config field"),
+        depth_cache: Path | None = typer.Option(None, "--depth-cache", help="cache folder for depth predictions"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    ) -> None:
+        """Predict occupancy for scans / depth maps / images and write grids and refined point clouds."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from occkit.commands.evaluate import resolve_config
+        from occkit.errors import ConfigError, GridMismatchError, InputFileError, OccKitError
+
+        try:
+            cfg = resolve_config(checkpoint, config, list(overrides or []))
+            from occkit.evaluation.prediction import predict as run_predict
+
+            cache = None
+            if depth_cache is not None:
+                from occkit.depth.cache import DepthCache
+
+                cache = DepthCache(depth_cache)
+            result = run_predict(checkpoint, list(inputs), out, cfg=cfg, lidar=lidar, camera=camera, poses=poses,
+                                 grid_format=grid_format, cloud_format=cloud_format,  # type: ignore[arg-type]
+                                 threshold=threshold, depth_cache=cache, progress=progress)
+        except (ConfigError, GridMismatchError, InputFileError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        except OccKitError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        table = Table(title=f"{len(result.frames)} inputs, refine threshold {result.refine_threshold}")
+        for col in ("input", "points", "kept", "occupied", "alignment", "chamfer raw", "chamfer refined"):
+            table.add_column(col, justify="left" if col in ("input", "alignment") else "right")
+        for f in result.frames:
+            table.add_row(f.name, str(f.num_points), _fmt(f.kept_fraction, True), _fmt(f.occupied_fraction, True),
+                          f.alignment, _fmt(f.chamfer_raw), _fmt(f.chamfer_refined))
+        console = Console(highlight=False)
+        console.print(table)
+        console.print(f"wrote {out / 'grids'}, {out / 'refined'} and {result.summary_path}")
