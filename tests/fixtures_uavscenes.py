@@ -104,7 +104,8 @@ def write_uavscenes(
                 continue
             stamps.append(ts)
             poses.append(T_world_cam)
-            Image.fromarray(np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8)).save(run_dir / f"{pre}_CAM" / f"{ts}.jpg")
+            image = np.full((HEIGHT, WIDTH, 3), (40 * i) % 256, np.uint8)
+            Image.fromarray(image).save(run_dir / f"{pre}_CAM" / f"{ts}.jpg")
             T_lidar_world = np.linalg.inv(T_world_cam @ T_cam_lidar)
             pts = world if points_in_world else world @ T_lidar_world[:3, :3].T + T_lidar_world[:3, 3]
             lts = f"{1658137057 + 100 * r_i + i}.{600000000 + i:09d}"

@@ -112,14 +112,23 @@ def test_reads_a_run_written_by_the_synthetic_writer(tmp_path: Path) -> None:
     help_text = runner.invoke(app, ["synth", "--help"]).output
     if "--format" not in help_text or "uavscenes" not in help_text:
         pytest.skip("`occkit synth --format uavscenes` (src/occkit/synthetic writer) is not there yet")
-    res = runner.invoke(app, ["synth", "--format", "uavscenes", "--out", str(tmp_path / "syn")])
+    res = runner.invoke(app, ["synth", "--format", "uavscenes", "--out", str(tmp_path / "syn"), "--frames", "2"])
     assert res.exit_code == 0, res.output
-    src = UAVScenesSourceConfig(root=str(tmp_path / "syn"), val_runs=[]).build("train")
-    assert len(src) > 0
+    src = UAVScenesSourceConfig(root=str(tmp_path / "syn"), val_runs=[], load_images=True).build("train")
+    assert len(src) == 2
     frame = src[0]
     assert frame.points.shape[1] == 3 and frame.point_labels is not None
+    assert len(frame.point_labels) == len(frame.points)
+    assert frame.cameras[0].image is not None and frame.cameras[0].image.shape[:2] == (frame.cameras[0].height,
+                                                                                        frame.cameras[0].width)
+    # the writer's ground sits at the map datum: in the world, the lowest points are near z = 0
+    from occkit.geometry import apply_transform
+
+    world = apply_transform(frame.T_world_sensor, frame.points.astype(np.float64))
+    assert abs(np.percentile(world[:, 2], 2)) < 2.0
     console = _console()
-    assert run_verify(tmp_path / "syn", samples=5, console=console) == 0, console.export_text()
+    assert run_verify(tmp_path / "syn", samples=2, console=console) == 0, console.export_text()
+    assert "ego=2" in console.export_text()
 
 
 REAL = REPO.parent / "shared" / "data" / "real" / "aerial_classified.las"

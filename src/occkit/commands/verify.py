@@ -28,7 +28,8 @@ class SceneStats:
     in_range: list[float] = field(default_factory=list)  # alignment in-range ratio of the input points
     target_in_range: list[float] = field(default_factory=list)  # fraction of target points inside the grid
     floor_z: list[float] = field(default_factory=list)  # 2nd-percentile height of the points, first-choice frame
-    misaligned: int = 0  # samples whose first-choice frame missed the grid or kept < POORLY_ALIGNED of the points
+    height_fit: list[float] = field(default_factory=list)  # see height_fit()
+    misaligned: int = 0  # samples whose first-choice frame missed the grid or whose height_fit < POORLY_ALIGNED
     hypotheses: dict[str, int] = field(default_factory=dict)  # misaligned samples each pose hypothesis fixes
     paths: dict[str, int] = field(default_factory=dict)
     first_empty_message: str = ""
@@ -53,10 +54,10 @@ class SceneStats:
                     "max": float(v.max())}
 
         out = {k: v for k, v in asdict(self).items() if k not in ("occupancy", "in_range", "target_in_range",
-                                                                 "floor_z")}
+                                                                 "floor_z", "height_fit")}
         out.update(empty_fraction=self.empty_fraction, fallback_fired=self.fallback_fired,
                    occupancy=q(self.occupancy), in_range=q(self.in_range), target_in_range=q(self.target_in_range),
-                   floor_z=q(self.floor_z))
+                   floor_z=q(self.floor_z), height_fit=q(self.height_fit))
         return out
 
 
@@ -102,14 +103,16 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
             st.paths[al.path] = st.paths.get(al.path, 0) + 1
             st.in_range.append(al.in_range_ratio)
             pts = np.asarray(frame.points, dtype=np.float64)[:, :3]
+            T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
             if len(pts):
-                T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
                 st.floor_z.append(float(np.percentile(apply_transform(T_first, pts)[:, 2], 2)))
-            first_ratio = in_range_ratio(pts, T_first, spec) if len(pts) else 0.0
-            if len(pts) and (al.path in ("lidar_center", "empty") or first_ratio < POORLY_ALIGNED):
+            fit = height_fit(apply_transform(T_first, pts), spec) if len(pts) else 0.0
+            st.height_fit.append(fit)
+            if len(pts) and (al.path in ("lidar_center", "empty") or fit < POORLY_ALIGNED):
                 st.misaligned += 1
-                for name, ratio in pose_hypotheses(frame, pts, spec, ego_frame).items():
-                    if ratio >= max(0.5, min_in_range_ratio) and ratio > 2 * first_ratio:
+                for name, T_alt in pose_hypotheses(frame, ego_frame).items():
+                    alt = height_fit(apply_transform(T_alt, pts), spec)
+                    if alt >= POORLY_ALIGNED and alt > fit + 0.25 and in_range_ratio(pts, T_alt, spec) > 0:
                         st.hypotheses[name] = st.hypotheses.get(name, 0) + 1
             target = frame.target_points if frame.target_points is not None else frame.points
             occupied, inside_frac = 0, 0.0
@@ -126,7 +129,23 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
     return list(stats.values())
 
 
-POORLY_ALIGNED = 0.5  # in-range ratio of the first-choice frame below which a sample counts as misaligned
+POORLY_ALIGNED = 0.5  # height_fit of the first-choice frame below which a sample counts as misaligned
+
+
+def height_fit(grid_pts: Any, spec: Any) -> float:
+    """Fraction of the points over the grid's x/y footprint that also fall inside its height range.
+
+    Unlike the in-range ratio it does not drop when a long-range scan reaches past the grid's sides, so a
+    low value means a wrong datum or pose, not a small grid. 0 when no point is over the footprint.
+    """
+    import numpy as np
+
+    lo, hi = spec.lower, spec.upper
+    over = np.all((grid_pts[:, :2] >= lo[:2]) & (grid_pts[:, :2] < hi[:2]), axis=1)
+    if not over.any():
+        return 0.0
+    z = grid_pts[over, 2]
+    return float(np.mean((z >= lo[2]) & (z < hi[2])))
 
 POSE_HYPOTHESES = {
     "scans_in_world_frame": "the scan files are already in the world frame (UAVScenes: points_frame='world')",
@@ -135,21 +154,20 @@ POSE_HYPOTHESES = {
 }
 
 
-def pose_hypotheses(frame: Any, pts: Any, spec: Any, ego_frame: bool) -> dict[str, float]:
-    """In-range ratio of the ego frame under each classic pose mix-up (only meaningful with ego_frame)."""
-    from occkit.data.alignment import ego_transform, in_range_ratio
+def pose_hypotheses(frame: Any, ego_frame: bool) -> dict[str, Any]:
+    """T_grid_sensor of the ego frame under each classic pose mix-up (only meaningful with ego_frame)."""
+    from occkit.data.alignment import ego_transform
     from occkit.geometry.transforms import invert_transform
 
     if not ego_frame:
         return {}
     T_ws = frame.T_world_sensor
-    out = {"scans_in_world_frame": in_range_ratio(pts, ego_transform(T_ws) @ invert_transform(T_ws), spec)}
+    out = {"scans_in_world_frame": ego_transform(T_ws) @ invert_transform(T_ws)}
     if frame.cameras:
         T_wc = frame.cameras[0].T_world_cam
         T_cs = invert_transform(T_wc) @ T_ws
-        for name, T in (("pose_inverted", invert_transform(T_wc) @ T_cs), ("extrinsic_inverted",
-                                                                          T_wc @ invert_transform(T_cs))):
-            out[name] = in_range_ratio(pts, ego_transform(T), spec)
+        out["pose_inverted"] = ego_transform(invert_transform(T_wc) @ T_cs)
+        out["extrinsic_inverted"] = ego_transform(T_wc @ invert_transform(T_cs))
     return out
 
 
@@ -191,9 +209,9 @@ def judge(stats: list[SceneStats], *, max_empty: float, ego_frame: bool, fallbac
                          f"{_hypothesis_hint(st)} (median ground height in the {first} frame: "
                          f"{_median(st.floor_z):.1f} m; the grid spans z {spec.pc_range[2]:g}..{spec.pc_range[5]:g})")
         elif st.misaligned / st.samples > 0.5 and st.empty_fraction <= max_empty:
-            warns.append(f"only {_median(st.in_range):.0%} (median) of {st.scene} points fall in the grid with "
-                         f"{frame_name} (median ground height in the {first} frame {_median(st.floor_z):.1f} m; "
-                         f"the grid spans z "
+            warns.append(f"with {frame_name} only {_median(st.height_fit):.0%} (median) of the {st.scene} points "
+                         "over the grid's footprint fall inside its height range (median ground height in the "
+                         f"{first} frame {_median(st.floor_z):.1f} m; the grid spans z "
                          f"{spec.pc_range[2]:g}..{spec.pc_range[5]:g}){_hypothesis_hint(st)}")
     return failures, warns
 
