@@ -94,6 +94,11 @@ def test_dataset_frame_transform_is_used_for_shipped_grids() -> None:
     s = FrameToGrids(_cfg(input=InputConfig(features=["occupancy"])))(frame)
     assert s["alignment_path"] == "dataset"
     assert np.argwhere(s["input"]).tolist() == [[1, 2, 5]]  # (z, y, x) of the point (5.5, 2.5, 1.5)
+    # a stated frame applies without a target too (SemanticKITTI test split); it can be switched off
+    frame.target = None
+    assert FrameToGrids(_cfg())(frame)["alignment_path"] == "dataset"
+    own = FrameToGrids(_cfg(use_dataset_grid_frame=False, fallback_to_lidar_center=False))(frame)
+    assert own["alignment_path"] == "empty"  # the ego frame misses the points at y = -0.5
 
 
 def test_pseudo_points_required_when_configured() -> None:

@@ -65,7 +65,8 @@ def cache_settings(cfg: DataConfig) -> dict[str, Any]:
         "input": cfg.input.model_dump(mode="json"),
         "target": cfg.target.model_dump(mode="json"),
         "alignment": {"ego_frame": cfg.ego_frame, "fallback_to_lidar_center": cfg.fallback_to_lidar_center,
-                      "min_in_range_ratio": cfg.min_in_range_ratio},
+                      "min_in_range_ratio": cfg.min_in_range_ratio,
+                      "use_dataset_grid_frame": cfg.use_dataset_grid_frame},
     }  # the source is covered by its fingerprint, recorded per split
 
 

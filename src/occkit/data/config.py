@@ -41,6 +41,9 @@ class DataConfig(BaseModel):
     target: TargetConfig = Field(default_factory=TargetConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     ego_frame: bool = True
+    # use the grid frame a source states in frame.meta["T_grid_sensor"] (Occ3D ego, SemanticKITTI velodyne)
+    # instead of choosing one; a shipped target grid is only aligned in that frame
+    use_dataset_grid_frame: bool = True
     fallback_to_lidar_center: bool = True
     min_in_range_ratio: float = Field(0.01, ge=0, le=1)
     batch_size: int = Field(2, ge=1)

@@ -63,10 +63,11 @@ class FrameToGrids:
 
     # ---- alignment ------------------------------------------------------------------------------
     def align(self, frame: Frame, input_points: np.ndarray | None = None) -> GridAlignment:
-        """The grid frame for ``frame``: a shipped target's frame when the source gives one, else chosen from
-        the LiDAR points (or ``input_points`` — e.g. pseudo-LiDAR — when the frame has no LiDAR points)."""
+        """The grid frame for ``frame``: the dataset's own grid frame when the source states one
+        (``frame.meta["T_grid_sensor"]``, Occ3D / SemanticKITTI, with or without a shipped target), else chosen
+        from the LiDAR points (or ``input_points`` — e.g. pseudo-LiDAR — when the frame has no LiDAR points)."""
         cfg = self.cfg
-        if frame.target is not None and frame.meta.get("T_grid_sensor") is not None:
+        if cfg.use_dataset_grid_frame and frame.meta.get("T_grid_sensor") is not None:
             T = check_rigid(frame.meta["T_grid_sensor"], f"frame {frame.frame_id}: meta['T_grid_sensor']")
             pts = _points(frame.points, "points", frame.frame_id)
             ratio = in_range_ratio(pts, T, self.spec)
