@@ -88,12 +88,10 @@ class _DirectionBins:
         self.order = np.argsort(key, kind="stable")
         uniq, start, count = np.unique(key[self.order], return_index=True, return_counts=True)
         inv = np.repeat(np.arange(len(uniq)), count)
-        sums = np.zeros((len(uniq), 3))
-        np.add.at(sums, inv, d[self.order])
+        ds = d[self.order]
+        sums = np.add.reduceat(ds, start, axis=0)  # rays are sorted by bin: segment reductions
         mean = sums / np.linalg.norm(sums, axis=1, keepdims=True)
-        cos_to_mean = np.einsum("ij,ij->i", d[self.order], mean[inv])
-        min_cos = np.full(len(uniq), 1.0)
-        np.minimum.at(min_cos, inv, cos_to_mean)
+        min_cos = np.minimum.reduceat(np.einsum("ij,ij->i", ds, mean[inv]), start)
         self.dir, self.start, self.count = mean, start, count
         self.half = np.arccos(np.clip(min_cos, -1, 1)) + 1e-6
 
@@ -179,7 +177,7 @@ def _hit_cylinders(o: np.ndarray, d: np.ndarray, xy: np.ndarray, z: np.ndarray,
 
 
 def _hit_terrain(terrain: Terrain, o: np.ndarray, d: np.ndarray, t_limit: np.ndarray,
-                 march_steps: int = 8, bisect_steps: int = 6, newton_steps: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                 march_steps: int = 8, bisect_steps: int = 4, newton_steps: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """First crossing of z = h(x, y) before ``t_limit``: bracket by the terrain's bounds, march, refine.
 
     The march finds the first sample below ground; bisection shrinks that bracket, then safeguarded Newton
@@ -231,10 +229,9 @@ def _hit_terrain(terrain: Terrain, o: np.ndarray, d: np.ndarray, t_limit: np.nda
     t = 0.5 * (lo + hi)
     for _ in range(newton_steps):
         q = o + t[:, None] * dr
-        gx, gy = terrain.gradient(q[:, 0], q[:, 1])
+        h, gx, gy = terrain.height_and_gradient(q[:, 0], q[:, 1])
         slope = dr[:, 2] - gx * dr[:, 0] - gy * dr[:, 1]
-        fv = q[:, 2] - terrain.height(q[:, 0], q[:, 1])
-        t = np.clip(t - fv / np.where(np.abs(slope) < 1e-12, -1e-12, slope), lo, hi)
+        t = np.clip(t - (q[:, 2] - h) / np.where(np.abs(slope) < 1e-12, -1e-12, slope), lo, hi)
     q = o + t[:, None] * dr
     gx, gy = terrain.gradient(q[:, 0], q[:, 1])
     nrm = np.column_stack([-gx, -gy, np.ones(len(rows))])

@@ -72,6 +72,25 @@ class Terrain:
             gy -= (y - cy) * e
         return gx, gy
 
+    def height_and_gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """h, dh/dx, dh/dy in one pass (Newton steps need all three; the exponentials are shared)."""
+        h = np.full(np.shape(x), self.base, dtype=np.float64)
+        gx = np.zeros(np.shape(x))
+        gy = np.zeros(np.shape(x))
+        for a, (kx, ky), ph in zip(self.sin_amp, self.sin_k, self.sin_phase, strict=True):
+            arg = kx * x + ky * y + ph
+            h += a * np.sin(arg)
+            c = a * np.cos(arg)
+            gx += kx * c
+            gy += ky * c
+        for g, (cx, cy), s in zip(self.gauss_amp, self.gauss_center, self.gauss_sigma, strict=True):
+            dx, dy = x - cx, y - cy
+            e = g * np.exp(-(dx * dx + dy * dy) / (2 * s * s))
+            h += e
+            gx -= dx * e / (s * s)
+            gy -= dy * e / (s * s)
+        return h, gx, gy
+
     def road_distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Distance (m) to the nearest road centreline."""
         px, py = self.road_pitch
