@@ -64,4 +64,8 @@ def register(app: typer.Typer) -> None:
         console = Console(highlight=False)
         for table in console_tables(result.report):
             console.print(table)
+        ray = result.report.get("ray_iou")
+        if ray is not None:
+            console.print("RayIoU: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                for k, v in ray.items()))
         console.print(f"wrote {result.json_path} and {result.md_path}")

@@ -23,20 +23,20 @@ def markdown(report: dict[str, Any]) -> str:
              "## Overall", "", "| | IoU | precision | recall | F1 |", "|---|---|---|---|---|"]
     o, b = report["overall"], report["best"]
     lines.append(f"| threshold {t} | " + " | ".join(_fmt(o[k]) for k in RATE_KEYS) + " |")
-    lines.append(f"| best F1 (threshold {b['threshold']}) | " + " | ".join(_fmt(b[k]) for k in RATE_KEYS) + " |")
+    lines.append(f"| best F1 (threshold {b['threshold']}) | {_fmt(b['iou'])} | | | {_fmt(b['f1'])} |")
     if report.get("ray_iou") is not None:
         lines += ["", "RayIoU: " + ", ".join(f"{k} {_fmt(v)}" for k, v in report["ray_iou"].items())]
+    lines += ["", "Empty cells (n/a) mean nothing to score: e.g. precision with no voxel predicted occupied."]
     lines += ["", "## Per scene", "", "| scene | frames | IoU | precision | recall | F1 |", "|---|---|---|---|---|---|"]
     for name, s in report["per_scene"].items():
         lines.append(f"| {name} | {s['frames']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
-    lines += ["", "## Per height", "", "| level | z (m) | occupied voxels | IoU | precision | recall |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "## Per height", "", "| level | z (m) | occupied (target) | occupied (predicted) | IoU |",
+              "|---|---|---|---|---|"]
     for h in report["per_height"]:
-        lines.append(f"| {h['level']} | {h['z']:.2f} | {h['gt_voxels']} | " +
-                     " | ".join(_fmt(h[k]) for k in ("iou", "precision", "recall")) + " |")
-    lines += ["", "## Threshold sweep", "", "| threshold | IoU | precision | recall | F1 |", "|---|---|---|---|---|"]
+        lines.append(f"| {h['level']} | {h['z']:.2f} | {h['gt_voxels']} | {h['pred_voxels']} | {_fmt(h['iou'])} |")
+    lines += ["", "## Threshold sweep", "", "| threshold | IoU | F1 |", "|---|---|---|"]
     for s in report["sweep"]:
-        lines.append(f"| {s['threshold']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
+        lines.append(f"| {s['threshold']} | {_fmt(s['iou'])} | {_fmt(s['f1'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +61,7 @@ def console_tables(report: dict[str, Any]) -> list[Any]:
         overall.add_column(k, justify="right")
     o, b = report["overall"], report["best"]
     overall.add_row(f"threshold {report['threshold']}", *(_fmt(o[k]) for k in RATE_KEYS))
-    overall.add_row(f"best F1 @ {b['threshold']}", *(_fmt(b[k]) for k in RATE_KEYS))
+    overall.add_row(f"best F1 @ {b['threshold']}", _fmt(b["iou"]), "", "", _fmt(b["f1"]))
     scenes = Table(title="per scene")
     scenes.add_column("scene")
     scenes.add_column("frames", justify="right")

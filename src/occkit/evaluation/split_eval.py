@@ -4,12 +4,13 @@ The model sees exactly the samples training validated on (``OccupancyDataset``, 
 by ``data.batch_size``, under ``torch.no_grad``. Occupied ground truth is ``target > 0.5``; predicted
 occupied is ``sigmoid(logit) > threshold``. With ``eval.use_visibility_mask`` only voxels inside the
 dataset's visibility mask count (the dataset is asked for one when ``data.target`` does not already).
-Scenes come from the frame ids (``occkit.evaluation.scenes``).
+Scenes come from the frame ids (``occkit.evaluation.scenes``). The numbers are ``occkit.metrics``'
+``OccupancyMetrics`` (and ``RayIoU``), whose NaN "nothing to score" values are written as null.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,23 @@ def _dataset_config(cfg: Any) -> Any:
     return cfg.data
 
 
+def ray_origin(spec: Any) -> tuple[float, float, float]:
+    """Where RayIoU casts from: the grid frame's origin (the ego/sensor position) when the box holds it,
+    else the box centre."""
+    lo, hi = spec.lower, spec.upper
+    if bool(((lo <= 0) & (hi > 0)).all()):
+        return (0.0, 0.0, 0.0)
+    c = 0.5 * (lo + hi)
+    return (float(c[0]), float(c[1]), float(c[2]))
+
+
 def _ray_iou_metric(cfg: Any) -> Any:
-    """occkit.metrics.RayIoU when it exists (it is optional here); None otherwise."""
+    """Binary RayIoU (occkit.metrics) from one origin, or None when eval.ray_iou is off."""
     if not cfg.eval.ray_iou:
         return None
-    try:
-        from occkit.metrics import RayIoU  # type: ignore[attr-defined]
-    except ImportError:
-        warnings.warn("eval.ray_iou is on but occkit.metrics.RayIoU is not available: RayIoU skipped", stacklevel=3)
-        return None
-    return RayIoU(cfg.data.grid)
+    from occkit.metrics import RayIoU
+
+    return RayIoU(cfg.data.grid, origins=(ray_origin(cfg.data.grid),), threshold=cfg.eval.threshold)
 
 
 def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out_dir: str | Path | None = None, *,
@@ -80,7 +88,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     from torch.utils.data import DataLoader
 
     from occkit.data.dataset import OccupancyDataset, collate
-    from occkit.evaluation.counts import ThresholdHeightCounts
+    from occkit.metrics import OccupancyMetrics
 
     module, cfg, ckpt_name = _module_and_config(module_or_checkpoint, cfg)
     data_cfg = _dataset_config(cfg)
@@ -91,8 +99,8 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
                         collate_fn=collate)
     t = float(cfg.eval.threshold)
     nz = cfg.data.grid.shape[2]
-    overall = ThresholdHeightCounts(nz, [t, *cfg.eval.sweep_thresholds])
-    scenes: dict[str, ThresholdHeightCounts] = {}
+    overall = OccupancyMetrics(t, cfg.eval.sweep_thresholds, num_levels=nz)
+    scenes: dict[str, OccupancyMetrics] = {}
     scene_frames: dict[str, int] = {}
     ray = _ray_iou_metric(cfg)
     with torch.no_grad(), _Bar(len(dataset), progress, f"evaluating {split}") as bar:
@@ -106,7 +114,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
             for i, fid in enumerate(batch["frame_id"]):
                 name = scene_of(fid)
                 if name not in scenes:
-                    scenes[name], scene_frames[name] = ThresholdHeightCounts(nz, [t]), 0
+                    scenes[name], scene_frames[name] = OccupancyMetrics(t, [t], num_levels=nz), 0
                 scenes[name].update(logits[i:i + 1], target[i:i + 1], None if mask is None else mask[i:i + 1])
                 scene_frames[name] += 1
             bar.advance(len(batch["frame_id"]))
@@ -117,35 +125,40 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     return result
 
 
-def _rates_at(values: dict[str, Any], j: int) -> dict[str, float]:
-    return {k: float(values[k].reshape(-1)[j]) for k in RATE_KEYS}  # torchmetrics squeezes 1-element results
+def _num(v: Any) -> float | None:
+    """A finite float, or None for NaN ("nothing to score", see occkit.metrics.occupancy)."""
+    x = float(v)
+    return x if math.isfinite(x) else None
 
 
 def _report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], ray: Any, cfg: Any, split: str,
             ckpt_name: str, n: int) -> dict[str, Any]:
-    t = float(cfg.eval.threshold)
     res = overall.compute()
-    ts = overall.thresholds
-    j = ts.index(t)
-    sweep = [{"threshold": th, **_rates_at(res, i)} for i, th in enumerate(ts)]
-    best = max(sweep, key=lambda s: (s["f1"], -abs(s["threshold"] - t)))
     spec = cfg.data.grid
-    per_z = spec.z_centers()
-    gt = res["gt_voxels_per_height"].reshape(-1)
-    per_height = [{"level": z, "z": float(zc), "gt_voxels": int(gt[z]),
-                   **{k: float(res[f"{k}_per_height"].reshape(len(per_z), -1)[z, j]) for k in RATE_KEYS}}
-                  for z, zc in enumerate(per_z)]
+    sweep = [{"threshold": round(float(th), 6), "iou": _num(i), "f1": _num(f)}
+             for th, i, f in zip(res["sweep_thresholds"].reshape(-1), res["sweep_iou"].reshape(-1),
+                                 res["sweep_f1"].reshape(-1), strict=True)]
+    best = {"threshold": _num(res["best_threshold"]), "f1": _num(res["best_f1"]), "iou": _num(res["iou_at_best"])}
+    if best["threshold"] is not None:
+        best["threshold"] = round(best["threshold"], 6)
+    iou_z = res["per_height_iou"].reshape(-1)
+    gt_z, pred_z = res["per_height_target_count"].reshape(-1), res["per_height_pred_count"].reshape(-1)
+    per_height = [{"level": z, "z": round(float(zc), 6), "gt_voxels": int(gt_z[z]), "pred_voxels": int(pred_z[z]),
+                   "iou": _num(iou_z[z])} for z, zc in enumerate(spec.z_centers())]
     per_scene = {}
     for name in sorted(scenes):
         r = scenes[name].compute()
-        per_scene[name] = {"frames": scene_frames[name], **_rates_at(r, 0)}
+        per_scene[name] = {"frames": scene_frames[name], **{k: _num(r[k]) for k in RATE_KEYS}}
     ray_out = None
     if ray is not None:
         raw = ray.compute()
-        ray_out = {k: float(v) for k, v in raw.items()} if isinstance(raw, dict) else {"ray_iou": float(raw)}
-    return {"split": split, "checkpoint": ckpt_name, "grid": spec.describe(), "num_frames": n, "threshold": t,
-            "use_visibility_mask": bool(cfg.eval.use_visibility_mask), "overall": _rates_at(res, j),
-            "best": dict(best), "sweep": sweep, "per_height": per_height, "per_scene": per_scene, "ray_iou": ray_out}
+        ray_out = {k: _num(v) for k, v in raw.items() if k.startswith("rayiou")}
+        ray_out["num_rays"] = int(raw["num_rays"])
+    return {"split": split, "checkpoint": ckpt_name, "grid": spec.describe(), "num_frames": n,
+            "threshold": float(cfg.eval.threshold), "use_visibility_mask": bool(cfg.eval.use_visibility_mask),
+            "overall": {k: _num(res[k]) for k in RATE_KEYS}, "best": best, "sweep": sweep,
+            "per_height": per_height, "per_scene": per_scene, "ray_iou": ray_out,
+            "counts": {k: int(res[k]) for k in ("tp", "fp", "fn", "nonfinite_logits")}}
 
 
 class _Bar:
