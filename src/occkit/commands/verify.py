@@ -104,9 +104,10 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
             st.in_range.append(al.in_range_ratio)
             pts = np.asarray(frame.points, dtype=np.float64)[:, :3]
             T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
+            first_pts = apply_transform(T_first, pts)
             if len(pts):
-                st.floor_z.append(float(np.percentile(apply_transform(T_first, pts)[:, 2], 2)))
-            fit = height_fit(apply_transform(T_first, pts), spec) if len(pts) else 0.0
+                st.floor_z.append(float(np.percentile(first_pts[:, 2], 2)))
+            fit = height_fit(first_pts, spec) if len(pts) else 0.0
             st.height_fit.append(fit)
             if len(pts) and (al.path in ("lidar_center", "empty") or fit < POORLY_ALIGNED):
                 st.misaligned += 1
@@ -297,6 +298,7 @@ def _build_source(data: Path, scenes: list[str], source_format: str, interval: i
         from occkit.sources.uavscenes import UAVScenesSource, UAVScenesSourceConfig
 
         cfg = UAVScenesSourceConfig(root=str(data), scenes=scenes, interval=interval, accumulate=accumulate,
+                                    load_labels=False,
                                     calibration_file=None if calibration_file is None else str(calibration_file))
         return UAVScenesSource(cfg, cfg.select_runs(), "all")
     if source_format == "folder":

@@ -63,6 +63,7 @@ class UAVScenesSourceConfig(BaseModel):
         default_factory=dict, description="T_cam_lidar 4x4 per scene or run; wins over the calibration file")
     accumulate: int = Field(1, ge=1, description="scans merged (world frame) into target_points, centred on each")
     on_missing_pose: Literal["error", "skip"] = "error"
+    load_labels: bool = Field(True, description="read the per-point label files (off: point_labels=None)")
     remap_labels: bool = Field(False, description="point_labels in the 19-class remap (255 = ignore)")
     points_frame: Literal["lidar", "world"] = Field(
         "lidar", description="frame of the scan files; 'world' if your export already applied the poses")
@@ -210,7 +211,7 @@ class UAVScenesSource:
         return pc.xyz if not np.any(pc.origin) else pc.absolute_xyz().astype(np.float32)
 
     def _labels(self, s: UAVSample, n: int) -> np.ndarray | None:
-        if s.label_path is None:
+        if s.label_path is None or not self.cfg.load_labels:
             return None
         from occkit.io.points import read_labels_txt
 
