@@ -41,8 +41,11 @@ class NotifyingCheckpoint(ModelCheckpoint):
 def build_checkpoint_callbacks(ckpt_dir: Path, every_n_epochs: int, every_n_steps: int | None,
                                monitor: str | None = "val/iou") -> list[NotifyingCheckpoint]:
     """last.ckpt (every epoch, and every N steps when asked), best.ckpt by val/iou, epoch=NNN.ckpt every N."""
-    last = NotifyingCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=0, save_last=True, monitor=None,
-                               every_n_train_steps=every_n_steps, role="last", enable_version_counter=False)
+    # last.ckpt as a top-1 "no monitor" checkpoint rather than save_last: Lightning's save_last also saves
+    # in on_train_end, after the epoch counter moved on, and resuming from that file skips an epoch.
+    cadence = {"every_n_train_steps": every_n_steps} if every_n_steps else {"every_n_epochs": 1}
+    last = NotifyingCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                               save_on_train_epoch_end=True, role="last", enable_version_counter=False, **cadence)
     periodic = NotifyingCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", auto_insert_metric_name=False,
                                    every_n_epochs=every_n_epochs, save_top_k=-1, monitor=None,
                                    save_on_train_epoch_end=True, role="periodic", enable_version_counter=False)
@@ -54,21 +57,21 @@ def build_checkpoint_callbacks(ckpt_dir: Path, every_n_epochs: int, every_n_step
 
 
 class SaveLastOnTrainEnd(Callback):
-    """Write last.ckpt when training ends mid-epoch (max_steps), so a resume loses no steps."""
+    """Write last.ckpt when training ends mid-epoch (max_steps), so a resume loses no steps.
 
-    def __init__(self, ckpt_dir: Path) -> None:
+    Skipped when ``last`` already saved this global step: a second save after the epoch loop finished
+    would record the epoch as completed twice and a resume would skip an epoch.
+    """
+
+    def __init__(self, last: ModelCheckpoint, ckpt_dir: Path) -> None:
+        self.last = last
         self.path = Path(ckpt_dir) / "last.ckpt"
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or trainer.global_step == 0:
+        if trainer.global_step == 0 or self.last._last_global_step_saved == trainer.global_step:
             return
-        saved_step = getattr(self, "_saved_step", None)
-        if saved_step != trainer.global_step:
-            trainer.save_checkpoint(self.path)
-            self._saved_step = trainer.global_step
-
-    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
-        self._saved_step = trainer.global_step
+        trainer.save_checkpoint(self.path)
+        self.last._last_global_step_saved = trainer.global_step
 
 
 class StatusUpdater(Callback):

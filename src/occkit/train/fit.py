@@ -233,7 +233,7 @@ class _Session:
         ckpt_callbacks = build_checkpoint_callbacks(ckpt_dir, cfg.trainer.checkpoint_every_n_epochs,
                                                     cfg.trainer.checkpoint_every_n_steps,
                                                     monitor="val/iou" if has_val else None)
-        all_callbacks: list[Callback] = [*ckpt_callbacks, SaveLastOnTrainEnd(ckpt_dir)]
+        all_callbacks: list[Callback] = [*ckpt_callbacks, SaveLastOnTrainEnd(ckpt_callbacks[0], ckpt_dir)]
         if rank_zero:
             all_callbacks.append(StatusUpdater(run_dir))
         if cfg.trainer.progress_bar:
