@@ -78,6 +78,16 @@ def test_threshold_counts_empty_grids_per_scene(tmp_path: Path) -> None:
     assert "33% of AMtown grids are empty" in console.export_text()
 
 
+def test_unreadable_scans_are_counted_and_named(tmp_path: Path) -> None:
+    fx = write_uavscenes(tmp_path, runs=("AMtown01",))
+    scan = sorted((fx.run_dirs["AMtown01"] / "interval5_LIDAR").glob("*.txt"))[2]
+    scan.write_text("1.0 2.0\n3.0 oops 4.0\n")
+    console = _console()
+    assert run_verify(tmp_path, samples=10, console=console) == 1
+    text = " ".join(console.export_text().split())
+    assert "2/3 (1 bad)" in text and f"1 sampled AMtown frames could not be read (first: {scan}" in text
+
+
 def test_cli_and_script_share_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_uavscenes(tmp_path, pose_shift=(0.0, 0.0, 500.0))
     runner = CliRunner()

@@ -33,6 +33,8 @@ class SceneStats:
     hypotheses: dict[str, int] = field(default_factory=dict)  # misaligned samples each pose hypothesis fixes
     paths: dict[str, int] = field(default_factory=dict)
     first_empty_message: str = ""
+    unreadable: int = 0  # sampled frames whose files or poses raised an occkit error
+    first_unreadable_message: str = ""
 
     @property
     def empty_fraction(self) -> float:
@@ -82,11 +84,10 @@ def pick_indices(n: int, k: int) -> list[int]:
 def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool = True,
                   fallback_to_lidar_center: bool = True, min_in_range_ratio: float = 0.01) -> list[SceneStats]:
     """Align and bin up to ``samples`` frames per scene of ``source``; one SceneStats per scene."""
-    import numpy as np
     from rich.progress import Progress
 
-    from occkit.data.alignment import choose_grid_frame, ego_transform, in_range_ratio
-    from occkit.geometry.transforms import apply_transform
+    from occkit.data.alignment import choose_grid_frame
+    from occkit.errors import OccKitError
 
     by_scene: dict[str, list[int]] = {}
     for i in range(len(source)):
@@ -95,39 +96,55 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
     todo = [(s, ix[j]) for s, ix in by_scene.items() for j in pick_indices(len(ix), samples)]
     with Progress() as progress:
         for scene, i in progress.track(todo, description="verifying occupancy"):
-            frame = source[i]
-            al = choose_grid_frame(frame, spec, ego_frame=ego_frame, fallback_to_lidar_center=fallback_to_lidar_center,
-                                   min_in_range_ratio=min_in_range_ratio)
             st = stats[scene]
-            st.samples += 1
-            st.paths[al.path] = st.paths.get(al.path, 0) + 1
-            st.in_range.append(al.in_range_ratio)
-            pts = np.asarray(frame.points, dtype=np.float64)[:, :3]
-            T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
-            first_pts = apply_transform(T_first, pts)
-            if len(pts):
-                st.floor_z.append(float(np.percentile(first_pts[:, 2], 2)))
-            fit = height_fit(first_pts, spec) if len(pts) else 0.0
-            st.height_fit.append(fit)
-            if len(pts) and (al.path in ("lidar_center", "empty") or fit < POORLY_ALIGNED):
-                st.misaligned += 1
-                for name, T_alt in pose_hypotheses(frame, ego_frame).items():
-                    alt = height_fit(apply_transform(T_alt, pts), spec)
-                    if alt >= POORLY_ALIGNED and alt > fit + 0.25 and in_range_ratio(pts, T_alt, spec) > 0:
-                        st.hypotheses[name] = st.hypotheses.get(name, 0) + 1
-            target = frame.target_points if frame.target_points is not None else frame.points
-            occupied, inside_frac = 0, 0.0
-            if al.path != "empty" and len(target):
-                grid_pts = apply_transform(al.T_grid_sensor, np.asarray(target, dtype=np.float64)[:, :3])
-                idx, inside = spec.points_to_indices(grid_pts)
-                occupied = len(np.unique(spec.flat_index(idx[inside])))
-                inside_frac = float(inside.mean())
-            st.occupancy.append(occupied / spec.num_voxels)
-            st.target_in_range.append(inside_frac)
-            if occupied == 0:
-                st.empty += 1
-                st.first_empty_message = st.first_empty_message or f"{frame.frame_id}: {al.message}"
+            try:
+                frame = source[i]
+                al = choose_grid_frame(frame, spec, ego_frame=ego_frame,
+                                       fallback_to_lidar_center=fallback_to_lidar_center,
+                                       min_in_range_ratio=min_in_range_ratio)
+            except OccKitError as err:  # a corrupt file or pose: count it, keep checking the rest
+                st.unreadable += 1
+                st.first_unreadable_message = st.first_unreadable_message or str(err)
+                continue
+            _check_frame(st, frame, al, spec, ego_frame)
     return list(stats.values())
+
+
+def _check_frame(st: SceneStats, frame: Any, al: Any, spec: Any, ego_frame: bool) -> None:
+    """Add one aligned frame to its scene's numbers."""
+    import numpy as np
+
+    from occkit.data.alignment import ego_transform, in_range_ratio
+    from occkit.geometry.transforms import apply_transform
+
+    st.samples += 1
+    st.paths[al.path] = st.paths.get(al.path, 0) + 1
+    st.in_range.append(al.in_range_ratio)
+    pts = np.asarray(frame.points, dtype=np.float64)[:, :3]
+    T_first = ego_transform(frame.T_world_sensor) if ego_frame else np.eye(4)
+    first_pts = apply_transform(T_first, pts)
+    if len(pts):
+        st.floor_z.append(float(np.percentile(first_pts[:, 2], 2)))
+    fit = height_fit(first_pts, spec) if len(pts) else 0.0
+    st.height_fit.append(fit)
+    if len(pts) and (al.path in ("lidar_center", "empty") or fit < POORLY_ALIGNED):
+        st.misaligned += 1
+        for name, T_alt in pose_hypotheses(frame, ego_frame).items():
+            alt = height_fit(apply_transform(T_alt, pts), spec)
+            if alt >= POORLY_ALIGNED and alt > fit + 0.25 and in_range_ratio(pts, T_alt, spec) > 0:
+                st.hypotheses[name] = st.hypotheses.get(name, 0) + 1
+    target = frame.target_points if frame.target_points is not None else frame.points
+    occupied, inside_frac = 0, 0.0
+    if al.path != "empty" and len(target):
+        grid_pts = apply_transform(al.T_grid_sensor, np.asarray(target, dtype=np.float64)[:, :3])
+        idx, inside = spec.points_to_indices(grid_pts)
+        occupied = len(np.unique(spec.flat_index(idx[inside])))
+        inside_frac = float(inside.mean())
+    st.occupancy.append(occupied / spec.num_voxels)
+    st.target_in_range.append(inside_frac)
+    if occupied == 0:
+        st.empty += 1
+        st.first_empty_message = st.first_empty_message or f"{frame.frame_id}: {al.message}"
 
 
 POORLY_ALIGNED = 0.5  # height_fit of the first-choice frame below which a sample counts as misaligned
@@ -187,8 +204,11 @@ def judge(stats: list[SceneStats], *, max_empty: float, ego_frame: bool, fallbac
     first = "ego" if ego_frame else "sensor"
     for st in stats:
         pct = f"{st.empty_fraction:.0%}"
+        if st.unreadable:
+            failures.append(f"{st.unreadable} sampled {st.scene} frames could not be read (first: "
+                            f"{st.first_unreadable_message})")
         if st.samples == 0:
-            failures.append(f"{st.scene}: no frames to check")
+            failures.append(f"{st.scene}: no readable frame to check")
             continue
         if st.empty_fraction > max_empty:
             if not fallback_to_lidar_center:
@@ -238,7 +258,8 @@ def stats_table(stats: list[SceneStats], spec: Any) -> Any:
         rng = np.asarray(st.in_range or [0.0])
         colour = "red" if st.empty_fraction > 0 else "green"
         table.add_row(
-            st.scene, f"{st.samples}/{st.frames_total}", f"[{colour}]{st.empty} ({st.empty_fraction:.0%})[/]",
+            st.scene, f"{st.samples}/{st.frames_total}" + (f" ({st.unreadable} bad)" if st.unreadable else ""),
+            f"[{colour}]{st.empty} ({st.empty_fraction:.0%})[/]",
             "/".join(f"{v:.3g}" for v in (occ.min(), np.median(occ), np.percentile(occ, 90), occ.max())),
             f"{np.median(rng):.2f}", f"{np.median(st.floor_z):.1f}" if st.floor_z else "-",
             f"{st.fallback_fired / max(st.samples, 1):.0%}",
