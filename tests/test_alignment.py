@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from occkit.data.alignment import choose_grid_frame, ego_transform, sensor_yaw
+from occkit.data.alignment import choose_grid_frame, ego_transform, floor_height, sensor_yaw
 from occkit.errors import PoseError
 from occkit.frame import Frame
 from occkit.geometry import GridSpec, apply_transform, make_transform
@@ -71,12 +71,20 @@ def test_lidar_center_fallback_fires_on_misaligned_pose() -> None:
     assert al.in_range_ratio > 0.95
     assert "ego frame put 0.00%" in al.message
     g = apply_transform(al.T_grid_sensor, frame.points)
-    # robust floor just above the grid floor, ground flat (gravity kept)
-    assert SPEC.lower[2] < np.percentile(g[:, 2], 2) < SPEC.lower[2] + 1.5
-    assert g[:2000, 2].std() < 0.05
+    # robust floor at the datum z = 0 (where the ego path puts the ground), ground flat (gravity kept)
+    assert abs(np.percentile(g[:, 2], 2)) < 0.01
+    assert abs(np.median(g[:2000, 2])) < 0.1 and g[:2000, 2].std() < 0.05
     # without fallback the same frame is "empty"
     off = choose_grid_frame(frame, SPEC, fallback_to_lidar_center=False)
     assert off.path == "empty" and "fallback_to_lidar_center is off" in off.message
+
+
+def test_fallback_floor_fits_tall_clouds_and_grids_without_zero() -> None:
+    assert floor_height(SPEC, 2.0) == 0.0  # datum convention
+    assert floor_height(SPEC, 7.0) == pytest.approx(-1.0)  # 7 m tall: lowered so the top fits (6 - 1 margin)
+    assert floor_height(SPEC, 50.0) == pytest.approx(-1.0)  # never below the floor + 2 voxels
+    above = GridSpec(pc_range=(0.0, 0.0, 2.0, 4.0, 4.0, 10.0), voxel_size=(1.0, 1.0, 1.0))
+    assert floor_height(above, 1.0) == pytest.approx(4.0)  # grid without z = 0: floor + 2 voxels
 
 
 def test_empty_when_no_points_or_fallback_cannot_help() -> None:

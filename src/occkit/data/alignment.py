@@ -9,7 +9,9 @@ Three ways, tried in order (the path taken is recorded with every sample):
 - ``"sensor"`` (``ego_frame=False``): the sensor frame itself.
 - ``"lidar_center"`` (fallback): when the chosen frame leaves fewer than ``min_in_range_ratio`` of the
   points inside the grid (a wrong datum, a bad pose), keep gravity alignment but centre x/y on the
-  median of the points and put their 2nd-percentile height just above the grid's floor.
+  median of the points and put their 2nd-percentile height at z = 0 when the grid holds it and the points'
+  robust span fits above (as the ego path would), else as high as fits, but at least 2 voxels above the
+  grid's floor (``floor_height``).
 - ``"empty"``: nothing usable (no points, or the fallback failed / is off). The transform of the first
   choice is kept so the caller can still voxelize (what little lands in range is kept); the path says why.
 - ``"dataset"``: not chosen here. A source whose frames ship a target grid in their own frame puts
@@ -72,6 +74,19 @@ def in_range_ratio(points_sensor: np.ndarray, T_grid_sensor: np.ndarray, spec: G
     return float(inside.mean())
 
 
+def floor_height(spec: GridSpec, span: float) -> float:
+    """Grid-frame height for the points' robust floor in the lidar_center fallback.
+
+    z = 0 when the grid holds it (the datum convention of the ego path, so the ground lands on the same
+    levels either way), lowered when the points' robust height span would not fit below the ceiling, and
+    never below the grid floor plus a margin of two voxels.
+    """
+    margin = _FLOOR_MARGIN_VOXELS * spec.size[2]
+    lo, hi = spec.lower[2] + margin, spec.upper[2] - margin
+    preferred = 0.0 if spec.lower[2] < 0.0 < spec.upper[2] else lo
+    return float(max(lo, min(preferred, hi - span)))
+
+
 def lidar_center_transform(points_sensor: np.ndarray, T_world_sensor: np.ndarray, spec: GridSpec) -> np.ndarray:
     """T_grid_sensor that centres the grid on the points (gravity-aligned, robust floor near the grid floor)."""
     T = np.asarray(T_world_sensor, dtype=np.float64)
@@ -79,9 +94,9 @@ def lidar_center_transform(points_sensor: np.ndarray, T_world_sensor: np.ndarray
     T_heading_sensor = invert_transform(yaw_transform(yaw)) @ T  # gravity-aligned, origin at world origin
     pts = apply_transform(T_heading_sensor, points_sensor[:, :3])
     mx, my = np.median(pts[:, 0]), np.median(pts[:, 1])
-    floor = np.percentile(pts[:, 2], _LOW_PERCENTILE)
+    low, high = np.percentile(pts[:, 2], [_LOW_PERCENTILE, 100.0 - _LOW_PERCENTILE])
     grid_xy_center = 0.5 * (spec.lower[:2] + spec.upper[:2])
-    z_shift = floor - (spec.lower[2] + _FLOOR_MARGIN_VOXELS * spec.size[2])
+    z_shift = low - floor_height(spec, high - low)
     T_grid_heading = np.eye(4)
     T_grid_heading[:3, 3] = [grid_xy_center[0] - mx, grid_xy_center[1] - my, -z_shift]
     return T_grid_heading @ T_heading_sensor

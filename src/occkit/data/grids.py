@@ -28,7 +28,7 @@ from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
 # bump when FrameToGrids' output changes for the same inputs, so preprocessing caches are invalidated
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: lidar_center puts the robust floor at the datum z = 0 when it fits
 
 
 def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:
