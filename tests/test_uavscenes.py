@@ -167,3 +167,23 @@ def test_palette_and_19_class_remap() -> None:
     assert NAMES_19[7] == "container" and NAMES_19[18] == "truck"
     out = remap_to_19(np.array([0, 1, 7, 9, 24, 25, 300, -1]))
     np.testing.assert_array_equal(out, [0, 1, IGNORE_INDEX, 7, 18, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX])
+
+
+def test_frames_feed_the_data_pipeline(tmp_path: Path) -> None:
+    """A UAVScenes frame through DataConfig + FrameToGrids: ego path, building voxels occupied in the target."""
+    from occkit.data.config import DataConfig
+    from occkit.data.grids import FrameToGrids
+    from occkit.geometry import GridSpec
+
+    write_uavscenes(tmp_path, runs=("AMtown01",), n_images=2)
+    # the ground (z = 0) sits mid-voxel so float rounding cannot split it across two levels
+    spec = GridSpec(pc_range=(-20.0, -20.0, -2.25, 20.0, 20.0, 9.75), voxel_size=(0.5, 0.5, 0.5))
+    cfg = DataConfig(source={"kind": "uavscenes", "root": str(tmp_path)}, grid=spec)
+    frame = cfg.source.build("train")[0]
+    sample = FrameToGrids(cfg)(frame)
+    assert sample["alignment_path"] == "ego" and sample["in_range_ratio"] > 0.5
+    target = sample["target"]  # (Z, Y, X)
+    assert target.shape == (24, 80, 80)
+    # the 6 m building (world x 100..104, drone at x 95 heading +x) fills levels up to 6 m above the ground
+    z_levels = np.flatnonzero(target.reshape(24, -1).max(axis=1) > 0)
+    assert z_levels.min() == 4 and z_levels.max() == 16  # ground at z = 0 -> level 4; roof at 6 m -> level 16
