@@ -1,6 +1,6 @@
 """Benchmark the synthetic world: seconds per frame, target occupancy, and ray-casting throughput.
 
-Run: python benchmarks/synth.py [--frames 8] [--seed 0]
+Run: python benchmarks/synth.py [--frames 8] [--seed 0]   (frames come from frames/2 scenes, two per scene)
 For uav_town and street: mean / max seconds per generated frame (LiDAR sweep + camera render + mono-depth
 stand-in + LiDAR accumulated over ``accumulate_poses`` sweeps), against the 1 s/frame budget; the occupied
 fraction of the target (accumulated LiDAR voxelized with occkit.geometry.voxelize in the ego frame) on the
@@ -28,7 +28,7 @@ BUDGET_S = 1.0
 
 
 def bench_preset(preset: str, grid: str, frames: int, seed: int) -> dict:
-    cfg = SyntheticSourceConfig(preset=preset, seed=seed, train_frames=frames)
+    cfg = SyntheticSourceConfig(preset=preset, seed=seed, train_frames=frames, frames_per_scene=2)  # many scenes
     spec = GridSpec.preset(grid)
     generate_sample(cfg, "train", 0)  # warm-up: builds and caches the scene
     times, cpu, occ, inr, npts, vis_t = [], [], [], [], [], []

@@ -128,3 +128,27 @@ def test_config_validation_and_union():
         small().build("train")[3]
     with pytest.raises(ValueError, match="split"):
         small().build("holdout")
+
+
+def test_solid_grid_matches_point_in_primitive_and_contains_the_lidar_surface():
+    from scipy import ndimage
+
+    from occkit.geometry.transforms import apply_transform
+    from occkit.synthetic.groundtruth import solid_grid
+    from occkit.synthetic.world import cached_scene, generate_sample
+
+    cfg = small("street")
+    s = generate_sample(cfg, "train", 0)
+    scene = cached_scene("street", s.meta["scene_seed"])
+    spec = GridSpec.preset("occ3d_nuscenes")
+    solid = solid_grid(scene, spec, s.T_world_ego)
+    assert solid.shape == spec.shape and solid.dtype == np.int16
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, np.array(spec.shape), (5000, 3))
+    ref = scene.contains(apply_transform(s.T_world_ego, spec.indices_to_centers(idx)))
+    np.testing.assert_array_equal(solid[tuple(idx.T)], ref)
+    # LiDAR returns lie on solid surfaces: (almost) every LiDAR-occupied voxel touches a solid voxel
+    T_ego_lidar = invert_transform(s.T_world_ego) @ s.T_world_lidar
+    occ = voxelize(s.target_points, spec, T_grid_points=T_ego_lidar, features=("occupancy",)).occupancy
+    near_solid = ndimage.binary_dilation(solid >= 0, iterations=1)
+    assert occ.sum() > 500 and near_solid[occ].mean() > 0.97

@@ -10,7 +10,7 @@ import numpy as np
 
 from occkit.depth.unproject import unproject_depth
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.transforms import apply_transform
+from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform
 from occkit.geometry.visibility import lidar_visibility
 from occkit.synthetic import classes as C
 from occkit.synthetic.scene import Scene
@@ -50,7 +50,58 @@ def camera_mask(depth: np.ndarray, K: np.ndarray, T_lidar_cam: np.ndarray, spec:
 
 
 def solid_grid(scene: Scene, spec: GridSpec, T_world_grid: np.ndarray) -> np.ndarray:
-    """Internal class at each voxel centre (``NO_HIT`` = free): objects filled, ground filled below the surface."""
-    ijk = np.indices(spec.shape).reshape(3, -1).T
-    centres = apply_transform(T_world_grid, spec.indices_to_centers(ijk))
-    return scene.contains(centres).reshape(spec.shape)
+    """int16 [x, y, z] internal class at each voxel centre (``NO_HIT`` = free): objects filled, ground
+    filled below the terrain surface. The exact 'solid' truth that no sensor sees.
+
+    Each primitive is tested only on the block of voxels covering its bounding sphere, so the cost is
+    proportional to the primitives' volume, not primitives x voxels.
+    """
+    T_world_grid = check_rigid(T_world_grid, "T_world_grid")
+    out = np.full(spec.shape, C.NO_HIT, dtype=np.int16)
+    nx, ny, nz = spec.shape
+    if np.allclose(T_world_grid[:3, 2], [0, 0, 1]):  # gravity-aligned grid: one terrain height per column
+        ij = np.indices((nx, ny)).reshape(2, -1).T
+        cols = spec.indices_to_centers(np.column_stack([ij, np.zeros(len(ij))]))
+        cw = apply_transform(T_world_grid, cols)
+        h = scene.terrain.height(cw[:, 0], cw[:, 1]) - T_world_grid[2, 3]  # surface height in the grid frame
+        below = spec.z_centers()[None, :] <= h[:, None]
+        cls = scene.terrain.surface_class(cw[:, 0], cw[:, 1]).astype(np.int16)
+        out[:] = np.where(below, cls[:, None], C.NO_HIT).reshape(nx, ny, nz)
+    else:
+        ijk = np.indices(spec.shape).reshape(3, -1).T
+        centres = apply_transform(T_world_grid, spec.indices_to_centers(ijk))
+        below = centres[:, 2] <= scene.terrain.height(centres[:, 0], centres[:, 1])
+        flat = out.reshape(-1)
+        flat[below] = scene.terrain.surface_class(centres[below, 0], centres[below, 1])
+    T_grid_world = invert_transform(T_world_grid)
+    shape = np.array(spec.shape)
+    for kind, (c, r) in scene.bounding_spheres().items():
+        if len(c) == 0:
+            continue
+        cg = apply_transform(T_grid_world, c)
+        lo = np.clip(np.floor((cg - r[:, None] - spec.lower) / spec.size).astype(int), 0, shape)
+        hi = np.clip(np.ceil((cg + r[:, None] - spec.lower) / spec.size).astype(int), 0, shape)
+        for m in np.flatnonzero(np.all(hi > lo, axis=1)):  # primitives that touch the grid
+            block = np.indices(hi[m] - lo[m]).reshape(3, -1).T + lo[m]
+            pw = apply_transform(T_world_grid, spec.indices_to_centers(block))
+            inside = _inside(scene, kind, m, pw)
+            out[tuple(block[inside].T)] = _classes(scene, kind)[m]
+    return out
+
+
+def _classes(scene: Scene, kind: str) -> np.ndarray:
+    return {"box": scene.box_cls, "ell": scene.ell_cls, "cyl": scene.cyl_cls}[kind]
+
+
+def _inside(scene: Scene, kind: str, m: int, p: np.ndarray) -> np.ndarray:
+    """Points (N, 3) inside primitive ``m`` of ``kind`` (same tests as Scene.contains, for one primitive)."""
+    if kind == "box":
+        d = p - scene.box_center[m]
+        cs, sn = np.cos(scene.box_yaw[m]), np.sin(scene.box_yaw[m])
+        h = scene.box_half[m]
+        return ((np.abs(cs * d[:, 0] + sn * d[:, 1]) <= h[0]) & (np.abs(-sn * d[:, 0] + cs * d[:, 1]) <= h[1])
+                & (np.abs(d[:, 2]) <= h[2]))
+    if kind == "ell":
+        return (((p - scene.ell_center[m]) / scene.ell_radii[m]) ** 2).sum(axis=1) <= 1.0
+    xy, (z0, z1), r = scene.cyl_xy[m], scene.cyl_z[m], scene.cyl_radius[m]
+    return ((p[:, 0] - xy[0]) ** 2 + (p[:, 1] - xy[1]) ** 2 <= r * r) & (p[:, 2] >= z0) & (p[:, 2] <= z1)
