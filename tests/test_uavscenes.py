@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures_uavscenes import NADIR, K, write_calibration, write_uavscenes
+from PIL import Image
 from pydantic import ValidationError
 
 from occkit.errors import ConfigError, InputFileError, PoseError
@@ -59,6 +60,9 @@ def test_frame_joins_points_labels_camera_and_composed_pose(tmp_path: Path) -> N
     assert f.target_points is f.points
     img = UAVScenesSourceConfig(root=str(tmp_path), scenes=["AMtown01"], load_images=True).build()[1]
     assert img.cameras[0].image.shape == (6, 8, 3) and img.cameras[0].image.dtype == np.uint8
+    Image.new("RGB", (10, 6)).save(img.cameras[0].image_path)
+    with pytest.raises(InputFileError, match=r"\.jpg: is 10x6 but its record in .*Width x Height = 8x6"):
+        UAVScenesSourceConfig(root=str(tmp_path), scenes=["AMtown01"], load_images=True).build()[1]
     remapped = UAVScenesSourceConfig(root=str(tmp_path), scenes=["AMtown01"], remap_labels=True).build()[0]
     assert set(np.unique(remapped.point_labels)) == {REMAP_19[1], REMAP_19[13]}
 

@@ -129,6 +129,7 @@ def test_reads_a_run_written_by_the_synthetic_writer(tmp_path: Path) -> None:
     frame = src[0]
     assert frame.points.shape[1] == 3 and frame.point_labels is not None
     assert len(frame.point_labels) == len(frame.points)
+    assert frame.cameras[0].semantics is not None  # the writer also writes camera label pngs
     assert frame.cameras[0].image is not None and frame.cameras[0].image.shape[:2] == (frame.cameras[0].height,
                                                                                         frame.cameras[0].width)
     # the writer's ground sits at the map datum: in the world, the lowest points are near z = 0

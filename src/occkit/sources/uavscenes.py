@@ -227,6 +227,10 @@ class UAVScenesSource:
                 raise InputFileError(s.run.dir, f"image {s.timestamp}.jpg not found but load_images=True")
             with Image.open(s.image_path) as im:
                 image = np.asarray(im.convert("RGB"))
+            if image.shape[:2] != (s.height, s.width):
+                raise InputFileError(s.image_path, f"is {image.shape[1]}x{image.shape[0]} but its record in "
+                                                   f"{s.run.json_path} says Width x Height = {s.width}x{s.height} "
+                                                   "(K would not match the pixels)")
             if s.cam_label_path is not None:
                 with Image.open(s.cam_label_path) as im:
                     semantics = np.asarray(im, dtype=np.uint8)
