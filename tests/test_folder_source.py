@@ -95,6 +95,18 @@ def test_depth_only_sequence_unprojects_into_the_sensor_frame(tmp_path: Path) ->
     np.testing.assert_allclose(a.points[:, 2], 6.0, atol=1e-5)  # 5 m depth + 1 m camera offset
     np.testing.assert_allclose(b.points[:, 2], 3.0, atol=1e-5)
     assert a.cameras[0].depth.shape == (6, 8) and (a.cameras[0].width, a.cameras[0].height) == (8, 6)
+    assert a.cameras[0].image is None
+
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.full((6, 8, 3), 7, np.uint8)).save(tmp_path / "images" / "a.png")
+    T_world = make_transform(translation=[10.0, 0.0, 0.0])
+    (tmp_path / "poses.json").write_text(json.dumps({"a": T_world.tolist(), "b": np.eye(4).tolist()}))
+    a = FolderSourceConfig(root=str(tmp_path), val_fraction=0.0, load_images=True).build("train")[0]
+    assert a.cameras[0].image.shape == (6, 8, 3) and a.cameras[0].image_path.endswith("a.png")
+    np.testing.assert_allclose(a.cameras[0].T_world_cam, T_world @ T_sensor_cam)
+    (tmp_path / "camera.json").unlink()
+    with pytest.raises(InputFileError, match="depth/ needs camera.json"):
+        FolderSourceConfig(root=str(tmp_path)).build()
 
 
 def test_bad_pose_files_name_the_file_and_the_line(tmp_path: Path) -> None:

@@ -143,6 +143,8 @@ def _index_sequence(d: Path, cfg: FolderSourceConfig) -> _Sequence:
         d.parent / "camera.json" if (d.parent / "camera.json").is_file() else None)
     if depth and camera_file is None:
         raise InputFileError(d, "depth/ needs camera.json with K (and T_sensor_cam) beside it or in the root")
+    if cfg.load_images and camera_file is None and (d / "images").is_dir():
+        raise InputFileError(d, "load_images=True needs camera.json with K (and T_sensor_cam) beside images/")
     pose_file, poses = _poses(d, stems, cfg)
     return _Sequence(name=d.name, dir=d, stems=stems, scans=scans, depth=depth,
                      images=_by_stem(d / "images", IMAGE_SUFFIXES), labels=_by_stem(d / "labels", LABEL_SUFFIXES),
