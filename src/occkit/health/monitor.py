@@ -178,7 +178,7 @@ class HealthMonitor(Callback):
         self.checks.append(check)
         if trainer.is_global_zero:
             if self.verbose:
-                _console.print(check.status_line(), markup=False)
+                _console.print(check.status_line(), markup=False, soft_wrap=True)
             if self._health_log:
                 self._health_log.write(check.to_dict())
             self._log_scalars(trainer, check)
@@ -199,7 +199,7 @@ class HealthMonitor(Callback):
         self.events.append(event)
         if trainer.is_global_zero:
             colour = "red" if event.severity == "error" else "yellow"
-            _console.print(f"[bold {colour}]HEALTH {event.severity.upper()}[/] {event.one_line()}")
+            _console.print(f"[bold {colour}]HEALTH {event.severity.upper()}[/] {event.one_line()}", soft_wrap=True)
             if self._event_log:
                 self._event_log.write(event.to_json())
             self._alert(trainer, event)
