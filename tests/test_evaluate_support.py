@@ -53,7 +53,7 @@ def tiny_config(data_root: Path, runs_root: Path, **sections: dict[str, Any]) ->
                  "augment": {"flip": False, "rotate90": False}},
         "model": {"unet_channels": [8, 16], "prior_occupancy": 0.1},
         "optim": {"lr": 2e-2, "warmup_steps": 2, "grad_clip": 10.0},
-        "trainer": {"max_epochs": 4, "accelerator": "cpu", "devices": 1, "runs_root": str(runs_root),
+        "trainer": {"max_epochs": 2, "accelerator": "cpu", "devices": 1, "runs_root": str(runs_root),
                     "log_every_n_steps": 1, "progress_bar": False, "model_summary": False,
                     "num_sanity_val_steps": 0},
         "health": {"enabled": False},
@@ -67,16 +67,24 @@ def tiny_config(data_root: Path, runs_root: Path, **sections: dict[str, Any]) ->
     return ExperimentConfig.model_validate(base)
 
 
+_TRAINED: dict[str, tuple[ExperimentConfig, Path]] = {}
+
+
 def train_tiny(tmp: Path) -> tuple[ExperimentConfig, Path]:
-    """Write the dataset, train a few steps with occkit.train.fit; returns (config, last checkpoint)."""
+    """Write the dataset, train 6 steps with occkit.train.fit; returns (config, last checkpoint).
+
+    Trained once per pytest process (the evaluate and predict test files share it)."""
     import warnings
 
     from occkit.train.fit import fit
 
+    if "tiny" in _TRAINED and _TRAINED["tiny"][1].is_file():
+        return _TRAINED["tiny"]
     root = write_folder_dataset(tmp / "data")
     cfg = tiny_config(root, tmp / "runs")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit(cfg, verbose=False)
     assert result.state == "finished", result.message
-    return cfg, Path(result.last_checkpoint)
+    _TRAINED["tiny"] = cfg, Path(result.last_checkpoint)
+    return _TRAINED["tiny"]

@@ -158,7 +158,7 @@ def _report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], 
             "threshold": float(cfg.eval.threshold), "use_visibility_mask": bool(cfg.eval.use_visibility_mask),
             "overall": {k: _num(res[k]) for k in RATE_KEYS}, "best": best, "sweep": sweep,
             "per_height": per_height, "per_scene": per_scene, "ray_iou": ray_out,
-            "counts": {k: int(res[k]) for k in ("tp", "fp", "fn", "nonfinite_logits")}}
+            "counts": {k: int(v) for k, v in res.items() if k in ("tp", "fp", "fn") or k.endswith("_logits")}}
 
 
 class _Bar:
