@@ -191,3 +191,23 @@ def test_frames_feed_the_data_pipeline(tmp_path: Path) -> None:
     # the 6 m building (world x 100..104, drone at x 95 heading +x) fills levels up to 6 m above the ground
     z_levels = np.flatnonzero(target.reshape(24, -1).max(axis=1) > 0)
     assert z_levels.min() == 4 and z_levels.max() == 16  # ground at z = 0 -> level 4; roof at 6 m -> level 16
+
+
+def test_rounded_official_rotation_is_accepted_and_snapped_to_a_rotation(tmp_path: Path) -> None:
+    """Official extrinsics are rounded: accepted within 1e-2 and made exactly rigid; worse ones are refused."""
+    from occkit.geometry import check_rigid
+    from occkit.sources.uavscenes_meta import calibration_transform
+
+    R_gnss = [0.00363212, -0.999819, -0.0213618, -0.0111679, 0.0214512, -0.999591, 0.999879, 0.00375613, -0.0111134]
+    R_airport = [0.00322743, -0.999736, -0.022768, -0.0560389, 0.0227496, -0.999725, 0.999979, 0.00335414,
+                 -0.00552898]  # rows 2 and 3 are 0.05 from orthogonal: the official file's HKairport_calibration
+    path = tmp_path / "calibration_results.py"
+    path.write_text(f"HK_GNSS_calibration = {{'camera_ext_R': {R_gnss}, 'camera_ext_t': [0.002, 0.047, -0.051]}}\n"
+                    f"HKairport_calibration = {{'camera_ext_R': {R_airport}, 'camera_ext_t': [0.002, 0.08, -0.03]}}\n"
+                    "scenename_to_calibration = {'HKairport01': HK_GNSS_calibration}\n")
+    calib = read_calibration(path)
+    T = calibration_transform(calib, "HKairport01", path)  # the run table wins over the scene variable
+    check_rigid(T, tol=1e-9)
+    np.testing.assert_allclose(T[:3, :3], np.reshape(R_gnss, (3, 3)), atol=1e-3)
+    with pytest.raises(PoseError, match=r"calibration_results.py: camera_ext_R/t of 'HKairport': .*not orthonormal"):
+        calibration_transform(calib, "HKairport02", path)
