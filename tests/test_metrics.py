@@ -230,3 +230,19 @@ def test_semantic_merge_and_errors() -> None:
         SemanticMIoU(num_classes=5, free_label=7)
     with pytest.warns(UserWarning, match="before the ``update``"):
         assert math.isnan(SemanticMIoU().compute()["miou"].item())
+
+
+def test_builders_follow_the_eval_config() -> None:
+    from pydantic import ValidationError
+
+    from occkit.geometry import GridSpec
+    from occkit.metrics import EvalConfig, build_occupancy_metrics, build_ray_iou
+
+    cfg = EvalConfig(threshold=0.4, sweep_thresholds=[0.3, 0.6], ray_num_azimuth=8, ray_elevations_deg=[-10, 0])
+    spec = GridSpec(pc_range=(-4, -4, -1, 4, 4, 1), voxel_size=(0.5, 0.5, 0.5))
+    m = build_occupancy_metrics(cfg, spec)
+    assert m.threshold == 0.4 and m.sweep.tolist() == pytest.approx([0.3, 0.6]) and m.hist.shape[0] == 4
+    r = build_ray_iou(cfg, spec)
+    assert r.directions.shape == (16, 3) and r.depth_thresholds == [1.0, 2.0, 4.0]
+    with pytest.raises(ValidationError, match="sweep_thresholds"):
+        EvalConfig(sweep_thresholds=[0.5, 1.0])

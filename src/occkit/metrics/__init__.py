@@ -1,17 +1,30 @@
-"""occkit.metrics: torchmetrics metrics for occupancy (IoU family, Occ3D mIoU, RayIoU), DDP-safe sums."""
+"""occkit.metrics: torchmetrics metrics for occupancy (IoU family, Occ3D mIoU, RayIoU), DDP-safe sums.
 
-from occkit.metrics._checks import MetricInputError
-from occkit.metrics.occupancy import SCALAR_KEYS, OccupancyMetrics
-from occkit.metrics.rayiou import RayIoU
-from occkit.metrics.rays import ray_directions, sparseocc_elevations_deg
-from occkit.metrics.semantic import SemanticMIoU
+Names are imported lazily: ``occkit.config`` imports ``occkit.metrics.config`` and must not pull in torch.
+"""
 
-__all__ = [
-    "SCALAR_KEYS",
-    "MetricInputError",
-    "OccupancyMetrics",
-    "RayIoU",
-    "SemanticMIoU",
-    "ray_directions",
-    "sparseocc_elevations_deg",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "MetricInputError": "occkit.metrics._checks",
+    "build_occupancy_metrics": "occkit.metrics.build",
+    "build_ray_iou": "occkit.metrics.build",
+    "EvalConfig": "occkit.metrics.config",
+    "OccupancyMetrics": "occkit.metrics.occupancy",
+    "SCALAR_KEYS": "occkit.metrics.occupancy",
+    "RayIoU": "occkit.metrics.rayiou",
+    "ray_directions": "occkit.metrics.rays",
+    "sparseocc_elevations_deg": "occkit.metrics.rays",
+    "SemanticMIoU": "occkit.metrics.semantic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'occkit.metrics' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class EvalConfig(BaseModel):
@@ -12,3 +12,31 @@ class EvalConfig(BaseModel):
     use_visibility_mask: bool = False
     ray_iou: bool = True
     refine_threshold: float = Field(0.5, gt=0, lt=1)
+    # RayIoU: sensor positions (m, grid frame), rays per ring, ring elevations (None = SparseOcc's nuScenes
+    # LiDAR pitches, about -45..+12 deg; a UAV looking down wants e.g. [-85, -70, ..., -10]), depth thresholds (m).
+    ray_origins: list[tuple[float, float, float]] = Field(default_factory=lambda: [(0.0, 0.0, 0.0)])
+    ray_num_azimuth: int = Field(360, gt=0)
+    ray_elevations_deg: list[float] | None = None
+    ray_depth_thresholds: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
+    ray_max_range: float | None = Field(None, gt=0)
+
+    @field_validator("sweep_thresholds")
+    @classmethod
+    def _probabilities(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < t < 1 for t in v):
+            raise ValueError(f"expected a non-empty list of thresholds strictly between 0 and 1, got {v}")
+        return v
+
+    @field_validator("ray_depth_thresholds")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if not v or any(t <= 0 for t in v):
+            raise ValueError(f"expected a non-empty list of positive distances in metres, got {v}")
+        return v
+
+    @field_validator("ray_elevations_deg")
+    @classmethod
+    def _angles(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(abs(a) > 90 for a in v)):
+            raise ValueError(f"expected elevation angles in [-90, 90] degrees, got {v}")
+        return v

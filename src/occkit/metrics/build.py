@@ -1,0 +1,22 @@
+"""Build the metrics from an EvalConfig, so the trainer and ``occkit evaluate`` use the same settings."""
+
+from __future__ import annotations
+
+from occkit.geometry.grid import GridSpec
+from occkit.metrics.config import EvalConfig
+from occkit.metrics.occupancy import OccupancyMetrics
+from occkit.metrics.rayiou import RayIoU
+
+
+def build_occupancy_metrics(cfg: EvalConfig, spec: GridSpec | None = None) -> OccupancyMetrics:
+    """IoU family at ``cfg.threshold`` with ``cfg.sweep_thresholds``; per-height states sized by ``spec``."""
+    return OccupancyMetrics(threshold=cfg.threshold, sweep_thresholds=cfg.sweep_thresholds,
+                            num_levels=None if spec is None else spec.shape[2])
+
+
+def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = None, free_label: int = 17) -> RayIoU:
+    """Binary RayIoU (or semantic with ``num_classes``) on ``spec`` with the config's rays."""
+    return RayIoU(spec, origins=cfg.ray_origins, num_azimuth=cfg.ray_num_azimuth,
+                  elevations_deg=cfg.ray_elevations_deg, depth_thresholds=cfg.ray_depth_thresholds,
+                  max_range=cfg.ray_max_range, threshold=cfg.threshold, num_classes=num_classes,
+                  free_label=free_label)
