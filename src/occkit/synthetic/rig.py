@@ -1,7 +1,7 @@
 """Sensor rigs and trajectories: where the vehicle is at time tau, and where its sensors sit on it.
 
-The body frame is gravity-aligned (x = heading, z up). The ego frame of a frame is the body frame
-dropped to the map datum (z = 0): the "uav" GridSpec measures z from the datum, and the street
+The body frame is gravity-aligned (x = heading, z up). The ego frame of a frame is the body frame moved
+under the LiDAR and dropped to the map datum (z = 0): the "uav" GridSpec measures z from the datum, and the street
 vehicle drives on ground at z ~ 0, so both presets share one definition of T_world_ego.
 """
 
@@ -77,9 +77,11 @@ class Trajectory:
         return yaw_transform(self.heading(tau), p)
 
 
-def T_world_ego(T_world_body: np.ndarray) -> np.ndarray:
-    """The body frame dropped to the datum (z = 0), yaw kept."""
+def T_world_ego(T_world_body: np.ndarray, T_world_lidar: np.ndarray) -> np.ndarray:
+    """The body's heading, origin under the LiDAR on the datum (z = 0): the same gravity-aligned ego frame
+    the data pipeline builds from a pose (``occkit.data.alignment.ego_transform``)."""
     T = T_world_body.copy()
+    T[:2, 3] = T_world_lidar[:2, 3]
     T[2, 3] = 0.0
     return T
 

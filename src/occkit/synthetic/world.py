@@ -158,10 +158,10 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
     timestamp = timestamp_ns / 1e9
     meta = {"scene": scene_name, "preset": preset, "seed": cfg.seed, "split": split, "index": int(index),
             "scene_seed": scene_seed, "label_space": space, "timestamp": timestamp, "timestamp_ns": timestamp_ns,
-            "T_world_ego": T_world_ego(T_world_body)}
+            "T_world_ego": T_world_ego(T_world_body, T_world_lidar)}
     return SyntheticSample(
         frame_id=frame_id(cfg, split, index), scene_name=scene_name, scene_index=scene_index,
-        index_in_scene=k, timestamp=timestamp, T_world_lidar=T_world_lidar, T_world_ego=T_world_ego(T_world_body),
+        index_in_scene=k, timestamp=timestamp, T_world_lidar=T_world_lidar, T_world_ego=meta["T_world_ego"],
         T_cam_lidar=invert_transform(T_world_cam) @ T_world_lidar, points=scan.points, labels=scan.cls,
         intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=render.cls,
         noisy_depth=noisy, noisy_conf=conf,
