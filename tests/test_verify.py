@@ -106,6 +106,21 @@ def test_cli_and_script_share_the_command(tmp_path: Path, monkeypatch: pytest.Mo
     assert main() == 0
 
 
+def test_config_mode_takes_source_grid_and_alignment_from_the_experiment_config(tmp_path: Path) -> None:
+    write_uavscenes(tmp_path, pose_shift=(0.0, 0.0, 500.0))
+    cfg = REPO / "configs" / "uavscenes.py"
+    console = _console()
+    assert run_verify(tmp_path, config=cfg, split="val", samples=2, console=console) == 0
+    text = " ".join(console.export_text().split())
+    assert "2/3" in text and "fallback fired on 100%" in text  # val = AMtown02 only; accumulate=5 from the config
+    console = _console()
+    assert run_verify(tmp_path, config=cfg, overrides=["data.fallback_to_lidar_center=false"], samples=2,
+                      console=console) == 1
+    assert "try fallback_to_lidar_center=True" in " ".join(console.export_text().split())
+    console = _console()
+    assert run_verify(None, console=console) == 2 and "--data" in console.export_text()
+
+
 def test_folder_format_and_index_picking(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     (tmp_path / "scans").mkdir()

@@ -268,14 +268,18 @@ def stats_table(stats: list[SceneStats], spec: Any) -> Any:
     return table
 
 
-def run_verify(data: Path, *, scenes: list[str] | None = None, samples: int = 200, grid: str = "uav",
+def run_verify(data: Path | None, *, scenes: list[str] | None = None, samples: int = 200, grid: str = "uav",
                source_format: str = "uavscenes", interval: int = 5, ego_frame: bool = True,
                fallback_to_lidar_center: bool = True, min_in_range_ratio: float = 0.01, max_empty: float = 0.10,
                calibration_file: Path | None = None, accumulate: int = 1, json_out: Path | None = None,
+               config: Path | None = None, overrides: list[str] | None = None, split: str = "train",
                console: Any = None) -> int:
-    """The whole check; returns the exit code (0 ok, 1 too many empty grids, 2 bad input or config)."""
-    import json
+    """The whole check; returns the exit code (0 ok, 1 too many empty grids, 2 bad input or config).
 
+    With ``config`` (an experiment config file) the source, grid and alignment settings come from its
+    ``data`` section (``overrides`` as with ``--set``; ``data`` replaces ``data.source.root``), and ``split``
+    picks the frames; otherwise ``data`` + ``source_format`` + the other options describe them.
+    """
     from rich.console import Console
 
     from occkit.errors import OccKitError
@@ -284,16 +288,36 @@ def run_verify(data: Path, *, scenes: list[str] | None = None, samples: int = 20
     console = console or Console()
     names = [s for item in scenes or [] for s in item.split(",") if s]
     try:
-        try:
-            spec = GridSpec.preset(grid)
-        except KeyError as exc:
-            raise ValueError(str(exc).strip('"')) from None
-        source = _build_source(data, names, source_format, interval, calibration_file, accumulate)
+        if config is not None:
+            from occkit.config import load_config
+
+            sets = list(overrides or []) + ([f"data.source.root={data}"] if data is not None else [])
+            dcfg = load_config(config, sets).data
+            spec, ego_frame = dcfg.grid, dcfg.ego_frame
+            fallback_to_lidar_center, min_in_range_ratio = dcfg.fallback_to_lidar_center, dcfg.min_in_range_ratio
+            source = dcfg.source.build(split)
+        else:
+            if data is None:
+                raise ValueError("--data: give the dataset root (or --config with a data.source)")
+            try:
+                spec = GridSpec.preset(grid)
+            except KeyError as exc:
+                raise ValueError(str(exc).strip('"')) from None
+            source = _build_source(data, names, source_format, interval, calibration_file, accumulate)
         stats = verify_source(source, spec, samples=samples, ego_frame=ego_frame,
                               fallback_to_lidar_center=fallback_to_lidar_center, min_in_range_ratio=min_in_range_ratio)
     except (OccKitError, ValueError) as err:
         console.print(f"[red]error:[/] {err}")
         return 2
+    return _report(stats, spec, console, max_empty=max_empty, ego_frame=ego_frame,
+                   fallback_to_lidar_center=fallback_to_lidar_center, json_out=json_out)
+
+
+def _report(stats: list[SceneStats], spec: Any, console: Any, *, max_empty: float, ego_frame: bool,
+            fallback_to_lidar_center: bool, json_out: Path | None) -> int:
+    """Print the table, warnings and failures (and the JSON); return the exit code."""
+    import json
+
     console.print(stats_table(stats, spec))
     failures, warns = judge(stats, max_empty=max_empty, ego_frame=ego_frame,
                             fallback_to_lidar_center=fallback_to_lidar_center, spec=spec)
@@ -332,7 +356,8 @@ def _build_source(data: Path, scenes: list[str], source_format: str, interval: i
 def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
-        data: Path = typer.Option(..., help="dataset root (UAVScenes: the folder holding calibration_results.py)"),
+        data: Path | None = typer.Option(None, help="dataset root (UAVScenes: the folder holding "
+                                                     "calibration_results.py); with --config: data.source.root"),
         scenes: list[str] = typer.Option([], help="scenes (AMtown) or runs (AMtown01); repeat or comma-separate; "
                                                   "default all"),
         samples: int = typer.Option(200, min=1, help="frames checked per scene, spread evenly"),
@@ -346,10 +371,15 @@ def register(app: typer.Typer) -> None:
         calibration_file: Path | None = typer.Option(None, help="UAVScenes calibration_results.py override"),
         accumulate: int = typer.Option(1, min=1, help="scans merged into each target"),
         json_out: Path | None = typer.Option(None, help="also write the numbers as JSON here"),
+        config: Path | None = typer.Option(None, help="experiment config: take source, grid and alignment "
+                                                      "settings from its data section"),
+        set_: list[str] = typer.Option([], "--set", help="config override, e.g. data.grid.voxel_size=[0.5,0.5,0.5]"),
+        split: str = typer.Option("train", help="with --config: which split's frames to check"),
     ) -> None:
         """Check that targets land inside the grid (empty grids, occupancy rates, fallback use) per scene."""
         code = run_verify(data, scenes=scenes, samples=samples, grid=grid, source_format=source_format,
                           interval=interval, ego_frame=ego_frame, fallback_to_lidar_center=fallback,
                           min_in_range_ratio=min_in_range_ratio, max_empty=max_empty,
-                          calibration_file=calibration_file, accumulate=accumulate, json_out=json_out)
+                          calibration_file=calibration_file, accumulate=accumulate, json_out=json_out,
+                          config=config, overrides=set_, split=split)
         raise typer.Exit(code)
