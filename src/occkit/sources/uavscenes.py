@@ -8,6 +8,14 @@ Poses: the json gives ``T_world_cam`` (camera -> world); ``calibration_results.p
 the frame's sensor pose is ``T_world_lidar = T_world_cam @ T_cam_lidar`` and ``points`` stay in the LiDAR
 frame.
 
+Usage::
+
+    from occkit.sources.uavscenes import UAVScenesSourceConfig
+    src = UAVScenesSourceConfig(root="data/UAVScenes", scenes=["AMtown"], accumulate=5).build("train")
+    frame = src[0]  # points (LiDAR frame), T_world_sensor, point_labels (26 ids), cameras[0], target_points
+
+    occkit verify --data data/UAVScenes --scenes AMtown --samples 200   # check the grids before training
+
 Splits (run names such as ``AMtown01``): ``val_runs`` defaults to the last run of each scene that has two
 or more runs (if that is none at all, the last run of each scene, which then overlaps train), ``test_runs``
 to none, and ``train_runs`` to every run not in val or test.
