@@ -16,7 +16,7 @@ from occkit.frame import Frame
 from occkit.synthetic.monodepth import DepthNoiseConfig
 from occkit.synthetic.sensors import CameraConfig, LidarConfig
 
-GENERATOR_VERSION = 1  # bump when generated frames change, so caches are invalidated
+GENERATOR_VERSION = 2  # bump when generated frames change, so caches are invalidated
 
 
 class SyntheticSourceConfig(BaseModel):

@@ -286,6 +286,10 @@ def _street(rng: np.random.Generator) -> _Builder:
                 b.pole(x, side * (road_half + 0.6), rng.uniform(5.0, 9.0))
         for x in rng.uniform(-200.0, 200.0, 45):  # parked cars along the kerb
             b.vehicle(x, side * (road_half - 1.3), 0.0)
+        for x in np.arange(-200.0, 200.0, rng.uniform(10.0, 16.0)):  # hedges and planters along the facades
+            if rng.random() < 0.55 and terrain.road_distance(np.array([x]), np.array([60.0]))[0] > road_half + walk:
+                b.box(x, side * (facade - 0.6), rng.uniform(1.5, 4.0), 0.5, rng.uniform(0.8, 1.6), 0.0,
+                      C.VEGETATION, sink=0.2)
         if rng.random() < 0.5:  # a barrier along the kerb
             x0 = rng.uniform(-150, 150)
             b.box(x0, side * (road_half + 0.2), rng.uniform(5, 20), 0.15, 1.0, 0.0, C.WALL, sink=0.2)
