@@ -1,0 +1,95 @@
+"""Bird's-eye-view max-height pictures and height-slice panels of one [x, y, z] occupancy grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from occkit.geometry.grid import GridSpec
+from occkit.viz._common import (
+    EMPTY_COLOR,
+    IGNORED_COLOR,
+    OCCUPIED_COLOR,
+    bool_grid,
+    new_figure,
+    panel_grid,
+    pick_levels,
+    plan_extent,
+)
+
+
+def top_height(occ: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """[x, y] height (m, voxel centre) of the highest occupied voxel of each column; NaN for empty columns."""
+    nz = occ.shape[2]
+    top = nz - 1 - np.argmax(occ[:, :, ::-1], axis=2)
+    return np.where(occ.any(axis=2), spec.z_centers()[top], np.nan)
+
+
+def _label_plan_axes(ax, spec: GridSpec) -> None:  # noqa: ANN001 - matplotlib Axes
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_aspect("equal")
+    ax.set_xlim(spec.lower[0], spec.upper[0])
+    ax.set_ylim(spec.lower[1], spec.upper[1])
+
+
+def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", threshold: float = 0.5,
+                      cmap: str = "viridis") -> Figure:
+    """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up."""
+    occ = bool_grid(grid, spec, title, threshold)
+    height = top_height(occ, spec)
+    fig = new_figure(7.5, 6.5)
+    ax = fig.add_subplot()
+    ax.set_facecolor(IGNORED_COLOR)
+    finite = height[np.isfinite(height)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (spec.lower[2], spec.upper[2])
+    if vmax - vmin < spec.size[2]:
+        vmin, vmax = vmin - spec.size[2] / 2, vmax + spec.size[2] / 2
+    im = ax.imshow(np.ma.masked_invalid(height).T, origin="lower", extent=plan_extent(spec), cmap=cmap,
+                   vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.85, label="height of highest occupied voxel (m)")
+    _label_plan_axes(ax, spec)
+    ax.legend(handles=[Patch(facecolor=IGNORED_COLOR, edgecolor="0.5", label="no occupied voxel")],
+              loc="upper right", fontsize=8, framealpha=0.9)
+    n = int(occ.sum())
+    x, y, z = spec.shape
+    ax.set_title(f"{title}: BEV max height\n{n:,} occupied voxels ({n / occ.size:.3%}) on {x}x{y}x{z}, "
+                 f"voxel {spec.voxel_size[0]:g}x{spec.voxel_size[1]:g}x{spec.voxel_size[2]:g} m", fontsize=10)
+    return fig
+
+
+def height_slices_figure(grid: object, spec: GridSpec, levels: Sequence[int] | None = None, max_panels: int = 6,
+                         title: str = "occupancy", threshold: float = 0.5) -> Figure:
+    """Plan views of a few height levels (default: spread over the levels that hold occupied voxels)."""
+    occ = bool_grid(grid, spec, title, threshold)
+    per_level = occ.sum(axis=(0, 1))
+    levels = pick_levels(per_level, max_panels) if levels is None else [int(z) for z in levels]
+    bad = [z for z in levels if not 0 <= z < spec.shape[2]]
+    if bad or not levels:
+        from occkit.errors import ConfigError
+
+        raise ConfigError(f"levels: expected height levels in [0, {spec.shape[2] - 1}], got {list(levels)}")
+    rows, cols = panel_grid(len(levels))
+    fig = new_figure(4.2 * cols, 3.9 * rows + 0.6)
+    cmap = ListedColormap([EMPTY_COLOR, OCCUPIED_COLOR])
+    zc = spec.z_centers()
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(levels):
+            ax.set_visible(False)
+            continue
+        z = levels[i]
+        ax.imshow(occ[:, :, z].T, origin="lower", extent=plan_extent(spec), cmap=cmap, vmin=0, vmax=1,
+                  interpolation="nearest")
+        _label_plan_axes(ax, spec)
+        ax.label_outer()
+        ax.set_title(f"z = {zc[z]:.2f} m (level {z}): {int(per_level[z]):,} occupied", fontsize=9)
+    fig.legend(handles=[Patch(facecolor=OCCUPIED_COLOR, label="occupied"),
+                        Patch(facecolor=EMPTY_COLOR, edgecolor="0.5", label="empty")],
+               loc="outside lower center", ncols=2, fontsize=9)
+    fig.suptitle(f"{title}: height slices (z = voxel centre height)", fontsize=11)
+    return fig
