@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from occkit.data.alignment import ego_transform
+from occkit.errors import ConfigError
 from occkit.frame import Frame
 from occkit.geometry import GridSpec, voxelize
 from occkit.geometry.transforms import check_rigid, invert_transform
@@ -123,10 +124,14 @@ def test_config_validation_and_union():
         SyntheticSourceConfig(frames=3)
     with pytest.raises(ValidationError):
         SyntheticSourceConfig(lidar={"beams": 0})
+    with pytest.raises(ValidationError, match="vfov_deg"):
+        SyntheticSourceConfig(lidar={"vfov_deg": (10.0, -30.0)})
+    with pytest.raises(ValidationError, match="max_range"):
+        SyntheticSourceConfig(lidar={"max_range": 0.2, "min_range": 0.5})
     assert FromUnion is SyntheticSourceConfig
     with pytest.raises(IndexError, match="3 frames"):
         small().build("train")[3]
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ConfigError, match="split"):
         small().build("holdout")
 
 

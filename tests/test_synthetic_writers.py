@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -134,7 +133,6 @@ def test_same_seed_identical_files_different_seed_different(tmp_path):
     assert lidar_a != lidar_c
 
 
-@pytest.mark.slow
 def test_cli_writes_both_formats(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["synth", "--preset", "street", "--frames", "1", "--out", str(tmp_path / "o"),

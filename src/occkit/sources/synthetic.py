@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from occkit.errors import ConfigError
 from occkit.frame import Frame
 from occkit.synthetic.monodepth import DepthNoiseConfig
 from occkit.synthetic.sensors import CameraConfig, LidarConfig
@@ -38,7 +39,7 @@ class SyntheticSourceConfig(BaseModel):
 
     def num_frames(self, split: str) -> int:
         if split not in ("train", "val", "test"):
-            raise ValueError(f"split must be train, val or test, got {split!r}")
+            raise ConfigError(f"synthetic source: split must be train, val or test, got {split!r}")
         return int(getattr(self, f"{split}_frames"))
 
     def build(self, split: str = "train") -> SyntheticSource:

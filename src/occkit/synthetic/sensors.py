@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from occkit.synthetic import classes as C
 from occkit.synthetic.raycast import cast_rays
@@ -37,6 +37,18 @@ class LidarConfig(BaseModel):
     min_range: float = Field(0.5, ge=0)
     range_noise_m: float = Field(0.02, ge=0)
     dropout: float = Field(0.02, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _check_angles(self) -> LidarConfig:
+        lo, hi = self.vfov_deg
+        if not -90.0 <= lo < hi <= 90.0:
+            raise ValueError(f"vfov_deg must be (lower, upper) degrees with -90 <= lower < upper <= 90, "
+                             f"got {self.vfov_deg}")
+        if not all(0.0 < a < 180.0 for a in self.rosette_fov_deg):
+            raise ValueError(f"rosette_fov_deg must be two angles in (0, 180) degrees, got {self.rosette_fov_deg}")
+        if self.max_range is not None and self.max_range <= self.min_range:
+            raise ValueError(f"max_range ({self.max_range} m) must exceed min_range ({self.min_range} m)")
+        return self
 
 
 class CameraConfig(BaseModel):
