@@ -16,7 +16,7 @@ config = ExperimentConfig(
     name="synthetic_uav",
     seed=0,
     data={
-        "source": SyntheticSourceConfig(),
+        "source": SyntheticSourceConfig(preset="uav_town", seed=0, train_frames=48, val_frames=8),
         "grid": GRID,
         "input": {"points": "lidar", "features": ["soft"]},
         "target": {"kind": "hard"},

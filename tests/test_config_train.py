@@ -1,0 +1,82 @@
+"""Shipped configs validate; bad configs and overrides fail naming the field; `occkit train` exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from occkit.cli import app
+from occkit.config import apply_overrides, load_config
+from occkit.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
+
+
+def test_the_documented_configs_are_shipped() -> None:
+    names = {p.stem for p in CONFIGS}
+    assert {"synthetic_uav", "uavscenes", "occ3d_nuscenes", "finetune_tokyo", "da3_refinement"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_shipped_config_validates(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    assert cfg.data.in_channels == cfg.data.grid.shape[2] * len(cfg.data.input.features)
+
+
+def test_seed_user_settings_in_finetune_tokyo() -> None:
+    cfg = load_config(CONFIGS[0].parent / "finetune_tokyo.py")
+    assert cfg.data.grid.shape == (200, 200, 121) and cfg.data.batch_size == 3
+    assert cfg.data.source.kind == "folder"
+    assert (cfg.optim.lr, cfg.optim.schedule) == (1e-4, "cosine")
+    assert (cfg.loss.focal_alpha, cfg.loss.focal_gamma, cfg.loss.dice_weight, cfg.loss.mean_weight) == (
+        0.99, 2.0, 1.0, 10.0)
+
+
+def test_da3_refinement_reads_pseudo_points_on_the_bev_height_grid() -> None:
+    cfg = load_config(CONFIGS[0].parent / "da3_refinement.py")
+    assert cfg.data.input.points == "pseudo" and cfg.data.grid.shape == (180, 180, 32)
+
+
+def test_synthetic_uav_is_small_enough_for_a_cpu() -> None:
+    cfg = load_config(CONFIGS[0].parent / "synthetic_uav.py")
+    assert cfg.data.source.kind == "synthetic"
+    x, y, z = cfg.data.grid.shape
+    assert x * y * z <= 400_000 and cfg.trainer.accelerator == "cpu"
+
+
+def test_overrides_apply_and_revalidate(tmp_path: Path) -> None:
+    cfg = load_config(CONFIGS[0].parent / "synthetic_uav.py",
+                      ["optim.lr=1e-4", "trainer.max_epochs=3", "loss.kind=bce", "logging.wandb_tags=[\"x\"]"])
+    assert (cfg.optim.lr, cfg.trainer.max_epochs, cfg.loss.kind, cfg.logging.wandb_tags) == (1e-4, 3, "bce", ["x"])
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
+        apply_overrides(cfg, ["optim.lr=-1"])
+    with pytest.raises(ConfigError, match=r"optim\.lrr"):
+        apply_overrides(cfg, ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match=r"trainer\.precision"):
+        apply_overrides(cfg, ["trainer.precision=fp8"])
+
+
+def test_a_bad_config_file_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("config = {'name': 'x', 'optim': {'lr': 'fast'}, 'trainer': {'max_epochs': 0}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "optim.lr" in str(err.value) and "trainer.max_epochs" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_cli_config_errors_exit_2_naming_the_field(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cfg = str(CONFIGS[0].parent / "synthetic_uav.py")
+    result = runner.invoke(app, ["train", "--config", cfg, "--set", "optim.grad_clip=-3"])
+    assert result.exit_code == 2 and "optim.grad_clip" in result.output
+    result = runner.invoke(app, ["train", "--config", cfg, "--set", "model.unet_channelz=[8]"])
+    assert result.exit_code == 2 and "model.unet_channelz" in result.output
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "nope.py")])
+    assert result.exit_code == 2 and "nope.py" in result.output
+    result = runner.invoke(app, ["train", "--config", cfg, "--set", "trainer.strategy=warp_drive",
+                                 "--set", f"trainer.runs_root={tmp_path}", "--set", "data.source.train_frames=1",
+                                 "--set", "data.source.val_frames=1"])
+    assert result.exit_code == 2 and "strategy" in result.output
