@@ -159,3 +159,14 @@ def test_solid_grid_matches_point_in_primitive_and_contains_the_lidar_surface():
     occ = voxelize(s.target_points, spec, T_grid_points=T_ego_lidar, features=("occupancy",)).occupancy
     near_solid = ndimage.binary_dilation(solid >= 0, structure=np.ones((3, 3, 3), bool))
     assert occ.sum() > 500 and near_solid[occ].mean() > 0.97
+
+
+def test_valley_has_stronger_relief_than_town_but_stays_in_the_uav_grid():
+    def relief(preset: str) -> float:
+        f = small(preset).build("train")[0]
+        world = f.points @ f.T_world_sensor[:3, :3].T + f.T_world_sensor[:3, 3]
+        ground = world[np.isin(f.point_labels, [3, 13, 19])]  # road, field, walk in the UAVScenes-like ids
+        assert np.percentile(ground[:, 2], 1) > -10.0  # the uav grid floor
+        return float(np.percentile(ground[:, 2], 95) - np.percentile(ground[:, 2], 5))
+
+    assert relief("uav_valley") > relief("uav_town")

@@ -307,7 +307,7 @@ def make_scene(preset: str, seed: int) -> Scene:
         builder = _town(rng, relief=1.5, density=1.0)
         name = "AMtown"
     elif preset == "uav_valley":
-        builder = _town(rng, relief=7.0, density=0.4)
+        builder = _town(rng, relief=5.0, density=0.4)  # typically +-6 m: inside the uav grid (z >= -10 m)
         name = "AMvalley"
     else:
         builder = _street(rng)
