@@ -1,9 +1,118 @@
-"""`occkit viz` (not implemented yet)."""
+"""`occkit viz GRID_FILE`: BEV, height slices, 3D HTML view, and with --gt the TP/FP/FN overlays and IoU by height."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this verb to the occkit CLI (filled in by the module's owner)."""
+    @app.command()
+    def viz(
+        grid_file: Path = typer.Argument(..., help="grid to draw: .npy [x, y, z], .npz (occupancy/probability/"
+                                                   "semantics keys), Occ3D labels.npz"),
+        out: Path = typer.Option(..., "--out", help="folder for the PNGs and the HTML view"),
+        gt: Path | None = typer.Option(None, "--gt", help="ground-truth grid file: adds overlays and IoU by height"),
+        grid: str | None = typer.Option(None, "--grid", help="grid preset (uav, occ3d_nuscenes, semantickitti, "
+                                                             "bev_height); default: the spec stored in the file"),
+        spec_json: Path | None = typer.Option(None, "--spec-json", help='JSON {"pc_range": [...], "voxel_size": '
+                                                                        "[...]} for a grid that is no preset"),
+        threshold: float = typer.Option(0.5, help="probability above which a voxel counts as occupied"),
+        mask: str = typer.Option("none", help="evaluate only where the GT file's mask is set: none, camera, lidar"),
+        levels: str | None = typer.Option(None, help="height levels for the slice panels, e.g. 2,5,8 "
+                                                     "(default: spread over occupied levels)"),
+        free_label: int = typer.Option(17, help="label of empty voxels in semantic grids"),
+        max_points: int = typer.Option(200_000, help="most voxels drawn in the HTML view (random subset beyond)"),
+        html: bool = typer.Option(True, help="write the interactive 3D view (plotly.js embedded, ~5 MB)"),
+    ) -> None:
+        """Draw one occupancy grid (and its errors against a ground truth) as PNGs and a 3D HTML view."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from occkit.errors import ConfigError, OccKitError
+
+        console = Console()
+        try:
+            if not 0 < threshold < 1:
+                raise ConfigError(f"--threshold: expected a probability strictly between 0 and 1, got {threshold}")
+            if mask not in ("none", "camera", "lidar"):
+                raise ConfigError(f"--mask: expected none, camera or lidar, got {mask!r}")
+            try:
+                level_list = None if levels is None else [int(v) for v in levels.split(",") if v.strip()]
+            except ValueError:
+                raise ConfigError(f"--levels: expected comma-separated integers, got {levels!r}") from None
+            written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
+                            max_points, html, console)
+        except OccKitError as err:
+            console.print(f"[red]error:[/] {err}")
+            raise typer.Exit(2) from None
+        table = Table(title=f"occkit viz {grid_file.name}", show_header=True)
+        table.add_column("picture")
+        table.add_column("file")
+        for what, path in written:
+            table.add_row(what, str(path))
+        console.print(table)
+
+
+def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None, threshold: float,
+          mask: str, levels: list[int] | None, free_label: int, max_points: int, html: bool,
+          console) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
+    """Read, check, draw; returns (description, path) of every file written."""
+    from occkit.errors import ConfigError, GridMismatchError
+    from occkit.viz import (
+        bev_height_figure,
+        height_slices_figure,
+        overlay_bev_figure,
+        overlay_slices_figure,
+        per_height_counts,
+        per_height_iou_figure,
+        save_png,
+        write_grid_html,
+    )
+    from occkit.viz.gridfile import read_grid_file, resolve_spec
+
+    with console.status(f"reading {grid_file}"):
+        pred = read_grid_file(grid_file, free_label)
+        truth = read_grid_file(gt, free_label) if gt is not None else None
+    spec = resolve_spec(pred.occupancy.shape, grid, spec_json, pred.spec or (truth.spec if truth else None))
+    if truth is not None:
+        spec.check_array(truth.occupancy, f"--gt {gt}")
+        if truth.spec is not None and pred.spec is not None:
+            pred.spec.check_same(truth.spec, f"{grid_file} and {gt}")
+    eval_mask = None
+    if mask != "none":
+        if truth is None:
+            raise ConfigError("--mask: needs --gt (the mask is read from the ground-truth file)")
+        key = f"mask_{mask}"
+        if key not in truth.masks:
+            raise GridMismatchError(f"--mask {mask}: {gt} holds no '{key}' (it has {sorted(truth.masks) or 'none'})")
+        eval_mask = truth.masks[key]
+    name = grid_file.name.removesuffix(".npz").removesuffix(".npy")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[tuple[str, Path]] = []
+
+    def png(fig, filename: str, what: str) -> None:  # noqa: ANN001 - matplotlib Figure
+        written.append((what, save_png(fig, out / filename)))
+
+    with console.status("drawing"):
+        png(bev_height_figure(pred.occupancy, spec, title=name, threshold=threshold), "bev.png", "BEV max height")
+        png(height_slices_figure(pred.occupancy, spec, levels=levels, title=name, threshold=threshold),
+            "slices.png", "height slices")
+        if truth is not None:
+            png(bev_height_figure(truth.occupancy, spec, title=f"ground truth {gt.name}"), "gt_bev.png",
+                "ground truth BEV max height")
+            png(overlay_bev_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold,
+                                   title=f"{name} vs ground truth"), "overlay_bev.png", "TP/FP/FN BEV")
+            png(overlay_slices_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, levels=levels,
+                                      threshold=threshold, title=f"{name} vs ground truth"),
+                "overlay_slices.png", "TP/FP/FN height slices")
+            c = per_height_counts(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold)
+            png(per_height_iou_figure(c["per_height_iou"], spec, c["target_count"], c["pred_count"], c["iou"],
+                                      title=f"{name}: IoU by height"), "per_height_iou.png", "IoU by height")
+        if html:
+            path = write_grid_html(out / "view.html", pred.occupancy, spec,
+                                   gt=None if truth is None else truth.occupancy, mask=eval_mask,
+                                   threshold=threshold, max_points=max_points, title=name)
+            written.append(("3D view (HTML)", path))
+    return written

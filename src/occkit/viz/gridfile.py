@@ -1,0 +1,114 @@
+"""Read the grid files users point ``occkit viz`` at: .npy [x, y, z], occkit .npz, Occ3D ``labels.npz``.
+
+Occupancy comes from the first of these keys: ``occupancy`` (bool, 0/1 or probabilities), ``probability``,
+``semantics`` (labels; ``free_label`` and 255 are empty). A ``grid_spec`` entry (JSON, as ``occkit voxelize``
+writes) gives the grid; ``mask_camera`` / ``mask_lidar`` are kept for evaluation masks.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from occkit.errors import ConfigError, GridMismatchError, InputFileError
+from occkit.geometry.grid import GridSpec
+
+OCCUPANCY_KEYS = ("occupancy", "probability", "semantics")
+IGNORE_LABEL = 255
+
+
+@dataclass
+class GridFile:
+    """One grid as read from disk: occupancy as bool or float probabilities, [x, y, z]."""
+
+    path: Path
+    occupancy: np.ndarray
+    semantics: np.ndarray | None = None
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    spec: GridSpec | None = None  # the grid stored in the file, if any
+
+
+def _occupancy_from(path: Path, key: str, a: np.ndarray, free_label: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if a.ndim != 3:
+        raise InputFileError(path, f"'{key}' has shape {a.shape}; expected a 3-D [x, y, z] grid")
+    if a.dtype == bool:
+        return a, None
+    if a.dtype.kind == "f":
+        finite = a[np.isfinite(a)]
+        if finite.size != a.size or (a.size and (finite.min() < 0 or finite.max() > 1)):
+            lo, hi = (float(np.nanmin(a)), float(np.nanmax(a))) if a.size else (0.0, 0.0)
+            raise InputFileError(path, f"'{key}' holds values in [{lo:g}, {hi:g}] (or NaN/inf); expected "
+                                       "occupancy probabilities in [0, 1] (apply sigmoid to logits first)")
+        return a.astype(np.float32), None
+    if a.dtype.kind not in "iu":
+        raise InputFileError(path, f"'{key}' has dtype {a.dtype}; expected bool, float or integer labels")
+    if key == "semantics" or (a.size and int(a.max()) > 1):
+        return (a != free_label) & (a != IGNORE_LABEL), a
+    return a != 0, None
+
+
+def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
+    """Load a .npy or .npz grid; raise InputFileError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "grid file not found")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        arrays = {k: loaded[k] for k in loaded.files} if hasattr(loaded, "files") else {"occupancy": loaded}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise InputFileError(path, f"not a readable .npy/.npz grid: {exc}") from None
+    key = next((k for k in OCCUPANCY_KEYS if k in arrays), None)
+    if key is None:
+        raise InputFileError(path, f"has keys {sorted(arrays)}; expected one of {list(OCCUPANCY_KEYS)}")
+    occ, sem = _occupancy_from(path, key, arrays[key], free_label)
+    masks = {k: arrays[k].astype(bool) for k in ("mask_camera", "mask_lidar") if k in arrays}
+    for k, m in masks.items():
+        if m.shape != occ.shape:
+            raise InputFileError(path, f"'{k}' has shape {m.shape}; expected {occ.shape} like '{key}'")
+    spec = None
+    if "grid_spec" in arrays:
+        try:
+            spec = GridSpec.model_validate_json(str(arrays["grid_spec"]))
+        except (ValidationError, ValueError) as exc:
+            raise InputFileError(path, f"'grid_spec' is not a valid GridSpec JSON: {exc}") from None
+    return GridFile(path=path, occupancy=occ, semantics=sem, masks=masks, spec=spec)
+
+
+def read_spec_json(path: str | Path) -> GridSpec:
+    """A GridSpec from a JSON file: {"pc_range": [...6], "voxel_size": [...3]}."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "grid spec JSON not found")
+    try:
+        return GridSpec.model_validate(json.loads(path.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError, TypeError) as exc:
+        raise InputFileError(path, f'expected {{"pc_range": [6 numbers], "voxel_size": [3 numbers]}}: {exc}') from None
+
+
+def resolve_spec(shape: tuple[int, ...], preset: str | None = None, spec_json: str | Path | None = None,
+                 stored: GridSpec | None = None) -> GridSpec:
+    """--spec-json, else --grid, else the spec stored in the file, else the one preset with this shape."""
+    if spec_json is not None:
+        spec = read_spec_json(spec_json)
+    elif preset is not None:
+        if preset not in GridSpec.PRESETS:
+            raise ConfigError(f"--grid: unknown preset {preset!r}; choose from {sorted(GridSpec.PRESETS)}")
+        spec = GridSpec.preset(preset)
+    elif stored is not None:
+        spec = stored
+    else:
+        matches = [n for n in GridSpec.PRESETS if GridSpec.preset(n).shape == tuple(shape)]
+        if len(matches) != 1:
+            raise ConfigError(f"--grid/--spec-json: the file stores no grid spec and shape {tuple(shape)} matches "
+                              f"{'no preset' if not matches else f'several presets {matches}'}; "
+                              f"pass --grid ({', '.join(sorted(GridSpec.PRESETS))}) or --spec-json")
+        spec = GridSpec.preset(matches[0])
+    if tuple(shape) != spec.shape:
+        raise GridMismatchError(f"grid of shape {tuple(shape)} does not fit {spec.describe()}")
+    return spec
