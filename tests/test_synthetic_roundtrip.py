@@ -76,3 +76,25 @@ def test_data_pipeline_grid_frame_is_the_synthetic_ego_frame():
         np.testing.assert_allclose(ego_transform(s.T_world_lidar), T_ego_lidar, atol=1e-9)
         theirs = channels_to_grid(sample["target"]) > 0.5
         assert (theirs != mine).sum() <= 0.005 * mine.sum()  # only float rounding at voxel faces may differ
+
+
+def test_shipped_targets_lidar_and_solid_flow_through_the_pipeline():
+    from occkit.geometry import channels_to_grid
+
+    cfgs = {kind: SyntheticSourceConfig(preset="street", ship_target=kind, **SMALL) for kind in ("lidar", "solid")}
+    frames = {kind: c.build("train")[0] for kind, c in cfgs.items()}
+    spec = GridSpec.preset("occ3d_nuscenes")
+    lid, sol = frames["lidar"].target, frames["solid"].target
+    assert lid.spec.is_close(spec) and lid.semantics.dtype == np.uint8 and lid.free_label == 17
+    assert lid.mask_lidar[lid.occupancy].all() and lid.mask_camera.any()
+    # solid fills objects and the ground below the surface: far more occupied than the LiDAR surface
+    assert sol.occupancy.mean() > 2 * lid.occupancy.mean()
+    # LiDAR-occupied voxels are solid or touch a solid voxel (returns lie on the solids' faces)
+    from scipy import ndimage
+
+    touching = ndimage.binary_dilation(sol.occupancy, structure=np.ones((3, 3, 3), bool))
+    assert touching[lid.occupancy].mean() > 0.97
+    data = DataConfig(source=cfgs["solid"], grid=spec)
+    sample = FrameToGrids(data)(frames["solid"])
+    assert sample["alignment_path"] == "dataset"
+    np.testing.assert_array_equal(channels_to_grid(sample["target"]) > 0.5, sol.occupancy)

@@ -10,10 +10,11 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from occkit.errors import ConfigError
 from occkit.frame import Frame
+from occkit.geometry.grid import GridSpec
 from occkit.synthetic.monodepth import DepthNoiseConfig
 from occkit.synthetic.sensors import CameraConfig, LidarConfig
 
@@ -33,9 +34,26 @@ class SyntheticSourceConfig(BaseModel):
     frames_per_scene: int = Field(16, ge=1, description="consecutive frames along one trajectory in one scene")
     accumulate_poses: int = Field(5, ge=1, description="LiDAR sweeps (this one included) merged into the target")
     accumulate_dt: float = Field(4.0, gt=0, description="trajectory time between accumulated sweeps")
+    ship_target: Literal["none", "lidar", "solid"] = Field(
+        "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
+        "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")
+    target_grid: str = Field("auto", description="GridSpec preset of the shipped target; auto = uav (UAV presets) "
+                             "or occ3d_nuscenes (street)")
     lidar: LidarConfig = Field(default_factory=LidarConfig)
     camera: CameraConfig = Field(default_factory=CameraConfig)
     depth_noise: DepthNoiseConfig = Field(default_factory=DepthNoiseConfig)
+
+    @field_validator("target_grid")
+    @classmethod
+    def _known_grid(cls, v: str) -> str:
+        if v != "auto" and v not in GridSpec.PRESETS:
+            raise ValueError(f"target_grid must be 'auto' or a GridSpec preset {sorted(GridSpec.PRESETS)}, got {v!r}")
+        return v
+
+    def target_spec(self) -> GridSpec:
+        name = self.target_grid if self.target_grid != "auto" else ("occ3d_nuscenes" if self.preset == "street"
+                                                                      else "uav")
+        return GridSpec.preset(name)
 
     def num_frames(self, split: str) -> int:
         if split not in ("train", "val", "test"):
@@ -58,7 +76,13 @@ class SyntheticSource:
         return self._n
 
     def __getitem__(self, index: int) -> Frame:
-        return self.sample(index).to_frame()
+        sample = self.sample(index)
+        frame = sample.to_frame()
+        if self.cfg.ship_target != "none":
+            from occkit.synthetic.world import attach_target
+
+            attach_target(frame, sample, self.cfg)
+        return frame
 
     def sample(self, index: int):
         """The full SyntheticSample (writers need intensity, ring and target labels)."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from occkit.depth.unproject import unproject_depth
 from occkit.frame import CameraView, Frame
+from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import invert_transform
 from occkit.synthetic import classes as C
 from occkit.synthetic.monodepth import degrade_depth
@@ -168,3 +169,42 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
+
+
+def target_grids(sample: SyntheticSample, spec: GridSpec, kind: str = "lidar",
+                 scene: Scene | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Occ3D-style ground truth of a sample on ``spec`` in its ego frame.
+
+    Returns (semantics uint8 with 17 = free, mask_lidar bool, mask_camera bool, T_ego_lidar). ``kind="lidar"``
+    votes labels of the accumulated LiDAR points; ``"solid"`` fills the primitives exactly (needs ``scene``).
+    Every occupied voxel counts as LiDAR-observed.
+    """
+    from occkit.synthetic.groundtruth import camera_mask, lidar_mask, semantic_grid, solid_grid
+
+    T_ego_lidar = invert_transform(sample.T_world_ego) @ sample.T_world_lidar
+    if kind == "solid":
+        if scene is None:
+            raise ValueError("target_grids(kind='solid') needs the scene")
+        solid = solid_grid(scene, spec, sample.T_world_ego)
+        sem = np.where(solid >= 0, C.TO_OCC3D[np.maximum(solid, 0)], C.OCC3D_FREE).astype(np.uint8)
+    elif kind == "lidar":
+        sem = semantic_grid(sample.target_points, C.TO_OCC3D[sample.target_labels], spec, T_ego_lidar)
+    else:
+        raise ValueError(f"target kind must be 'lidar' or 'solid', got {kind!r}")
+    m_lidar = lidar_mask(sample.target_points, sample.target_sweep, sample.accumulation_origins, spec, T_ego_lidar)
+    m_cam = camera_mask(sample.camera.depth, sample.camera.K, invert_transform(sample.T_cam_lidar), spec, T_ego_lidar)
+    return sem, m_lidar | (sem != C.OCC3D_FREE), m_cam, T_ego_lidar
+
+
+def attach_target(frame: Frame, sample: SyntheticSample, cfg: SyntheticSourceConfig) -> Frame:
+    """Give ``frame`` a shipped target grid in its ego frame (Occ3D ids, 17 = free) with LiDAR and camera
+    masks, and state that grid frame in ``meta["T_grid_sensor"]`` so the data pipeline uses it as is."""
+    from occkit.frame import OccupancyTarget
+
+    spec = cfg.target_spec()
+    scene = cached_scene(cfg.preset, sample.meta["scene_seed"])
+    sem, m_lidar, m_cam, T_ego_lidar = target_grids(sample, spec, cfg.ship_target, scene)
+    frame.target = OccupancyTarget(spec=spec, semantics=sem, free_label=C.OCC3D_FREE, mask_lidar=m_lidar,
+                                   mask_camera=m_cam)
+    frame.meta["T_grid_sensor"] = T_ego_lidar
+    return frame

@@ -19,12 +19,10 @@ import numpy as np
 from PIL import Image
 
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.transforms import invert_transform
 from occkit.io.occ3d import write_occ3d_labels
 from occkit.io.points import write_points
 from occkit.synthetic import classes as C
-from occkit.synthetic.groundtruth import camera_mask, lidar_mask, semantic_grid
-from occkit.synthetic.world import FRAME_DT, SyntheticSample
+from occkit.synthetic.world import FRAME_DT, SyntheticSample, target_grids
 from occkit.utils.atomic import atomic_write, atomic_write_text
 
 LIDAR_DELAY_NS = 21_374_112  # LiDAR stamp trails the image stamp, as in the real file names
@@ -123,12 +121,8 @@ def write_occ3d(samples: Iterable[SyntheticSample], root: str | Path, spec: Grid
         token, scene = token_of(s.frame_id), occ3d_scene_name(s)
         rel = Path("samples") / "LIDAR_TOP" / f"{token}.pcd.bin"
         write_points(root / rel, s.points, {"intensity": s.intensity, "ring": s.ring})
-        T_ego_lidar = invert_transform(s.T_world_ego) @ s.T_world_lidar
-        sem = semantic_grid(s.target_points, C.TO_OCC3D[s.target_labels], spec, T_ego_lidar)
-        m_lidar = lidar_mask(s.target_points, s.target_sweep, s.accumulation_origins, spec, T_ego_lidar)
-        T_lidar_cam = invert_transform(s.T_cam_lidar)
-        m_cam = camera_mask(s.camera.depth, s.camera.K, T_lidar_cam, spec, T_ego_lidar)
-        write_occ3d_labels(root / "gts" / scene / token / "labels.npz", sem, m_lidar | (sem != C.OCC3D_FREE), m_cam)
+        sem, m_lidar, m_cam, T_ego_lidar = target_grids(s, spec, "lidar")
+        write_occ3d_labels(root / "gts" / scene / token / "labels.npz", sem, m_lidar, m_cam)
         infos.setdefault(scene, []).append({
             "token": token, "lidar_path": rel.as_posix(), "T_ego_lidar": T_ego_lidar, "T_world_ego": s.T_world_ego,
             "timestamp": int(s.meta["timestamp_ns"]) // 1000, "scene_name": scene, "frame_id": s.frame_id})
