@@ -88,7 +88,7 @@ def pick_levels(occupied_per_level: np.ndarray, count: int) -> list[int]:
 
 
 def panel_grid(n: int, max_cols: int = 3) -> tuple[int, int]:
-    cols = min(n, max_cols)
+    cols = min(n if n <= 3 else (2 if n == 4 else 3), max_cols)
     return (n + cols - 1) // cols, cols
 
 

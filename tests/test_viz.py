@@ -1,0 +1,178 @@
+"""Pictures: real matplotlib PNGs read back with pillow, RGB arrays, the plotly HTML, and `occkit viz`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from occkit.cli import app
+from occkit.errors import ConfigError, GridMismatchError, InputFileError
+from occkit.geometry import GridSpec
+from occkit.viz import (
+    bev_height_figure,
+    confusion_grids,
+    figure_to_rgb,
+    height_slices_figure,
+    overlay_bev_figure,
+    overlay_slices_figure,
+    per_height_counts,
+    per_height_iou_figure,
+    save_png,
+    top_height,
+    write_grid_html,
+)
+from occkit.viz._common import FN_COLOR, FP_COLOR, TP_COLOR
+from occkit.viz.gridfile import read_grid_file, resolve_spec
+
+SPEC = GridSpec(pc_range=(-8.0, -6.0, -1.0, 8.0, 6.0, 2.2), voxel_size=(0.4, 0.4, 0.4))  # 40 x 30 x 8
+
+
+def scene(shift: int = 0) -> np.ndarray:
+    g = np.zeros(SPEC.shape, bool)
+    g[:, :, 2] = True  # ground
+    g[5 + shift:15 + shift, 18:26, 3:7] = True  # a building
+    g[28:31, 5:8, 3:8] = True  # a tower up to the top level
+    return g
+
+
+def png_stats(path: Path) -> tuple[tuple[int, int], int]:
+    img = Image.open(path).convert("RGB")
+    colours = len(np.unique(np.asarray(img).reshape(-1, 3), axis=0))
+    return img.size, colours
+
+
+def hex_rgb(h: str) -> np.ndarray:
+    return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def has_colour(path: Path, colour: str, min_pixels: int = 50) -> bool:
+    a = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(int)
+    return int((np.abs(a - hex_rgb(colour)).sum(1) <= 3).sum()) >= min_pixels
+
+
+def test_top_height_is_the_highest_occupied_centre() -> None:
+    h = top_height(scene(), SPEC)
+    assert h[29, 6] == pytest.approx(SPEC.z_centers()[7])  # tower
+    assert h[0, 0] == pytest.approx(SPEC.z_centers()[2])  # ground
+    empty = np.zeros(SPEC.shape, bool)
+    assert np.isnan(top_height(empty, SPEC)).all()
+
+
+def test_bev_and_slices_pngs_have_size_and_content(tmp_path: Path) -> None:
+    bev = save_png(bev_height_figure(scene(), SPEC, title="gt"), tmp_path / "bev.png")
+    size, colours = png_stats(bev)
+    assert size == (750, 650) and colours > 50
+    slices = save_png(height_slices_figure(torch.from_numpy(scene()), SPEC, max_panels=4), tmp_path / "s.png")
+    size, colours = png_stats(slices)
+    assert size == (2 * 420, 2 * 390 + 60) and colours > 10
+    one_level = save_png(height_slices_figure(scene(), SPEC, levels=[7]), tmp_path / "one.png")
+    assert png_stats(one_level)[0] == (420, 450)
+    with pytest.raises(ConfigError, match="levels"):
+        height_slices_figure(scene(), SPEC, levels=[8])
+    with pytest.raises(GridMismatchError, match="shape"):
+        bev_height_figure(np.zeros((4, 4, 4), bool), SPEC)
+
+
+def test_rgb_array_for_loggers() -> None:
+    rgb = figure_to_rgb(bev_height_figure(scene().astype(np.float32) * 0.9, SPEC))
+    assert rgb.shape == (650, 750, 3) and rgb.dtype == np.uint8
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50 and rgb.std() > 10
+
+
+def test_overlays_use_tp_fp_fn_colours_and_report_iou(tmp_path: Path) -> None:
+    pred, gt = scene(shift=2), scene()
+    tp, fp, fn = confusion_grids(pred, gt, SPEC)
+    # Shifting the 10-wide building by 2: 2 columns x 8 y x 4 z voxels become FP, as many FN.
+    assert int(fp.sum()) == int(fn.sum()) == 2 * 8 * 4
+    fig = overlay_bev_figure(pred, gt, SPEC)
+    iou = int(tp.sum()) / int(tp.sum() + fp.sum() + fn.sum())
+    assert f"IoU {iou:.3f}" in fig.axes[0].get_title()
+    path = save_png(fig, tmp_path / "ov.png")
+    assert png_stats(path)[0] == (800, 680)
+    assert has_colour(path, TP_COLOR)  # slices: wrong-height columns are MIXED in BEV, so check slices for FP/FN
+    sl = save_png(overlay_slices_figure(pred, gt, SPEC, levels=[2, 4]), tmp_path / "ovs.png")
+    assert has_colour(sl, TP_COLOR) and has_colour(sl, FP_COLOR) and has_colour(sl, FN_COLOR)
+    mask = np.ones(SPEC.shape, bool)
+    mask[:, :10] = False
+    masked = overlay_bev_figure(pred, gt, SPEC, mask=mask)
+    labels = [t.get_text() for t in masked.legends[0].get_texts()]
+    assert any(t.startswith("not evaluated (mask): 400") for t in labels)  # 40 x 10 columns
+
+
+def test_per_height_plot_and_counts(tmp_path: Path) -> None:
+    c = per_height_counts(scene(shift=2), scene(), SPEC)
+    iou = c["per_height_iou"]
+    assert np.isnan(iou[0]) and iou[2] == 1.0 and iou[7] == pytest.approx(1.0)
+    assert iou[4] == pytest.approx((80 - 16 + 9) / (80 + 16 + 9))
+    assert c["target_count"][4] == 80 + 9
+    fig = per_height_iou_figure(c["per_height_iou"], SPEC, c["target_count"], c["pred_count"], c["iou"])
+    path = save_png(fig, tmp_path / "ph.png")
+    size, colours = png_stats(path)
+    assert size == (1000, 450) and colours > 20 and has_colour(path, TP_COLOR)
+    with pytest.raises(GridMismatchError, match="levels"):
+        per_height_iou_figure(np.zeros(3), SPEC)
+
+
+def test_html_view_is_self_contained_and_holds_the_data(tmp_path: Path) -> None:
+    g = np.zeros(SPEC.shape, bool)
+    g[3, 4, 5] = True
+    path = write_grid_html(tmp_path / "v.html", g, SPEC, title="one voxel")
+    text = path.read_text()
+    assert 'id="occkit-grid-view"' in text and "Plotly.newPlot" in text
+    assert '<script src="http' not in text and len(text) > 1_000_000  # plotly.js is embedded
+    x, y, z = SPEC.indices_to_centers(np.array([[3, 4, 5]]))[0]
+    assert "one voxel: 1 occupied voxels" in text
+    for v in (x, y, z):
+        assert json.dumps(float(round(v, 6))) in text or f"{v:g}" in text
+    both = write_grid_html(tmp_path / "b.html", scene(shift=2), SPEC, gt=scene()).read_text()
+    assert "FP (prediction only): 64" in both and "FN (ground truth only): 64" in both
+
+
+def test_grid_file_reading_and_spec_resolution(tmp_path: Path) -> None:
+    np.save(tmp_path / "p.npy", scene().astype(np.float32) * 0.7)
+    assert read_grid_file(tmp_path / "p.npy").occupancy.dtype == np.float32
+    np.save(tmp_path / "logits.npy", np.full(SPEC.shape, 3.0, np.float32))
+    with pytest.raises(InputFileError, match="sigmoid"):
+        read_grid_file(tmp_path / "logits.npy")
+    sem = np.where(scene(), 4, 17).astype(np.uint8)
+    np.savez(tmp_path / "l.npz", semantics=sem, grid_spec=np.array(SPEC.model_dump_json()))
+    f = read_grid_file(tmp_path / "l.npz")
+    assert np.array_equal(f.occupancy, scene()) and f.spec == SPEC
+    assert resolve_spec(SPEC.shape, stored=f.spec) == SPEC
+    assert resolve_spec((200, 200, 16)) == GridSpec.preset("occ3d_nuscenes")
+    with pytest.raises(ConfigError, match="--grid"):
+        resolve_spec(SPEC.shape)
+    with pytest.raises(GridMismatchError):
+        resolve_spec(SPEC.shape, preset="uav")
+    np.savez(tmp_path / "bad.npz", foo=np.zeros(3))
+    with pytest.raises(InputFileError, match="expected one of"):
+        read_grid_file(tmp_path / "bad.npz")
+
+
+@pytest.mark.slow
+def test_cli_writes_every_picture(tmp_path: Path) -> None:
+    spec_json = tmp_path / "spec.json"
+    spec_json.write_text(SPEC.model_dump_json())
+    np.save(tmp_path / "pred.npy", scene(shift=1))
+    mask = np.ones(SPEC.shape, np.uint8)
+    np.savez(tmp_path / "gt.npz", semantics=np.where(scene(), 4, 17).astype(np.uint8), mask_camera=mask)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["viz", str(tmp_path / "pred.npy"), "--gt", str(tmp_path / "gt.npz"),
+                                   "--spec-json", str(spec_json), "--out", str(out), "--mask", "camera"])
+    assert res.exit_code == 0, res.output
+    for name in ("bev.png", "slices.png", "gt_bev.png", "overlay_bev.png", "overlay_slices.png",
+                 "per_height_iou.png"):
+        size, colours = png_stats(out / name)
+        assert size[0] >= 400 and colours > 5, name
+    assert "Plotly.newPlot" in (out / "view.html").read_text()
+    res = CliRunner().invoke(app, ["viz", str(tmp_path / "pred.npy"), "--out", str(out)])
+    assert res.exit_code == 2 and "--grid" in res.output
+    res = CliRunner().invoke(app, ["viz", str(tmp_path / "pred.npy"), "--spec-json", str(spec_json),
+                                   "--out", str(out), "--mask", "lidar", "--gt", str(tmp_path / "gt.npz")])
+    assert res.exit_code == 2 and "mask_lidar" in res.output
