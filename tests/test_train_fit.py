@@ -21,7 +21,7 @@ from occkit.train.module import OccupancyModule
 STEP_NAMES = ["train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",
               "pred/occupancy_rate", "target/occupancy_rate", "train/loss_focal", "train/loss_dice"]
 EPOCH_NAMES = ["epoch/train_loss", "epoch/val_loss", "epoch/lr", "epoch/time_seconds", "val/iou", "val/precision",
-               "val/recall", "val/f1"]
+               "val/recall", "val/f1", "val/best_f1", "val/iou_at_best"]
 
 
 @pytest.fixture(scope="module")

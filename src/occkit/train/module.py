@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from occkit.config import ExperimentConfig, validate_config
-from occkit.train.val_metrics import build_val_metric
 
 
 class OccupancyModule(L.LightningModule):
@@ -39,7 +38,9 @@ class OccupancyModule(L.LightningModule):
             loss_fn = OccupancyLoss(self.cfg.loss)
         self.net = net
         self.loss_fn = loss_fn
-        self.val_metric = build_val_metric(self.cfg)
+        from occkit.metrics import build_occupancy_metrics
+
+        self.val_metric = build_occupancy_metrics(self.cfg.eval, self.cfg.data.grid)
         self.step_stats: dict[str, float] = {}
         self.step_per_height_loss = torch.zeros(z)
         self.nonfinite_steps = 0
@@ -165,7 +166,9 @@ class OccupancyModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metric.compute()  # torchmetrics syncs the counts across ranks
-        for name in ("iou", "precision", "recall", "f1"):
+        from occkit.metrics import SCALAR_KEYS
+
+        for name in SCALAR_KEYS:
             if name in values:
                 self.log(f"val/{name}", float(values[name]), on_step=False, on_epoch=True)
         self.val_metric.reset()
