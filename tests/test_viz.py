@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import re
 from pathlib import Path
 
 import numpy as np
@@ -126,10 +127,12 @@ def test_html_view_is_self_contained_and_holds_the_data(tmp_path: Path) -> None:
     text = path.read_text()
     assert 'id="occkit-grid-view"' in text and "Plotly.newPlot" in text
     assert '<script src="http' not in text and len(text) > 1_000_000  # plotly.js is embedded
-    x, y, z = SPEC.indices_to_centers(np.array([[3, 4, 5]]))[0]
     assert "one voxel: 1 occupied voxels" in text
-    for v in (x, y, z):
-        assert json.dumps(float(round(v, 6))) in text or f"{v:g}" in text
+    centre = SPEC.indices_to_centers(np.array([[3, 4, 5]]))[0]
+    for axis, want in zip("xyz", centre, strict=True):  # plotly stores arrays as base64 float64 "bdata"
+        m = re.search(rf'"{axis}":{{"dtype":"f8","bdata":"([^"]+)"}}', text)
+        assert m is not None, axis
+        assert np.frombuffer(base64.b64decode(m.group(1)), np.float64).tolist() == pytest.approx([want])
     both = write_grid_html(tmp_path / "b.html", scene(shift=2), SPEC, gt=scene()).read_text()
     assert "FP (prediction only): 64" in both and "FN (ground truth only): 64" in both
 
