@@ -17,7 +17,9 @@ class DepthNoiseConfig(BaseModel):
     scale_sigma: float = Field(0.05, ge=0, description="std of log global scale")
     shift_sigma_m: float = Field(0.3, ge=0, description="std of the global shift (m)")
     noise_rel: float = Field(0.01, ge=0, description="noise std as a fraction of depth")
-    noise_quad: float = Field(1e-4, ge=0, description="extra noise std per metre^2 (grows with distance)")
+    noise_quad: float = Field(5e-5, ge=0, description="extra noise std per metre^2 (grows with distance)")
+    noise_smooth_px: float = Field(3.0, ge=0, description="spatial correlation (px) of the noise: monocular errors "
+                                   "are smooth wobbles, not per-pixel speckle")
     edge_blur_px: float = Field(1.5, ge=0, description="gaussian sigma (px) of the blur across depth edges")
     edge_threshold: float = Field(0.08, gt=0, description="relative depth jump that counts as an edge")
     max_range: float | None = Field(None, gt=0, description="drop pseudo points beyond this distance (m)")
@@ -42,7 +44,16 @@ def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig,
     scale = float(np.exp(rng.normal(0.0, cfg.scale_sigma)))
     shift = float(rng.normal(0.0, cfg.shift_sigma_m))
     sigma = cfg.noise_rel * out + cfg.noise_quad * out ** 2
-    out = scale * out + shift + sigma * rng.standard_normal(out.shape)
+    out = scale * out + shift + sigma * _unit_noise(out.shape, cfg.noise_smooth_px, rng)
     conf = conf / (1.0 + sigma)
     out = np.where(valid & (out > 0), out, 0.0)
     return out.astype(np.float32), np.where(out > 0, conf, 0.0).astype(np.float32)
+
+
+def _unit_noise(shape: tuple[int, ...], smooth_px: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise with unit std, blurred over ``smooth_px`` pixels first when > 0."""
+    n = rng.standard_normal(shape)
+    if smooth_px > 0:
+        n = ndimage.gaussian_filter(n, smooth_px)
+        n /= max(float(n.std()), 1e-12)
+    return n

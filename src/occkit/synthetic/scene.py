@@ -236,8 +236,8 @@ def _town(rng: np.random.Generator, relief: float, density: float) -> _Builder:
             bx = origin[0] - extent + (i + 0.5) * pitch - np.mod(origin[0] - extent, pitch)
             by = origin[1] - extent + (j + 0.5) * pitch - np.mod(origin[1] - extent, pitch)
             half = pitch / 2 - margin
-            field = rng.random() < 0.2 * (2 - density)  # an open field: a few trees only
-            for _ in range(0 if field else int(rng.integers(1, 3 + int(2 * density)))):
+            field = rng.random() < 0.12 * (2 - density)  # an open field: a few trees only
+            for _ in range(0 if field else int(rng.integers(2, 4 + int(3 * density)))):
                 hx, hy = rng.uniform(4.0, min(14.0, half * 0.6), 2)
                 x, y = bx + rng.uniform(-half + hx, half - hx), by + rng.uniform(-half + hy, half - hy)
                 tall = rng.random() < 0.12
