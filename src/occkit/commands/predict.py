@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", "-c", help="config file (default: the checkpoint's)"),
         overrides: list[str] = typer.Option(None, "--set", "-s", help="override a config field"),
         depth_cache: Path | None = typer.Option(None, "--depth-cache", help="cache folder for depth predictions"),
+        max_depth: float | None = typer.Option(None, "--max-depth", help="drop depth points farther than this (m)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
         """Predict occupancy for scans / depth maps / images and write grids and refined point clouds."""
@@ -56,7 +57,8 @@ def register(app: typer.Typer) -> None:
                 cache = DepthCache(depth_cache)
             result = run_predict(checkpoint, list(inputs), out, cfg=cfg, lidar=lidar, camera=camera, poses=poses,
                                  grid_format=grid_format, cloud_format=cloud_format,  # type: ignore[arg-type]
-                                 threshold=threshold, depth_cache=cache, progress=progress)
+                                 threshold=threshold, depth_cache=cache, max_depth=max_depth,
+                                 progress=progress)
         except (ConfigError, GridMismatchError, InputFileError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -3,7 +3,10 @@
 Inputs become model inputs through the training pipeline itself: a ``Frame`` (the input points as both
 ``points`` and ``pseudo_points``, so either ``data.input.points`` setting reads them) goes through
 ``FrameToGrids.align`` and ``FrameToGrids.input_grid`` with the checkpoint's config. Nothing here recomputes
-features, so a prediction sees exactly what training saw.
+features, so a prediction sees exactly what training saw. (One difference is unavoidable: a model trained
+on pseudo points had its grid placed from the frame's LiDAR; here only the input exists. The ``ego`` and
+``sensor`` frames depend on the pose alone and are the same; only the ``lidar_center`` fallback, taken when
+the pose puts too few points in the grid, is computed from the input points instead.)
 
 Outputs under ``out_dir``:
 
@@ -131,12 +134,13 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
             cfg: Any = None, lidar: str | Path | None = None, camera: str | Path | None = None,
             poses: str | Path | None = None, grid_format: GridFormat = "npz", cloud_format: CloudFormat = "pcd",
             threshold: float | None = None, depth_model: Any = None, depth_cache: Any = None,
-            progress: bool = True) -> PredictResult:
+            max_depth: float | None = None, progress: bool = True) -> PredictResult:
     """Run a checkpoint over input files and write grids, refined clouds and ``predict_summary.json``.
 
     ``threshold`` sets both the grid threshold and the refine threshold; by default they are the config's
     ``eval.threshold`` and ``eval.refine_threshold``. ``depth_model`` (a ``DA3Depth`` or anything with its
-    ``predict``) is needed only for image inputs; ``depth_cache`` (a ``DepthCache``) spares repeated runs.
+    ``predict``) is needed only for image inputs; ``depth_cache`` (a ``DepthCache``) spares repeated runs;
+    ``max_depth`` (m) drops depth/image points farther from the camera.
     """
     from occkit.data.grids import FrameToGrids
     from occkit.frame import Frame
@@ -165,7 +169,7 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     spec = cfg.data.grid
     frames: list[FramePrediction] = []
     for it in _progress(items, progress):
-        pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache)
+        pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache, max_depth=max_depth)
         frame = Frame(frame_id=it.name, points=pts.xyz, T_world_sensor=pts.T_world_local, pseudo_points=pts.xyz)
         al = to_grids.align(frame)
         prob = probability_grid(module, to_grids.input_grid(to_grids.input_points(frame), al.T_grid_sensor))
