@@ -179,3 +179,16 @@ def test_cli_writes_every_picture(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["viz", str(tmp_path / "pred.npy"), "--spec-json", str(spec_json),
                                    "--out", str(out), "--mask", "lidar", "--gt", str(tmp_path / "gt.npz")])
     assert res.exit_code == 2 and "mask_lidar" in res.output
+
+
+def test_validation_images_for_loggers() -> None:
+    from occkit.geometry import channels_to_grid, grid_to_channels
+    from occkit.viz import validation_images
+
+    probs = torch.from_numpy(scene(shift=1).astype(np.float32) * 0.9)
+    model_layout = torch.from_numpy(grid_to_channels(scene())).float()  # what a batch target looks like
+    images = validation_images(probs, channels_to_grid(model_layout), SPEC)
+    assert set(images) == {"bev", "overlay_bev", "per_height_iou"}
+    for img in images.values():
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.std() > 5
+    assert set(validation_images(probs, None, SPEC)) == {"bev"}

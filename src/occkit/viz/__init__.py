@@ -23,6 +23,7 @@ _EXPORTS = {
     "write_grid_html": "occkit.viz.html",
     "figure_to_rgb": "occkit.viz._common",
     "save_png": "occkit.viz._common",
+    "validation_images": "occkit.viz.images",
 }
 
 __all__ = sorted(_EXPORTS)
