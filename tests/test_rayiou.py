@@ -152,3 +152,26 @@ def test_errors_name_the_field() -> None:
     m = RayIoU(SPEC, origins=[ORIGIN], directions=dirs_deg(0))
     with pytest.raises(GridMismatchError, match="needs"):
         m.update(torch.zeros(1, 8, 32, 31), torch.zeros(1, 8, 32, 31))
+
+
+def test_real_aerial_scan_lifted_by_1_5_m() -> None:
+    """A real LAS scan (nobody here made it) as GT; the prediction is the same grid 1.5 m higher.
+
+    Vertical rays from above see every surface exactly 1.5 m early: scored at 2 and 4 m, never at 1 m.
+    """
+    from occkit.geometry import voxelize
+    from occkit.io.points import read_points
+
+    cloud = read_points("/work/shared/data/real/aerial_classified.las")
+    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 60.0, 40.0, 56.0), voxel_size=(0.5, 0.5, 0.5))
+    gt = voxelize(cloud.xyz, spec, features=("occupancy",)).occupancy
+    assert gt[:, :, -3:].sum() == 0 and 0 < gt.mean() < 0.05  # room to lift; sparse like real data
+    pred = np.roll(gt, 3, axis=2)
+    xs, ys = np.meshgrid(np.arange(0.25, 60, 2.0), np.arange(0.25, 40, 2.0))
+    origins = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 70.0)], axis=1)
+    m = RayIoU(spec, origins=origins, directions=np.array([[0.0, 0.0, -1.0]]))
+    m.update(as_logits(pred), torch.from_numpy(grid_to_channels(gt)).float())
+    r = m.compute()
+    assert r["num_rays"].item() > 0.5 * len(origins)  # most columns hold a return
+    assert r["rayiou_1m"].item() == 0.0
+    assert r["rayiou_2m"].item() == 1.0 and r["rayiou_4m"].item() == 1.0
