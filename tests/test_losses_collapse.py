@@ -2,7 +2,14 @@
 
 Task (learnable, realistic): targets are sparse boxes standing on the ground (~0.8% of voxels); the input
 is a degraded copy (40% of occupied voxels dropped, 0.2% random clutter), so the net must denoise and
-complete from neighbours. Run ``python tests/test_losses_collapse.py`` for the full comparison table.
+complete from neighbours. Run ``python tests/test_losses_collapse.py [DROP CLUTTER [NAMES]]`` for the
+comparison table (tiny U-Net [16, 32], Z=8, 48x48, batch 4, 200 AdamW steps, lr 3e-3, held-out IoU at p>0.5).
+
+Finding (2026-11-23, CPU): no loss fully collapsed in 200 steps, but on the hard task (drop 0.8, clutter 1%)
+plain bce under-predicts (pred rate 0.0047 vs target 0.0089, IoU 0.40), weighted_bce (pw 10) and focal alone
+(alpha 0.99) over-predict (mean prob 4-5x the target rate, IoU 0.39 / 0.47 on the easy task), while every
+dice combination, including the default focal_dice + mean term, lands on the target rate (IoU 0.46-0.47 hard,
+0.85 easy).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ def make_batch(gen: torch.Generator, batch: int, drop: float = 0.4, clutter_rate
     return inp, target
 
 
-def run(loss_cfg: LossConfig, steps: int = 200, seed: int = 0, drop: float = 0.4, clutter_rate: float = 0.002
+def _run(loss_cfg: LossConfig, steps: int = 200, seed: int = 0, drop: float = 0.4, clutter_rate: float = 0.002
         ) -> dict[str, float]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -66,6 +73,17 @@ def run(loss_cfg: LossConfig, steps: int = 200, seed: int = 0, drop: float = 0.4
             "input_iou": ((inp > 0.5) & t).sum().item() / max(((inp > 0.5) | t).sum().item(), 1)}
 
 
+def run(loss_cfg: LossConfig, steps: int = 200, seed: int = 0, drop: float = 0.4, clutter_rate: float = 0.002
+        ) -> dict[str, float]:
+    """One intra-op thread: tiny tensors, and no oversubscription stalls on shared runners."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(loss_cfg, steps, seed, drop, clutter_rate)
+    finally:
+        torch.set_num_threads(n)
+
+
 @pytest.mark.slow
 def test_default_loss_does_not_collapse() -> None:
     r = run(LossConfig(), steps=150)
@@ -88,9 +106,13 @@ if __name__ == "__main__":
         "focal alone (a=.99)": LossConfig(kind="focal", mean_weight=0),
         "focal_dice, no mean": LossConfig(mean_weight=0),
         "bce_dice": LossConfig(kind="bce_dice", mean_weight=0),
+        "focal a=.75 + dice + mean": LossConfig(focal_alpha=0.75),
     }
     print(f"{'loss':32s} {'IoU':>6s} {'pred_rate':>9s} {'tgt_rate':>8s} {'mean_p':>7s} {'in_IoU':>6s} {'s':>5s}")
+    only = sys.argv[3].split(",") if len(sys.argv) > 3 else None  # e.g. "bce,dice alone"
     for name, cfg in variants.items():
+        if only and not any(name.startswith(o) for o in only):
+            continue
         t0 = time.perf_counter()
         r = run(cfg, drop=drop, clutter_rate=clutter_rate)
         print(f"{name:32s} {r['iou']:6.3f} {r['pred_rate']:9.4f} {r['target_rate']:8.4f} {r['mean_prob']:7.4f} "
