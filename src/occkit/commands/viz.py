@@ -10,7 +10,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def viz(
-        grid_file: Path = typer.Argument(..., help="grid to draw: .npy [x, y, z], .npz (occupancy/probability/"
+        grid_file: Path = typer.Argument(..., help="grid to draw: .npy (x, y, z order), .npz (occupancy/probability/"
                                                    "semantics keys), Occ3D labels.npz"),
         out: Path = typer.Option(..., "--out", help="folder for the PNGs and the HTML view"),
         gt: Path | None = typer.Option(None, "--gt", help="ground-truth grid file: adds overlays and IoU by height"),
