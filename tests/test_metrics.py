@@ -244,5 +244,9 @@ def test_builders_follow_the_eval_config() -> None:
     assert m.threshold == 0.4 and m.sweep.tolist() == pytest.approx([0.3, 0.6]) and m.hist.shape[0] == 4
     r = build_ray_iou(cfg, spec)
     assert r.directions.shape == (16, 3) and r.depth_thresholds == [1.0, 2.0, 4.0]
+    assert r.origins.tolist() == [[0.0, 0.0, 0.0]]  # the grid frame's origin lies in this box
+    away = GridSpec(pc_range=(10, 10, 0, 20, 20, 4), voxel_size=(1, 1, 1))  # box without the origin: its centre
+    assert build_ray_iou(cfg, away).origins.tolist() == [[15.0, 15.0, 2.0]]
+    assert build_ray_iou(cfg, GridSpec.preset("semantickitti")).origins.tolist() == [[0.0, 0.0, 0.0]]  # on the face
     with pytest.raises(ValidationError, match="sweep_thresholds"):
         EvalConfig(sweep_thresholds=[0.5, 1.0])

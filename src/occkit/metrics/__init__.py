@@ -12,6 +12,7 @@ _EXPORTS = {
     "MetricInputError": "occkit.metrics._checks",
     "build_occupancy_metrics": "occkit.metrics.build",
     "build_ray_iou": "occkit.metrics.build",
+    "default_ray_origin": "occkit.metrics.build",
     "EvalConfig": "occkit.metrics.config",
     "OccupancyMetrics": "occkit.metrics.occupancy",
     "SCALAR_KEYS": "occkit.metrics.occupancy",

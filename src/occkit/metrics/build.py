@@ -14,9 +14,19 @@ def build_occupancy_metrics(cfg: EvalConfig, spec: GridSpec | None = None) -> Oc
                             num_levels=None if spec is None else spec.shape[2])
 
 
+def default_ray_origin(spec: GridSpec) -> tuple[float, float, float]:
+    """The grid frame's origin (the ego / sensor position) when the box holds it, else the box centre."""
+    lo, hi = spec.lower, spec.upper
+    if bool(((lo <= 0) & (hi > 0)).all()):
+        return (0.0, 0.0, 0.0)
+    c = 0.5 * (lo + hi)
+    return (float(c[0]), float(c[1]), float(c[2]))
+
+
 def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = None, free_label: int = 17) -> RayIoU:
     """Binary RayIoU (or semantic with ``num_classes``) on ``spec`` with the config's rays."""
-    return RayIoU(spec, origins=cfg.ray_origins, num_azimuth=cfg.ray_num_azimuth,
+    origins = cfg.ray_origins if cfg.ray_origins is not None else [default_ray_origin(spec)]
+    return RayIoU(spec, origins=origins, num_azimuth=cfg.ray_num_azimuth,
                   elevations_deg=cfg.ray_elevations_deg, depth_thresholds=cfg.ray_depth_thresholds,
                   max_range=cfg.ray_max_range, threshold=cfg.threshold, num_classes=num_classes,
                   free_label=free_label)

@@ -12,9 +12,10 @@ class EvalConfig(BaseModel):
     use_visibility_mask: bool = False
     ray_iou: bool = True
     refine_threshold: float = Field(0.5, gt=0, lt=1)
-    # RayIoU: sensor positions (m, grid frame), rays per ring, ring elevations (None = SparseOcc's nuScenes
-    # LiDAR pitches, about -45..+12 deg; a UAV looking down wants e.g. [-85, -70, ..., -10]), depth thresholds (m).
-    ray_origins: list[tuple[float, float, float]] = Field(default_factory=lambda: [(0.0, 0.0, 0.0)])
+    # RayIoU: sensor positions (m, grid frame; None = the grid frame's origin when the box holds it, else the box
+    # centre), rays per ring, ring elevations (None = SparseOcc's nuScenes LiDAR pitches, about -45..+12 deg; a UAV
+    # looking down wants e.g. [-85, -70, ..., -10]), depth thresholds (m), farthest hit counted (m).
+    ray_origins: list[tuple[float, float, float]] | None = None
     ray_num_azimuth: int = Field(360, gt=0)
     ray_elevations_deg: list[float] | None = None
     ray_depth_thresholds: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
