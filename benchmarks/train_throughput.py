@@ -197,7 +197,7 @@ def main() -> None:
                     break
                 lo, b = b, b * 2
             hi = b
-            while hi - lo > 1 and lo > 0:
+            while hi - lo > 1:
                 mid = (lo + hi) // 2
                 ok = "error" not in in_subprocess({**big, "batch": mid, "steps": 1, "warmup": 1})
                 lo, hi = (mid, hi) if ok else (lo, mid)

@@ -15,7 +15,7 @@ import torch
 
 from occkit.errors import ConfigError, GridMismatchError, OccKitError
 from occkit.losses.config import LossConfig
-from occkit.losses.terms import bce_map, focal_map, soft_dice
+from occkit.losses.terms import bce_map, dice_from_sums, dice_sums, focal_map
 
 
 class LossInputError(OccKitError, ValueError):
@@ -76,11 +76,15 @@ class OccupancyLoss(torch.nn.Module):
         target = target.to(logits.dtype)
         z = logits.shape[1]
         view = (1, z) + (1,) * (logits.ndim - 2)
-        valid = torch.ones_like(logits) if mask is None else mask.to(logits.dtype)
-        wz = self.height_weights.to(logits.device).view(view) if self.height_weights is not None else None
-        weight = valid if wz is None else valid * wz  # per-voxel weight, 0 outside the mask
         red = tuple(d for d in range(logits.ndim) if d != 1)  # all dims but height
-        count_h = valid.sum(red)  # observed voxels per height
+        valid = None if mask is None else mask.to(logits.dtype)
+        wz = self.height_weights.to(logits.device).view(view) if self.height_weights is not None else None
+        # per-voxel weight, 0 outside the mask; None = all ones (the fast path, no extra full-size tensors)
+        weight = valid if wz is None else (wz if valid is None else valid * wz)
+        if valid is None:
+            count_h = logits.new_full((z,), float(logits.numel() // z))
+        else:
+            count_h = valid.sum(red)  # observed voxels per height
         count = count_h.sum().clamp_min(1.0)
 
         total = logits.new_zeros(())
@@ -91,7 +95,7 @@ class OccupancyLoss(torch.nn.Module):
                 lmap = focal_map(logits, target, cfg.focal_alpha, cfg.focal_gamma)
             else:
                 lmap = bce_map(logits, target, cfg.pos_weight if self.voxel_term == "weighted_bce" else None)
-            wl = weight * lmap
+            wl = lmap if weight is None else weight * lmap
             value = wl.sum() / count
             total = total + value
             terms[self.voxel_term] = value.detach()
@@ -99,14 +103,18 @@ class OccupancyLoss(torch.nn.Module):
         probs = torch.sigmoid(logits)
         if self.use_dice:
             dw = 1.0 if cfg.kind == "dice" else cfg.dice_weight
-            value = soft_dice(probs, target, weight, tuple(range(logits.ndim)), cfg.dice_smooth)
+            inter_h, p_h, t_h = dice_sums(probs, target, weight, red)  # one pass, per height
+            value = dice_from_sums(inter_h.sum(), p_h.sum(), t_h.sum(), cfg.dice_smooth)
             total = total + dw * value
             terms["dice"] = value.detach()
             with torch.no_grad():
-                per_height = per_height + dw * soft_dice(probs, target, weight, red, cfg.dice_smooth)
+                per_height = per_height + dw * dice_from_sums(inter_h, p_h, t_h, cfg.dice_smooth)
         if cfg.mean_weight > 0:
-            n = valid.sum().clamp_min(1.0)
-            diff = (probs * valid).sum() / n - (target * valid).sum() / n
+            if valid is None:
+                diff = probs.mean() - target.mean()
+            else:
+                n = valid.sum().clamp_min(1.0)
+                diff = ((probs - target) * valid).sum() / n
             value = diff * diff
             total = total + cfg.mean_weight * value
             terms["mean"] = value.detach()

@@ -22,13 +22,33 @@ def focal_map(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: f
     (kornia's convention). Powers are taken as ``exp(g * logsigmoid)`` so gradients stay finite for any g.
     """
     log_p = F.logsigmoid(logits)
-    log_q = F.logsigmoid(-logits)
-    pos = alpha * target * torch.exp(gamma * log_q) * (-log_p)
-    neg = (1.0 - alpha) * (1.0 - target) * torch.exp(gamma * log_p) * (-log_q)
+    log_q = log_p - logits  # logsigmoid(-x) = logsigmoid(x) - x, one transcendental pass fewer
+    if gamma == 2.0:  # the common case: squares of probabilities in [0, 1] are exact and cheap
+        q = torch.exp(log_q)
+        p = torch.exp(log_p)
+        mod_pos, mod_neg = q * q, p * p
+    else:
+        mod_pos, mod_neg = torch.exp(gamma * log_q), torch.exp(gamma * log_p)
+    pos = alpha * target * mod_pos * (-log_p)
+    neg = (1.0 - alpha) * (1.0 - target) * mod_neg * (-log_q)
     return pos + neg
 
 
-def soft_dice(probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, dims: tuple[int, ...],
+def dice_sums(probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, dims: tuple[int, ...]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Weighted ``sum(p t)``, ``sum(p)``, ``sum(t)`` over ``dims`` (reused for global and per-height dice)."""
+    wp = probs if weight is None else weight * probs
+    wt = target if weight is None else weight * target
+    return (wp * target).sum(dims), wp.sum(dims), wt.sum(dims)
+
+
+def dice_from_sums(inter: torch.Tensor, p_sum: torch.Tensor, t_sum: torch.Tensor, smooth: float) -> torch.Tensor:
+    """``1 - (2*inter + s) / (p_sum + t_sum + s)``; 0 where the target mass is 0 (see :func:`soft_dice`)."""
+    dice = 1.0 - (2.0 * inter + smooth) / (p_sum + t_sum + smooth)
+    return torch.where(t_sum > 0, dice, torch.zeros_like(dice))
+
+
+def soft_dice(probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, dims: tuple[int, ...],
               smooth: float) -> torch.Tensor:
     """``1 - (2*sum(w p t) + s) / (sum(w p) + sum(w t) + s)`` over ``dims``; 0 where the target mass is 0.
 
@@ -36,8 +56,4 @@ def soft_dice(probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, d
     ``1 - s/(sum p + s)``) rewards predicting nothing anywhere, a collapse trap at <1% occupancy, so an
     empty-target reduction contributes 0 and the voxel-wise term alone penalises false positives there.
     """
-    inter = (weight * probs * target).sum(dims)
-    p_sum = (weight * probs).sum(dims)
-    t_sum = (weight * target).sum(dims)
-    dice = 1.0 - (2.0 * inter + smooth) / (p_sum + t_sum + smooth)
-    return torch.where(t_sum > 0, dice, torch.zeros_like(dice))
+    return dice_from_sums(*dice_sums(probs, target, weight, dims), smooth)
