@@ -42,7 +42,7 @@ def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndar
                     max_range: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Voxels each ray passes through, in order, and the distance (m) from ``origin`` where it enters them.
 
-    Returns ``flat`` int64 (R, L) indices into the C-ordered ``[x, y, z]`` grid, padded with ``spec.num_voxels``
+    Returns ``flat`` int32 (R, L) indices into the C-ordered ``[x, y, z]`` grid, padded with ``spec.num_voxels``
     (a sentinel that callers map to "free"), and ``depth`` float32 (R, L) entry distances. Origins outside the
     grid are fine: each ray is clipped to the grid box first. Voxels entered beyond ``max_range`` are dropped.
     """
@@ -87,8 +87,10 @@ def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndar
         idx[rows, axis] += step[rows, axis]
         t_max[rows, axis] += t_delta[rows, axis]
     if not flats:
-        return (torch.full((len(d), 1), sentinel, dtype=torch.int64), torch.full((len(d), 1), math.inf))
-    flat = torch.from_numpy(np.stack(flats, axis=1))
+        return (torch.full((len(d), 1), sentinel, dtype=torch.int32), torch.full((len(d), 1), math.inf))
+    if sentinel >= 2**31 - 1:
+        raise ConfigError(f"spec: {spec.describe()} has too many voxels for RayIoU's int32 traversal table")
+    flat = torch.from_numpy(np.stack(flats, axis=1).astype(np.int32))  # int32 halves the table's memory
     depth = torch.from_numpy(np.stack(depths, axis=1).astype(np.float32))
     return flat, depth
 
@@ -106,6 +108,6 @@ def first_hits(occupied: torch.Tensor, flat: torch.Tensor, depth: torch.Tensor) 
     first = hits.to(torch.uint8).argmax(dim=2)  # first True (argmax returns the first maximum)
     hit_flat = torch.gather(flat.expand(b, -1, -1), 2, first.unsqueeze(2)).squeeze(2)
     hit_depth = torch.gather(depth.expand(b, -1, -1), 2, first.unsqueeze(2)).squeeze(2)
-    hit_flat = torch.where(any_hit, hit_flat, torch.full_like(hit_flat, n))
+    hit_flat = torch.where(any_hit, hit_flat.long(), torch.full_like(hit_flat, n, dtype=torch.long))
     hit_depth = torch.where(any_hit, hit_depth, torch.full_like(hit_depth, math.inf))
     return hit_flat, hit_depth
