@@ -197,3 +197,17 @@ def test_gradient_flows_and_lowers_loss(kind: str) -> None:
     assert lf(stepped, target).total.item() < out.total.item()
     assert not out.per_height.requires_grad and out.per_height.shape == (3,)
     assert all(not v.requires_grad for v in out.terms.values())
+
+
+def test_per_height_dice_and_weights_with_mask() -> None:
+    logits, target = tensors()
+    mask = torch.tensor([[[[True, True, False]], [[True, False, True]]]])
+    w = [3.0, 1.0]
+    out = OccupancyLoss(LossConfig(kind="bce_dice", dice_smooth=0.5, mean_weight=0, height_weights=w))(
+        logits, target, mask)
+    vox = [v for v, m in zip(flat(), mask.flatten().tolist(), strict=True) if m]
+    want = sum(w[z] * bce(x, t) for z, x, t in vox) / 4 + dice(vox, 0.5, w)
+    assert out.total.item() == pytest.approx(want, rel=1e-5)
+    per_h = [sum(w[z] * bce(x, t) for z2, x, t in vox if z2 == z) / 2 + dice([v for v in vox if v[0] == z], 0.5, w)
+             for z in range(2)]
+    assert out.per_height.tolist() == pytest.approx(per_h, rel=1e-5)
