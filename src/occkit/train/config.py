@@ -40,6 +40,10 @@ class TrainerConfig(BaseModel):
     checkpoint_every_n_steps: int | None = Field(None, ge=1, description="also refresh last.ckpt every N steps")
     num_sanity_val_steps: int = Field(2, ge=-1, description="validation batches run before training starts")
     model_summary: bool = True
+    preprocess_cache: bool = Field(
+        False, description="fill data.cache_dir (train + val) before training, so epochs read grids instead of "
+                           "recomputing them; resumable, skips valid entries")
+    preprocess_workers: int = Field(2, ge=1)
     log_every_n_steps: int = Field(10, ge=1)
     limit_train_batches: int | float | None = None
     limit_val_batches: int | float | None = None

@@ -108,10 +108,14 @@ def resolve_run(cfg: ExperimentConfig, run_dir: str | Path | None,
 def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
     if train_loader is not None:
         return train_loader, val_loader
-    try:
-        from occkit.data import build_dataloader  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise ConfigError(f"data: the data pipeline (occkit.data.build_dataloader) is not available: {err}") from None
+    from occkit.data import build_dataloader
+
+    if cfg.trainer.preprocess_cache and is_rank_zero():
+        if not cfg.data.cache_dir:
+            raise ConfigError("trainer.preprocess_cache=true needs data.cache_dir (a folder for the grid cache)")
+        from occkit.data.preprocess import preprocess
+
+        preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
     return (build_dataloader(cfg.data, "train", seed=cfg.seed),
             val_loader if val_loader is not None else build_dataloader(cfg.data, "val", seed=cfg.seed))
 
