@@ -68,12 +68,12 @@ def test_top_height_is_the_highest_occupied_centre() -> None:
 def test_bev_and_slices_pngs_have_size_and_content(tmp_path: Path) -> None:
     bev = save_png(bev_height_figure(scene(), SPEC, title="gt"), tmp_path / "bev.png")
     size, colours = png_stats(bev)
-    assert size == (750, 650) and colours > 50
+    assert size == (730, 530) and colours > 50  # 16 m x 12 m grid: the plan keeps its 4:3 aspect
     slices = save_png(height_slices_figure(torch.from_numpy(scene()), SPEC, max_panels=4), tmp_path / "s.png")
     size, colours = png_stats(slices)
-    assert size == (2 * 420, 2 * 390 + 60) and colours > 10
+    assert size == (800, 695) and colours > 10  # 2 x 2 panels
     one_level = save_png(height_slices_figure(scene(), SPEC, levels=[7]), tmp_path / "one.png")
-    assert png_stats(one_level)[0] == (420, 450)
+    assert png_stats(one_level)[0] == (400, 377)
     with pytest.raises(ConfigError, match="levels"):
         height_slices_figure(scene(), SPEC, levels=[8])
     with pytest.raises(GridMismatchError, match="shape"):
@@ -82,7 +82,7 @@ def test_bev_and_slices_pngs_have_size_and_content(tmp_path: Path) -> None:
 
 def test_rgb_array_for_loggers() -> None:
     rgb = figure_to_rgb(bev_height_figure(scene().astype(np.float32) * 0.9, SPEC))
-    assert rgb.shape == (650, 750, 3) and rgb.dtype == np.uint8
+    assert rgb.shape == (530, 730, 3) and rgb.dtype == np.uint8
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50 and rgb.std() > 10
 
 
@@ -95,7 +95,7 @@ def test_overlays_use_tp_fp_fn_colours_and_report_iou(tmp_path: Path) -> None:
     iou = int(tp.sum()) / int(tp.sum() + fp.sum() + fn.sum())
     assert f"IoU {iou:.3f}" in fig.axes[0].get_title()
     path = save_png(fig, tmp_path / "ov.png")
-    assert png_stats(path)[0] == (800, 680)
+    assert png_stats(path)[0] == (860, 540)
     assert has_colour(path, TP_COLOR)  # slices: wrong-height columns are MIXED in BEV, so check slices for FP/FN
     sl = save_png(overlay_slices_figure(pred, gt, SPEC, levels=[2, 4]), tmp_path / "ovs.png")
     assert has_colour(sl, TP_COLOR) and has_colour(sl, FP_COLOR) and has_colour(sl, FN_COLOR)

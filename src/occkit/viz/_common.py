@@ -76,15 +76,30 @@ def plan_extent(spec: GridSpec) -> tuple[float, float, float, float]:
 
 
 def pick_levels(occupied_per_level: np.ndarray, count: int) -> list[int]:
-    """Up to ``count`` height levels, evenly spread over the levels that hold anything (else over all)."""
-    nz = len(occupied_per_level)
-    candidates = np.flatnonzero(occupied_per_level > 0)
+    """Up to ``count`` height levels where the content is: quantiles of the occupied voxels' heights, topped up
+    with the occupied levels farthest from those already chosen (all levels when the grid is empty)."""
+    counts = np.asarray(occupied_per_level, dtype=np.float64)
+    nz = len(counts)
+    candidates = np.flatnonzero(counts > 0)
     if candidates.size == 0:
         candidates = np.arange(nz)
     if candidates.size <= count:
         return [int(c) for c in candidates]
-    pick = np.round(np.linspace(0, candidates.size - 1, count)).astype(int)
-    return sorted({int(candidates[i]) for i in pick})
+    chosen: set[int] = set()
+    if counts.sum() > 0:
+        cum = np.cumsum(counts) / counts.sum()
+        chosen |= {int(z) for z in np.searchsorted(cum, (np.arange(count) + 0.5) / count)}
+    while len(chosen) < count:  # top up greedily with the occupied level farthest from those chosen
+        taken = np.array(sorted(chosen)) if chosen else np.array([candidates[0] - nz])
+        gap = np.abs(candidates[:, None] - taken[None, :]).min(axis=1)
+        chosen.add(int(candidates[int(np.argmax(gap))]))
+    return sorted(chosen)
+
+
+def plan_height(spec: GridSpec, width_in: float) -> float:
+    """Height (in) of a plan view ``width_in`` wide at the grid's true x:y aspect, kept within readable bounds."""
+    extent = spec.upper - spec.lower
+    return float(np.clip(width_in * extent[1] / extent[0], 0.4 * width_in, 1.6 * width_in))
 
 
 def panel_grid(n: int, max_cols: int = 3) -> tuple[int, int]:

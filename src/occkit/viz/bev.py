@@ -19,6 +19,7 @@ from occkit.viz._common import (
     panel_grid,
     pick_levels,
     plan_extent,
+    plan_height,
 )
 
 
@@ -42,7 +43,7 @@ def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", th
     """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up."""
     occ = bool_grid(grid, spec, title, threshold)
     height = top_height(occ, spec)
-    fig = new_figure(7.5, 6.5)
+    fig = new_figure(7.3, plan_height(spec, 5.6) + 1.1)
     ax = fig.add_subplot()
     ax.set_facecolor(IGNORED_COLOR)
     finite = height[np.isfinite(height)]
@@ -74,7 +75,7 @@ def height_slices_figure(grid: object, spec: GridSpec, levels: Sequence[int] | N
 
         raise ConfigError(f"levels: expected height levels in [0, {spec.shape[2] - 1}], got {list(levels)}")
     rows, cols = panel_grid(len(levels))
-    fig = new_figure(4.2 * cols, 3.9 * rows + 0.6)
+    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3) + 0.7) * rows + 0.6)
     cmap = ListedColormap([EMPTY_COLOR, OCCUPIED_COLOR])
     zc = spec.z_centers()
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)

@@ -30,6 +30,7 @@ from occkit.viz._common import (
     panel_grid,
     pick_levels,
     plan_extent,
+    plan_height,
 )
 from occkit.viz.bev import _label_plan_axes
 
@@ -77,7 +78,7 @@ def overlay_bev_figure(pred: object, gt: object, spec: GridSpec, mask: object | 
     tp, fp, fn = confusion_grids(pred, gt, spec, mask, threshold)
     m = None if mask is None else bool_grid(mask, spec, "mask")
     code = bev_codes(tp, fp, fn, m)
-    fig = new_figure(8.0, 6.8)
+    fig = new_figure(8.6, plan_height(spec, 5.6) + 1.2)
     ax = fig.add_subplot()
     ax.imshow(code.T, origin="lower", extent=plan_extent(spec), cmap=_CMAP, vmin=-0.5, vmax=5.5,
               interpolation="nearest")
@@ -109,7 +110,7 @@ def overlay_slices_figure(pred: object, gt: object, spec: GridSpec, mask: object
         code[~m] = IGNORED
     code[tp], code[fp], code[fn] = TP, FP, FN
     rows, cols = panel_grid(len(levels))
-    fig = new_figure(4.2 * cols, 3.9 * rows + 0.9)
+    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3) + 0.7) * rows + 0.9)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     zc = spec.z_centers()
     for i, ax in enumerate(axes.flat):
