@@ -83,7 +83,7 @@ class OccupancyMetrics(Metric):
         prob = logits.float().sigmoid()
         if logits.is_floating_point():
             bad = torch.isnan(prob)  # +-inf logits are fine: sigmoid gives 1 / 0
-            self.nan_logits += (bad if keep is None else bad & keep).sum()
+            self.nan_logits += (bad if keep is None else bad & keep).sum().to(self.nan_logits.device)
             prob = torch.nan_to_num(prob, nan=0.0)  # NaN logits -> predicted empty
         code = torch.bucketize(prob, self.bounds.to(prob.device), right=False) * 2 + (target >= 0.5).long()
         code += (torch.arange(z, device=code.device) * (2 * n_buckets)).view(1, z, 1, 1)
@@ -91,7 +91,7 @@ class OccupancyMetrics(Metric):
         if keep is not None:
             code = torch.where(keep, code, torch.full_like(code, size))  # dump bin, dropped below
         counts = torch.bincount(code.reshape(-1), minlength=size + 1)[:size]
-        self.hist += counts.view(z, n_buckets, 2)
+        self.hist += counts.view(z, n_buckets, 2).to(self.hist.device)  # inputs may live elsewhere
 
     def _counts(self, hist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tp, fp, fn (..., n_bounds) at every boundary from a (..., n_buckets, 2) histogram."""

@@ -149,14 +149,14 @@ class RayIoU(Metric):
             g_cls = torch.zeros_like(g_hit)
             p_cls = torch.zeros_like(p_hit)
         c = self.num_classes
-        self.gt_count += torch.bincount(g_cls[scored], minlength=c)[:c]
-        self.pred_count += torch.bincount(p_cls[p_valid], minlength=c)[:c]
+        self.gt_count += torch.bincount(g_cls[scored], minlength=c)[:c].to(self.gt_count.device)
+        self.pred_count += torch.bincount(p_cls[p_valid], minlength=c)[:c].to(self.pred_count.device)
         same_cls = p_valid & (p_cls == g_cls)
         err = (p_depth - g_depth).abs()
         for j, d in enumerate(self.depth_thresholds):
             tp = same_cls & (err < d)
-            self.tp_count[j] += torch.bincount(g_cls[tp], minlength=c)[:c]
-        self.num_rays += scored.sum()
+            self.tp_count[j] += torch.bincount(g_cls[tp], minlength=c)[:c].to(self.tp_count.device)
+        self.num_rays += scored.sum().to(self.num_rays.device)
 
     def compute(self) -> dict[str, torch.Tensor]:
         per_class = safe_div(self.tp_count, self.gt_count + self.pred_count - self.tp_count)  # (T, C)
