@@ -202,3 +202,13 @@ def test_atomic_checkpoint_save_never_leaves_half_a_file(tmp_path: Path) -> None
         io.save_checkpoint({"global_step": 2, "bad": lambda: None}, path)
     assert torch.load(path, weights_only=False) == {"global_step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_bf16_mixed_precision_and_gradient_accumulation(tmp_path: Path) -> None:
+    train, val = tiny_loaders(8, 2)
+    cfg = tiny_config(tmp_path, trainer={"max_epochs": 1, "precision": "bf16-mixed", "accumulate_grad_batches": 2})
+    result = fit(cfg, train_loader=train, val_loader=val, verbose=False)
+    assert result.state == "finished" and result.global_step == 2  # 4 batches, one optimizer step per 2
+    rows = read_metrics_csv(result.run_dir)
+    assert len(column(rows, "train/grad_norm")) == 2
+    assert all(math.isfinite(v) for _, v in column(rows, "train/loss"))
