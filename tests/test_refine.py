@@ -93,3 +93,16 @@ def test_refined_cloud_is_closer_to_lidar_than_the_noisy_one() -> None:
     assert keep[:1500].mean() > 0.95 and not keep[1500:].any()
     raw, refined = chamfer_distance(noisy, lidar), chamfer_distance(noisy[keep], lidar)
     assert refined.chamfer < raw.chamfer and refined.accuracy < 0.5 * raw.accuracy
+
+
+def test_lidar_is_cropped_to_the_columns_the_input_covers() -> None:
+    from occkit.evaluation.prediction import column_footprint_mask
+
+    footprint = np.array([[0.5, 0.5, 0.5], [2.5, 3.5, 1.5]])
+    lidar = np.array([[0.9, 0.1, 1.9],  # column (0, 0), another level: kept
+                      [2.2, 3.7, 0.1],  # column (2, 3): kept
+                      [1.5, 0.5, 0.5],  # column (1, 0): no input there
+                      [0.5, 0.5, 2.5]])  # above the grid: dropped
+    assert column_footprint_mask(lidar, footprint, SPEC, np.eye(4)).tolist() == [True, True, False, False]
+    shift = yaw_transform(0.0, np.array([1.0, 0.0, 0.0]))  # the grid frame moves both clouds alike
+    assert column_footprint_mask(lidar, footprint, SPEC, shift).tolist() == [True, True, False, False]

@@ -17,8 +17,8 @@ Outputs under ``out_dir``:
 - ``refined/<name>.pcd|.ply``: the input points whose voxel is predicted occupied (> the refine threshold),
   in the input's own frame and coordinates, with the input's per-point fields.
 - ``predict_summary.json``: per input counts, kept fraction, alignment, and with ``lidar`` the Chamfer
-  distance of raw and refined points to the LiDAR scan (all three clouds cropped to the grid box, since the
-  refined cloud cannot hold points outside it).
+  distance of raw and refined points to the LiDAR scan (input points cropped to the grid box, since the
+  refined cloud cannot hold points outside it; LiDAR cropped to the grid columns the input covers).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class FramePrediction:
     grid_path: str
     cloud_path: str
     lidar: str | None = None
+    num_lidar: int | None = None
     chamfer_raw: float | None = None
     chamfer_refined: float | None = None
     accuracy_raw: float | None = None
@@ -195,17 +196,36 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
 
 def _add_chamfer(rec: FramePrediction, lidar_path: Path, xyz: np.ndarray, origin: np.ndarray, inside: np.ndarray,
                  keep: np.ndarray, spec: Any, T_grid: np.ndarray) -> None:
-    """Chamfer of raw (in-grid) and refined points to the LiDAR scan (in-grid), same sensor frame assumed."""
+    """Chamfer of raw (in-grid) and refined points to the LiDAR scan, in the same sensor frame.
+
+    The LiDAR is cropped to the grid columns (x, y cells) that hold a raw input point: a 360-degree sweep
+    covers far more than one camera sees, and without the crop its points outside the view would swamp
+    the completeness term for raw and refined alike.
+    """
     from occkit.io.points import read_points
 
     pc = read_points(lidar_path)
-    lidar = (pc.xyz.astype(np.float64) + (pc.origin - origin)).astype(np.float64)
-    lidar = lidar[in_grid_mask(lidar, spec, T_grid)]
+    lidar = pc.xyz.astype(np.float64) + (pc.origin - origin)
+    lidar = lidar[column_footprint_mask(lidar, xyz[inside], spec, T_grid)]
     raw, refined = chamfer_distance(xyz[inside], lidar), chamfer_distance(xyz[keep], lidar)
     rec.lidar = str(lidar_path)
+    rec.num_lidar = len(lidar)
     rec.chamfer_raw, rec.chamfer_refined = raw.chamfer, refined.chamfer
     rec.accuracy_raw, rec.accuracy_refined = raw.accuracy, refined.accuracy
     rec.completeness_raw, rec.completeness_refined = raw.completeness, refined.completeness
+
+
+def column_footprint_mask(points: np.ndarray, footprint: np.ndarray, spec: Any, T_grid: np.ndarray) -> np.ndarray:
+    """bool (N,): the point is inside the grid and its (x, y) column holds at least one ``footprint`` point."""
+    from occkit.geometry.transforms import apply_transform
+
+    idx, ok = spec.points_to_indices(apply_transform(T_grid, np.asarray(points, np.float64)[:, :3]))
+    fidx, fok = spec.points_to_indices(apply_transform(T_grid, np.asarray(footprint, np.float64)[:, :3]))
+    ny = spec.shape[1]
+    cols = np.unique(fidx[fok, 0] * ny + fidx[fok, 1])
+    out = np.zeros(len(idx), dtype=bool)
+    out[ok] = np.isin(idx[ok, 0] * ny + idx[ok, 1], cols)
+    return out
 
 
 def _progress(items: list[PredictInput], show: bool):
