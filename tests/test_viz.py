@@ -192,3 +192,16 @@ def test_validation_images_for_loggers() -> None:
     for img in images.values():
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.std() > 5
     assert set(validation_images(probs, None, SPEC)) == {"bev"}
+
+
+def test_zoom_crops_plan_views_to_the_occupied_area() -> None:
+    g = np.zeros(SPEC.shape, bool)
+    g[10:14, 10:12, 3] = True  # x in [-4, -2.4), y in [-2, -1.2)
+    ax = bev_height_figure(g, SPEC, zoom=True).axes[0]
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    assert -4.5 < x0 < -4.0 and -2.4 < x1 < -1.8 and -2.5 < y0 < -2.0 and -1.2 < y1 < -0.6
+    full = bev_height_figure(g, SPEC).axes[0]
+    assert full.get_xlim() == (-8.0, 8.0)
+    ov = overlay_slices_figure(g, g, SPEC, zoom=True).axes[0]
+    assert ov.get_xlim()[1] - ov.get_xlim()[0] < 3

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         free_label: int = typer.Option(17, help="label of empty voxels in semantic grids"),
         max_points: int = typer.Option(200_000, help="most voxels drawn in the HTML view (random subset beyond)"),
         html: bool = typer.Option(True, help="write the interactive 3D view (plotly.js embedded, ~5 MB)"),
+        zoom: bool = typer.Option(False, help="crop the plan views to the occupied area (small scenes, big grids)"),
     ) -> None:
         """Draw one occupancy grid (and its errors against a ground truth) as PNGs and a 3D HTML view."""
         from rich.console import Console
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise ConfigError(f"--levels: expected comma-separated integers, got {levels!r}") from None
             written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
-                            max_points, html, console)
+                            max_points, html, zoom, console)
         except OccKitError as err:
             console.print(f"[red]error:[/] {err}")
             raise typer.Exit(2) from None
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None, threshold: float,
-          mask: str, levels: list[int] | None, free_label: int, max_points: int, html: bool,
+          mask: str, levels: list[int] | None, free_label: int, max_points: int, html: bool, zoom: bool,
           console) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
     """Read, check, draw; returns (description, path) of every file written."""
     from occkit.errors import ConfigError, GridMismatchError
@@ -96,16 +97,17 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
         written.append((what, save_png(fig, out / filename)))
 
     with console.status("drawing"):
-        png(bev_height_figure(pred.occupancy, spec, title=name, threshold=threshold), "bev.png", "BEV max height")
-        png(height_slices_figure(pred.occupancy, spec, levels=levels, title=name, threshold=threshold),
+        png(bev_height_figure(pred.occupancy, spec, title=name, threshold=threshold, zoom=zoom), "bev.png",
+            "BEV max height")
+        png(height_slices_figure(pred.occupancy, spec, levels=levels, title=name, threshold=threshold, zoom=zoom),
             "slices.png", "height slices")
         if truth is not None:
-            png(bev_height_figure(truth.occupancy, spec, title=f"ground truth {gt.name}"), "gt_bev.png",
+            png(bev_height_figure(truth.occupancy, spec, title=f"ground truth {gt.name}", zoom=zoom), "gt_bev.png",
                 "ground truth BEV max height")
             png(overlay_bev_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold,
-                                   title=f"{name} vs ground truth"), "overlay_bev.png", "TP/FP/FN BEV")
+                                   title=f"{name} vs ground truth", zoom=zoom), "overlay_bev.png", "TP/FP/FN BEV")
             png(overlay_slices_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, levels=levels,
-                                      threshold=threshold, title=f"{name} vs ground truth"),
+                                      threshold=threshold, title=f"{name} vs ground truth", zoom=zoom),
                 "overlay_slices.png", "TP/FP/FN height slices")
             c = per_height_counts(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold)
             png(per_height_iou_figure(c["per_height_iou"], spec, c["target_count"], c["pred_count"], c["iou"],

@@ -96,10 +96,28 @@ def pick_levels(occupied_per_level: np.ndarray, count: int) -> list[int]:
     return sorted(chosen)
 
 
-def plan_height(spec: GridSpec, width_in: float) -> float:
-    """Height (in) of a plan view ``width_in`` wide at the grid's true x:y aspect, kept within readable bounds."""
-    extent = spec.upper - spec.lower
-    return float(np.clip(width_in * extent[1] / extent[0], 0.4 * width_in, 1.6 * width_in))
+Window = tuple[float, float, float, float]
+
+
+def occupied_window(columns: np.ndarray, spec: GridSpec, margin: float = 0.1) -> Window | None:
+    """(x0, x1, y0, y1) in metres around the occupied [x, y] columns plus a margin, clipped to the grid; None if empty.
+
+    Lets a small scene in a large grid fill the picture (``zoom=True``)."""
+    ix, iy = np.nonzero(columns)
+    if ix.size == 0:
+        return None
+    lo, size = spec.lower, spec.size
+    x0, x1 = lo[0] + ix.min() * size[0], lo[0] + (ix.max() + 1) * size[0]
+    y0, y1 = lo[1] + iy.min() * size[1], lo[1] + (iy.max() + 1) * size[1]
+    pad = margin * max(x1 - x0, y1 - y0, 4 * max(size[0], size[1]))
+    return (float(max(x0 - pad, spec.lower[0])), float(min(x1 + pad, spec.upper[0])),
+            float(max(y0 - pad, spec.lower[1])), float(min(y1 + pad, spec.upper[1])))
+
+
+def plan_height(spec: GridSpec, width_in: float, window: Window | None = None) -> float:
+    """Height (in) of a plan view ``width_in`` wide at the true x:y aspect, kept within readable bounds."""
+    x0, x1, y0, y1 = window if window is not None else plan_extent(spec)
+    return float(np.clip(width_in * (y1 - y0) / (x1 - x0), 0.4 * width_in, 1.6 * width_in))
 
 
 def panel_grid(n: int, max_cols: int = 3) -> tuple[int, int]:

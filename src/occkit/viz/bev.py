@@ -14,8 +14,10 @@ from occkit.viz._common import (
     EMPTY_COLOR,
     IGNORED_COLOR,
     OCCUPIED_COLOR,
+    Window,
     bool_grid,
     new_figure,
+    occupied_window,
     panel_grid,
     pick_levels,
     plan_extent,
@@ -30,20 +32,24 @@ def top_height(occ: np.ndarray, spec: GridSpec) -> np.ndarray:
     return np.where(occ.any(axis=2), spec.z_centers()[top], np.nan)
 
 
-def _label_plan_axes(ax, spec: GridSpec) -> None:  # noqa: ANN001 - matplotlib Axes
+def _label_plan_axes(ax, spec: GridSpec, window: Window | None = None) -> None:  # noqa: ANN001 - matplotlib Axes
+    x0, x1, y0, y1 = window if window is not None else plan_extent(spec)
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_aspect("equal")
-    ax.set_xlim(spec.lower[0], spec.upper[0])
-    ax.set_ylim(spec.lower[1], spec.upper[1])
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
 
 
 def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", threshold: float = 0.5,
-                      cmap: str = "viridis") -> Figure:
-    """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up."""
+                      cmap: str = "viridis", zoom: bool = False) -> Figure:
+    """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up.
+
+    ``zoom`` crops the view to the occupied columns (plus a margin)."""
     occ = bool_grid(grid, spec, title, threshold)
+    window = occupied_window(occ.any(axis=2), spec) if zoom else None
     height = top_height(occ, spec)
-    fig = new_figure(7.3, plan_height(spec, 5.6) + 1.1)
+    fig = new_figure(7.3, plan_height(spec, 5.6, window) + 1.1)
     ax = fig.add_subplot()
     ax.set_facecolor(IGNORED_COLOR)
     finite = height[np.isfinite(height)]
@@ -53,7 +59,7 @@ def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", th
     im = ax.imshow(np.ma.masked_invalid(height).T, origin="lower", extent=plan_extent(spec), cmap=cmap,
                    vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.85, label="height of highest occupied voxel (m)")
-    _label_plan_axes(ax, spec)
+    _label_plan_axes(ax, spec, window)
     ax.legend(handles=[Patch(facecolor=IGNORED_COLOR, edgecolor="0.5", label="no occupied voxel")],
               loc="upper right", fontsize=8, framealpha=0.9)
     n = int(occ.sum())
@@ -64,9 +70,10 @@ def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", th
 
 
 def height_slices_figure(grid: object, spec: GridSpec, levels: Sequence[int] | None = None, max_panels: int = 6,
-                         title: str = "occupancy", threshold: float = 0.5) -> Figure:
-    """Plan views of a few height levels (default: spread over the levels that hold occupied voxels)."""
+                         title: str = "occupancy", threshold: float = 0.5, zoom: bool = False) -> Figure:
+    """Plan views of a few height levels (default: where the occupied voxels are); ``zoom`` crops to them."""
     occ = bool_grid(grid, spec, title, threshold)
+    window = occupied_window(occ.any(axis=2), spec) if zoom else None
     per_level = occ.sum(axis=(0, 1))
     levels = pick_levels(per_level, max_panels) if levels is None else [int(z) for z in levels]
     bad = [z for z in levels if not 0 <= z < spec.shape[2]]
@@ -75,7 +82,7 @@ def height_slices_figure(grid: object, spec: GridSpec, levels: Sequence[int] | N
 
         raise ConfigError(f"levels: expected height levels in [0, {spec.shape[2] - 1}], got {list(levels)}")
     rows, cols = panel_grid(len(levels))
-    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3) + 0.7) * rows + 0.6)
+    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3, window) + 0.7) * rows + 0.6)
     cmap = ListedColormap([EMPTY_COLOR, OCCUPIED_COLOR])
     zc = spec.z_centers()
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
@@ -86,7 +93,7 @@ def height_slices_figure(grid: object, spec: GridSpec, levels: Sequence[int] | N
         z = levels[i]
         ax.imshow(occ[:, :, z].T, origin="lower", extent=plan_extent(spec), cmap=cmap, vmin=0, vmax=1,
                   interpolation="nearest")
-        _label_plan_axes(ax, spec)
+        _label_plan_axes(ax, spec, window)
         ax.label_outer()
         ax.set_title(f"z = {zc[z]:.2f} m (level {z}): {int(per_level[z]):,} occupied", fontsize=9)
     fig.legend(handles=[Patch(facecolor=OCCUPIED_COLOR, label="occupied"),

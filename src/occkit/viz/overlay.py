@@ -27,6 +27,7 @@ from occkit.viz._common import (
     bool_grid,
     fmt_iou,
     new_figure,
+    occupied_window,
     panel_grid,
     pick_levels,
     plan_extent,
@@ -73,16 +74,17 @@ def _counts_text(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> str:
 
 
 def overlay_bev_figure(pred: object, gt: object, spec: GridSpec, mask: object | None = None,
-                       threshold: float = 0.5, title: str = "prediction vs ground truth") -> Figure:
+                       threshold: float = 0.5, title: str = "prediction vs ground truth", zoom: bool = False) -> Figure:
     """Plan view of where the prediction is right, hallucinates and misses, per BEV column."""
     tp, fp, fn = confusion_grids(pred, gt, spec, mask, threshold)
+    window = occupied_window((tp | fp | fn).any(axis=2), spec) if zoom else None
     m = None if mask is None else bool_grid(mask, spec, "mask")
     code = bev_codes(tp, fp, fn, m)
-    fig = new_figure(8.6, plan_height(spec, 5.6) + 1.2)
+    fig = new_figure(8.6, plan_height(spec, 5.6, window) + 1.2)
     ax = fig.add_subplot()
     ax.imshow(code.T, origin="lower", extent=plan_extent(spec), cmap=_CMAP, vmin=-0.5, vmax=5.5,
               interpolation="nearest")
-    _label_plan_axes(ax, spec)
+    _label_plan_axes(ax, spec, window)
     n = {k: int((code == k).sum()) for k in (TP, FP, FN, MIXED, IGNORED)}
     handles = [Patch(facecolor=TP_COLOR, label=f"exact column (all TP): {n[TP]:,}"),
                Patch(facecolor=FP_COLOR, label=f"hallucinated (FP only): {n[FP]:,}"),
@@ -97,9 +99,10 @@ def overlay_bev_figure(pred: object, gt: object, spec: GridSpec, mask: object | 
 
 def overlay_slices_figure(pred: object, gt: object, spec: GridSpec, mask: object | None = None,
                           levels: Sequence[int] | None = None, max_panels: int = 6, threshold: float = 0.5,
-                          title: str = "prediction vs ground truth") -> Figure:
-    """TP / FP / FN voxels at a few heights (default: spread over levels occupied in either grid)."""
+                          title: str = "prediction vs ground truth", zoom: bool = False) -> Figure:
+    """TP / FP / FN voxels at a few heights (default: where either grid's voxels are); ``zoom`` crops to them."""
     tp, fp, fn = confusion_grids(pred, gt, spec, mask, threshold)
+    window = occupied_window((tp | fp | fn).any(axis=2), spec) if zoom else None
     m = None if mask is None else bool_grid(mask, spec, "mask")
     union = (tp | fp | fn).sum(axis=(0, 1))
     levels = pick_levels(union, max_panels) if levels is None else [int(z) for z in levels]
@@ -110,7 +113,7 @@ def overlay_slices_figure(pred: object, gt: object, spec: GridSpec, mask: object
         code[~m] = IGNORED
     code[tp], code[fp], code[fn] = TP, FP, FN
     rows, cols = panel_grid(len(levels))
-    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3) + 0.7) * rows + 0.9)
+    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3, window) + 0.7) * rows + 0.9)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     zc = spec.z_centers()
     for i, ax in enumerate(axes.flat):
@@ -120,7 +123,7 @@ def overlay_slices_figure(pred: object, gt: object, spec: GridSpec, mask: object
         z = levels[i]
         ax.imshow(code[:, :, z].T, origin="lower", extent=plan_extent(spec), cmap=_CMAP, vmin=-0.5, vmax=5.5,
                   interpolation="nearest")
-        _label_plan_axes(ax, spec)
+        _label_plan_axes(ax, spec, window)
         ax.label_outer()
         level_iou = iou_of(tp[:, :, z], fp[:, :, z], fn[:, :, z])
         ax.set_title(f"z = {zc[z]:.2f} m (level {z}): IoU {fmt_iou(level_iou)}", fontsize=9)
