@@ -11,7 +11,7 @@ import torch
 from test_train_support import column, read_metrics_csv, read_tensorboard, tiny_config, tiny_loaders
 
 from occkit.config import load_config
-from occkit.errors import GridMismatchError, InputFileError
+from occkit.errors import ConfigError, GridMismatchError, InputFileError
 from occkit.geometry.grid import GridSpec
 from occkit.health.events import TrainingHealthError
 from occkit.train.checkpoint import AtomicCheckpointIO, load_module
@@ -118,6 +118,8 @@ def test_resume_auto_without_run_dir_picks_the_newest_run(tmp_path: Path) -> Non
     again = fit(tiny_config(tmp_path, trainer={"max_steps": 4, "max_epochs": 10}), resume="auto",
                 train_loader=train, val_loader=val, verbose=False)
     assert again.run_dir == first.run_dir and again.global_step == 4
+    with pytest.raises(ConfigError, match="--resume auto"):
+        fit(tiny_config(tmp_path), run_dir=first.run_dir, train_loader=train, verbose=False)
     with pytest.raises(InputFileError, match="missing.ckpt"):
         fit(tiny_config(tmp_path), resume=tmp_path / "missing.ckpt", train_loader=train, verbose=False)
 

@@ -102,6 +102,9 @@ def resolve_run(cfg: ExperimentConfig, run_dir: str | Path | None,
             run_dir = _latest_run_with_checkpoint(cfg)
         if run_dir is not None and (Path(run_dir) / "checkpoints" / "last.ckpt").is_file():
             ckpt = Path(run_dir) / "checkpoints" / "last.ckpt"
+    elif run_dir is not None and (Path(run_dir) / "checkpoints" / "last.ckpt").is_file():
+        raise ConfigError(f"--run-dir {run_dir}: already holds a trained run (checkpoints/last.ckpt); continue it "
+                          "with --resume auto, or choose a new run directory")
     return (Path(run_dir) if run_dir is not None else _new_run_dir(cfg)), ckpt
 
 
