@@ -80,7 +80,10 @@ class OccupancyModule(L.LightningModule):
         stats = self._prediction_stats(logits, target, mask)
         lr = self._current_lr()
         bsz = int(inputs.shape[0])
-        if not torch.isfinite(total.detach()).all():
+        finite = bool(torch.isfinite(total.detach()).all())
+        if self.trainer.world_size > 1:  # every rank must skip together, or DDP's gradient all-reduce hangs
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
             # A NaN/inf loss would poison every weight through the optimizer: skip the step, count it.
             self.nonfinite_steps += 1
             self.step_stats = {"loss": math.nan, "lr": lr, **stats}
