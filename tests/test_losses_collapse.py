@@ -84,7 +84,6 @@ def run(loss_cfg: LossConfig, steps: int = 200, seed: int = 0, drop: float = 0.4
         torch.set_num_threads(n)
 
 
-@pytest.mark.slow
 def test_default_loss_does_not_collapse() -> None:
     r = run(LossConfig(), steps=150)
     assert r["pred_rate"] > 0.25 * r["target_rate"], r  # not "all empty"
