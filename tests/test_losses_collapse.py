@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 
-import pytest
 import torch
 
 from occkit.losses import LossConfig, OccupancyLoss
