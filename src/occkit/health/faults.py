@@ -30,9 +30,8 @@ class FaultSpec:
 FAULTS: dict[str, FaultSpec] = {
     "healthy": FaultSpec("default config: focal + dice + mean-matching, prior bias init"),
     "collapse": FaultSpec(
-        "weighted BCE whose weight favours the empty class (pos_weight=0.05), no prior init",
-        overrides=("loss.kind=\"weighted_bce\"", "loss.pos_weight=0.05", "loss.mean_weight=0",
-                   "model.prior_occupancy=null"),
+        "weighted BCE with an inverted class weight (pos_weight=0.002: n_pos/n_neg instead of n_neg/n_pos), lr 0.03",
+        overrides=("loss.kind=\"weighted_bce\"", "loss.pos_weight=0.002", "loss.mean_weight=0", "optim.lr=0.03"),
         expected=("collapse",)),
     "plateau": FaultSpec(
         "lr 1e-5 with gradient clipping at max_norm 0.1",

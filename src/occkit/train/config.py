@@ -59,4 +59,4 @@ class LoggingConfig(BaseModel):
     wandb_entity: str | None = None
     wandb_run_name: str | None = None
     wandb_tags: list[str] = Field(default_factory=list)
-    images_every_n_epochs: int = Field(1, ge=1)
+    images_every_n_epochs: int = Field(1, ge=0, description="validation pictures every N epochs; 0 = off")

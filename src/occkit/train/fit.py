@@ -246,6 +246,11 @@ class _Session:
         if cfg.trainer.progress_bar:
             all_callbacks.append(RichProgressBar())
         all_callbacks += _health_callbacks(cfg, run_dir, rank_zero)
+        if has_val and cfg.logging.images_every_n_epochs:
+            from occkit.train.images import ValidationImages
+
+            all_callbacks.append(ValidationImages(cfg.data.grid, run_dir if rank_zero else None,
+                                                  cfg.logging.images_every_n_epochs, cfg.eval.threshold))
         all_callbacks += callbacks
 
         loggers = build_loggers(cfg, run_dir, use_wandb=use_wandb, parameter_count=n_params,

@@ -1,0 +1,165 @@
+"""The main job: preprocess -> train -> evaluate -> pictures -> doctor -> one report, in one run directory.
+
+``occkit run --config configs/synthetic_uav.py`` is what a new user runs first; everything it writes lands
+in ``<run_dir>/report/`` and REPORT.md there links it together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from occkit.config import ExperimentConfig, apply_overrides
+from occkit.utils.atomic import atomic_write_text
+
+_console = Console(highlight=False)
+
+
+@dataclass
+class MainJobResult:
+    run_dir: Path
+    report: Path
+    state: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    pictures: list[Path] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+def default_cache_dir(cfg: ExperimentConfig) -> Path:
+    """A cache folder keyed by everything the cached grids depend on, so a changed config never reuses it."""
+    data = cfg.data.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
+    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(cfg.trainer.runs_root) / "cache" / f"{cfg.name}-{key}"
+
+
+def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, workers: int = 2,
+                 pictures: int = 2) -> MainJobResult:
+    """Train ``cfg`` and write the full report; returns where everything is."""
+    from occkit.data.preprocess import preprocess
+    from occkit.health.events import TrainingHealthError
+    from occkit.train.fit import fit
+
+    if cfg.data.cache_dir is None:
+        cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(default_cache_dir(cfg)))}"])
+    _console.rule("[bold]1/5 preprocess")
+    preprocess(cfg.data, ["train", "val"], workers=workers)
+    _console.rule("[bold]2/5 train")
+    try:
+        result = fit(cfg, run_dir=run_dir)
+        run_path, state = result.run_dir, result.state
+        checkpoint = result.best_checkpoint or result.last_checkpoint
+    except TrainingHealthError as err:
+        _console.print(f"[red]training stopped by the health guard:[/] {err}")
+        run_path = Path(run_dir) if run_dir else _latest_run(cfg)
+        state, checkpoint = "stopped_by_guard", None
+    report_dir = run_path / "report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    out = MainJobResult(run_dir=run_path, report=report_dir / "REPORT.md", state=state)
+    if checkpoint is not None:
+        _console.rule("[bold]3/5 evaluate")
+        out.metrics = _evaluate(checkpoint, cfg, report_dir)
+        _console.rule("[bold]4/5 pictures")
+        out.pictures = write_pictures(checkpoint, cfg, report_dir, count=pictures)
+    _console.rule("[bold]5/5 doctor")
+    out.findings = _doctor(run_path, report_dir)
+    _write_report(out, cfg, checkpoint)
+    return out
+
+
+def _latest_run(cfg: ExperimentConfig) -> Path:
+    runs = sorted(Path(cfg.trainer.runs_root).glob(f"{cfg.name}-*"), key=lambda p: p.stat().st_mtime)
+    return runs[-1]
+
+
+def _evaluate(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict[str, Any]:
+    from occkit.evaluation.split_eval import evaluate
+
+    return evaluate(str(checkpoint), cfg, "val", report_dir).report
+
+
+def _doctor(run_dir: Path, report_dir: Path) -> list[str]:
+    from occkit.health.doctor import diagnose, write_report
+
+    diagnosis = diagnose(run_dir)
+    write_report(diagnosis, report_dir / "doctor.md")
+    return [f"{f.title} (fix: {f.suggestion})" for f in diagnosis.findings]
+
+
+def write_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, count: int = 2) -> list[Path]:
+    """GT vs prediction pictures for the first ``count`` validation samples, plus one 3D HTML view."""
+    import numpy as np
+    import torch
+
+    from occkit.data.dataset import OccupancyDataset
+    from occkit.geometry.layout import channels_to_grid
+    from occkit.train.checkpoint import load_module
+
+    module = load_module(checkpoint, cfg).eval()
+    dataset = OccupancyDataset(cfg.data, "val", seed=cfg.seed, augment=False)
+    written: list[Path] = []
+    for index in range(min(count, len(dataset))):
+        sample = dataset[index]
+        with torch.no_grad():
+            prob = torch.sigmoid(module(sample["input"][None].float()))[0]
+        pred = channels_to_grid(prob.numpy())
+        target = channels_to_grid(sample["target"].numpy()) > 0.5
+        name = f"val{index:02d}"
+        written += pictures_for_sample(pred, target, cfg.data.grid, report_dir, name=name,
+                                       threshold=cfg.eval.threshold, html=index == 0)
+        np.save(report_dir / f"{name}_prediction.npy", pred.astype(np.float32))
+    return written
+
+
+def pictures_for_sample(pred: Any, target: Any, spec: Any, out_dir: Path, *, name: str, threshold: float = 0.5,
+                        html: bool = False) -> list[Path]:
+    """BEV of GT and prediction, TP/FP/FN overlays (plan and slices), per-height IoU, optional 3D HTML."""
+    from occkit.viz import (
+        bev_height_figure,
+        overlay_bev_figure,
+        overlay_slices_figure,
+        per_height_counts,
+        per_height_iou_figure,
+        save_png,
+        write_grid_html,
+    )
+
+    counts = per_height_counts(pred, target, spec, threshold=threshold)
+    figures = {
+        "gt_bev": bev_height_figure(target, spec, title=f"{name}: ground truth"),
+        "pred_bev": bev_height_figure(pred, spec, title=f"{name}: prediction", threshold=threshold),
+        "overlay_bev": overlay_bev_figure(pred, target, spec, threshold=threshold),
+        "overlay_slices": overlay_slices_figure(pred, target, spec, threshold=threshold),
+        "per_height_iou": per_height_iou_figure(counts["per_height_iou"], spec, counts["target_count"],
+                                                counts["pred_count"], counts["iou"]),
+    }
+    written = [save_png(fig, out_dir / f"{name}_{key}.png") for key, fig in figures.items()]
+    if html:
+        written.append(write_grid_html(out_dir / f"{name}_view.html", pred, spec, gt=target, threshold=threshold,
+                                       title=f"{name}: prediction vs ground truth"))
+    return written
+
+
+def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | None) -> None:
+    lines = [f"# occkit report: {cfg.name}", "", f"- run directory: `{out.run_dir}`", f"- state: **{out.state}**"]
+    if checkpoint is not None:
+        lines.append(f"- checkpoint evaluated: `{checkpoint}`")
+    overall = out.metrics.get("overall", {}) if out.metrics else {}
+    if overall:
+        lines += ["", "## Validation metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in overall.items() if isinstance(v, float | int)]
+        lines += ["", "Full tables: [metrics.md](metrics.md) · [metrics.json](metrics.json)"]
+    lines += ["", "## Health", ""]
+    lines += [f"- {f}" for f in out.findings] or ["- No problems found."]
+    lines += ["", "Diagnosis with plots: [doctor.md](doctor.md)"]
+    pngs = [p for p in out.pictures if p.suffix == ".png"]
+    htmls = [p for p in out.pictures if p.suffix == ".html"]
+    if pngs:
+        lines += ["", "## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
+    if htmls:
+        lines += ["", "Interactive 3D view: " + ", ".join(f"[{p.name}]({p.name})" for p in htmls)]
+    atomic_write_text(out.report, "\n".join(lines) + "\n")
