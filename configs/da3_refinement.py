@@ -17,6 +17,7 @@ config = ExperimentConfig(
         "grid": GridSpec.preset("bev_height"),
         "input": {"points": "pseudo", "features": ["soft", "count"]},
         "target": {"kind": "hard"},
+        "depth": {"model": "depth-anything/DA3METRIC-LARGE", "cache_dir": "cache/da3_depth"},
         "batch_size": 4,
         "num_workers": 4,
     },

@@ -33,6 +33,18 @@ class AugmentConfig(BaseModel):
     rotate90: bool = True
 
 
+class DepthModelConfig(BaseModel):
+    """Monocular depth for ``input.points = "pseudo"`` when frames carry images but no depth or pseudo points."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="DA3 hub name, e.g. depth-anything/DA3METRIC-LARGE; None = off")
+    weights: str | None = Field(None, description="local DA3 weights folder (wins over the hub name)")
+    device: str | None = None
+    cache_dir: str | None = Field(None, description="depth cache: run depth once per image, reuse it")
+    conf_percentile: float | None = Field(40.0, ge=0, le=100)
+    max_range: float | None = Field(None, gt=0)
+
+
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: SourceConfig = Field(default_factory=SyntheticSourceConfig)
@@ -40,6 +52,7 @@ class DataConfig(BaseModel):
     input: InputConfig = Field(default_factory=InputConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    depth: DepthModelConfig = Field(default_factory=DepthModelConfig)
     ego_frame: bool = True
     # use the grid frame a source states in frame.meta["T_grid_sensor"] (Occ3D ego, SemanticKITTI velodyne)
     # instead of choosing one; a shipped target grid is only aligned in that frame

@@ -86,11 +86,28 @@ class FrameToGrids:
                 from occkit.depth.pseudo import views_to_sensor_points  # depth maps shipped, not yet unprojected
 
                 return _points(views_to_sensor_points(frame), "pseudo_points", frame.frame_id)
+            if frame.pseudo_points is None and self.cfg.depth.model is not None:
+                return _points(self._estimate_depth(frame), "pseudo_points", frame.frame_id)
             if frame.pseudo_points is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.points='pseudo' but the frame has no "
-                                  "pseudo_points (run depth unprojection first, or set data.input.points='lidar')")
+                                  "pseudo_points or depth maps (set data.depth.model to run Depth Anything 3 on its "
+                                  "images, or set data.input.points='lidar')")
             return _points(frame.pseudo_points, "pseudo_points", frame.frame_id)
         return _points(frame.points, "points", frame.frame_id)
+
+    def _estimate_depth(self, frame: Frame) -> np.ndarray:
+        """Pseudo points from the frame's images through DA3 (loaded once), via the depth cache when set."""
+        from occkit.depth.pseudo import estimate_pseudo_points
+
+        dcfg = self.cfg.depth
+        if getattr(self, "_depth_model", None) is None:
+            from occkit.depth.cache import DepthCache
+            from occkit.depth.da3 import DA3Depth
+
+            self._depth_model = DA3Depth.from_pretrained(dcfg.model, weights=dcfg.weights, device=dcfg.device)
+            self._depth_cache = DepthCache(dcfg.cache_dir) if dcfg.cache_dir else None
+        return estimate_pseudo_points(frame, self._depth_model, cache=self._depth_cache,
+                                      conf_percentile=dcfg.conf_percentile, max_range=dcfg.max_range)
 
     def input_grid(self, points: np.ndarray, T: np.ndarray) -> np.ndarray:
         """(F*Z, Y, X) float32, channel = f*Z + z (feature-major)."""
