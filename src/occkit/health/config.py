@@ -34,7 +34,7 @@ class HealthConfig(BaseModel):
     empty_target_rate: float = Field(1e-5, ge=0, description="a batch with fewer occupied voxels is 'empty'")
     empty_batch_fraction: float = Field(0.5, gt=0, le=1)
     min_input_target_overlap: float = Field(
-        0.3, ge=0, le=1,
+        0.5, ge=0, le=1,
         description=("fraction of occupied target voxels within one voxel of an input voxel below which the GT looks "
                      "misaligned (well-aligned LiDAR runs sit near 1; lower it for noisy pseudo-LiDAR inputs)"),
     )
