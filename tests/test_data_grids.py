@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from real_data import AERIAL_LAS
 
 from occkit.data.config import DataConfig, InputConfig, TargetConfig
 from occkit.data.grids import FrameToGrids
@@ -147,12 +148,11 @@ def test_pseudo_points_unprojected_from_shipped_depth_maps() -> None:
 
 
 def test_real_aerial_scan_with_altitude_off_datum_falls_back_with_ground_at_datum() -> None:
-    """A real classified airborne LAS scan (BSD, /work/shared/data/real) with a pose 300 m off the map datum."""
-    from pathlib import Path
+    """A real classified airborne LAS scan (BSD, ../shared/data/real) with a pose 300 m off the map datum."""
 
     from occkit.io.points import read_points
 
-    path = Path("/work/shared/data/real/aerial_classified.las")
+    path = AERIAL_LAS
     if not path.is_file():
         pytest.skip("shared real data not present")
     pc = read_points(path)

@@ -7,6 +7,7 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pytest
+from real_data import REAL_DIR
 
 from occkit.errors import InputFileError
 from occkit.io.points import (
@@ -18,7 +19,7 @@ from occkit.io.points import (
     write_points,
 )
 
-REAL = sorted(Path("/work/shared/data/real").glob("*.las"))
+REAL = sorted(REAL_DIR.glob("*.las"))
 
 
 @pytest.fixture

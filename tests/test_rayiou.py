@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from real_data import AERIAL_LAS
 
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.geometry import GridSpec, grid_to_channels
@@ -162,7 +163,7 @@ def test_real_aerial_scan_lifted_by_1_5_m() -> None:
     from occkit.geometry import voxelize
     from occkit.io.points import read_points
 
-    cloud = read_points("/work/shared/data/real/aerial_classified.las")
+    cloud = read_points(AERIAL_LAS)
     spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 60.0, 40.0, 56.0), voxel_size=(0.5, 0.5, 0.5))
     gt = voxelize(cloud.xyz, spec, features=("occupancy",)).occupancy
     assert gt[:, :, -3:].sum() == 0 and 0 < gt.mean() < 0.05  # room to lift; sparse like real data

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from real_data import REAL_DIR
 
 from occkit.geometry import GridSpec, grid_to_points, make_transform, voxelize
 from occkit.geometry.transforms import apply_transform, yaw_transform
@@ -214,13 +215,12 @@ def test_cli_voxelize_bad_inputs_exit_2_naming_the_file(tmp_path) -> None:
 
 
 def test_cli_voxelize_real_las_centred(tmp_path) -> None:
-    from pathlib import Path
 
     from typer.testing import CliRunner
 
     from occkit.cli import app
 
-    las = sorted(Path("/work/shared/data/real").glob("*.las"))[0]
+    las = sorted(REAL_DIR.glob("*.las"))[0]
     res = CliRunner().invoke(app, ["voxelize", str(las), "--grid", "uav", "--center", "--out", str(tmp_path / "g.npz")])
     assert res.exit_code == 0, res.output
     with np.load(tmp_path / "g.npz") as npz:
