@@ -19,7 +19,7 @@ sys.path.insert(0, {tests!r})
 from pathlib import Path
 from lightning.pytorch import Callback
 from test_train_support import tiny_config, tiny_loaders
-from occkit.train.fit import fit
+from occkit.train.runner import fit
 
 out = Path({out!r})
 

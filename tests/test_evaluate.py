@@ -1,4 +1,4 @@
-"""evaluate() and `occkit eval` on a real tiny checkpoint trained with occkit.train.fit on crafted scans."""
+"""evaluate() and `occkit eval` on a real tiny checkpoint trained with occkit.train.runner on crafted scans."""
 
 from __future__ import annotations
 

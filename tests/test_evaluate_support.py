@@ -1,5 +1,5 @@
 """Shared pieces for the evaluation/prediction tests: a folder dataset of crafted scans and a tiny checkpoint
-trained on it with the real ``occkit.train.fit`` (no tests in this file)."""
+trained on it with the real ``occkit.train.runner`` (no tests in this file)."""
 
 from __future__ import annotations
 
@@ -71,12 +71,12 @@ _TRAINED: dict[str, tuple[ExperimentConfig, Path]] = {}
 
 
 def train_tiny(tmp: Path) -> tuple[ExperimentConfig, Path]:
-    """Write the dataset, train 6 steps with occkit.train.fit; returns (config, last checkpoint).
+    """Write the dataset, train 6 steps with occkit.train.runner; returns (config, last checkpoint).
 
     Trained once per pytest process (the evaluate and predict test files share it)."""
     import warnings
 
-    from occkit.train.fit import fit
+    from occkit.train.runner import fit
 
     if "tiny" in _TRAINED and _TRAINED["tiny"][1].is_file():
         return _TRAINED["tiny"]

@@ -33,7 +33,7 @@ def tiny_config(cache_dir: Path, runs: Path, **health) -> ExperimentConfig:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> ExperimentConfig:
-    from occkit.data.preprocess import preprocess
+    from occkit.data.preprocessing import preprocess
 
     root = tmp_path_factory.mktemp("faults")
     cfg = tiny_config(root / "cache", root / "runs")

@@ -12,7 +12,7 @@ from occkit.data import MemorySource
 from occkit.data import cache as C
 from occkit.data.config import DataConfig, InputConfig, TargetConfig
 from occkit.data.dataset import OccupancyDataset
-from occkit.data.preprocess import preprocess
+from occkit.data.preprocessing import preprocess
 from occkit.errors import InputFileError
 from occkit.frame import Frame
 from occkit.geometry import GridSpec, make_transform

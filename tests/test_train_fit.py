@@ -15,7 +15,7 @@ from occkit.errors import ConfigError, GridMismatchError, InputFileError
 from occkit.geometry.grid import GridSpec
 from occkit.health.events import TrainingHealthError
 from occkit.train.checkpoint import AtomicCheckpointIO, load_module
-from occkit.train.fit import fit
+from occkit.train.runner import fit
 from occkit.train.module import OccupancyModule
 
 STEP_NAMES = ["train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",

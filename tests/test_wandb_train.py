@@ -12,7 +12,7 @@ from test_wandb_support import read_offline_run
 from occkit.commands.train import _wandb_overrides
 from occkit.config import apply_overrides
 from occkit.errors import ConfigError
-from occkit.train.fit import fit
+from occkit.train.runner import fit
 
 
 @pytest.fixture()

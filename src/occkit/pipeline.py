@@ -40,9 +40,9 @@ def default_cache_dir(cfg: ExperimentConfig) -> Path:
 def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, workers: int = 2,
                  pictures: int = 2) -> MainJobResult:
     """Train ``cfg`` and write the full report; returns where everything is."""
-    from occkit.data.preprocess import preprocess
+    from occkit.data.preprocessing import preprocess
     from occkit.health.events import TrainingHealthError
-    from occkit.train.fit import fit
+    from occkit.train.runner import fit
 
     if cfg.data.cache_dir is None:
         cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(default_cache_dir(cfg)))}"])

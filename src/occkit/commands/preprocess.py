@@ -18,7 +18,7 @@ def run_preprocess(config: Path, *, splits: str = "train,val", workers: int = 1,
     from rich.table import Table
 
     from occkit.config import load_config
-    from occkit.data.preprocess import preprocess
+    from occkit.data.preprocessing import preprocess
     from occkit.errors import OccKitError
 
     console = console or Console()

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         try:
             extra = _wandb_overrides(wandb, wandb_project, wandb_entity, wandb_run_name, wandb_tags)
             cfg = load_config(config, list(overrides or []) + extra)
-            from occkit.train.fit import fit
+            from occkit.train.runner import fit
 
             result = fit(cfg, run_dir=run_dir, resume=resume)
         except (ConfigError, GridMismatchError) as err:
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         except OccKitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
-        from occkit.train.fit import is_rank_zero
+        from occkit.train.runner import is_rank_zero
 
         if not is_rank_zero():
             return

@@ -18,7 +18,7 @@ _LAZY = {
     "SeededSampler": "occkit.data.dataset",
     "build_dataloader": "occkit.data.dataset",
     "collate": "occkit.data.dataset",
-    "preprocess": "occkit.data.preprocess",
+    "preprocess": "occkit.data.preprocessing",
     "CacheError": "occkit.data.cache",
 }
 

@@ -58,23 +58,13 @@ def _dataset_config(cfg: Any) -> Any:
     return cfg.data
 
 
-def ray_origin(spec: Any) -> tuple[float, float, float]:
-    """Where RayIoU casts from: the grid frame's origin (the ego/sensor position) when the box holds it,
-    else the box centre."""
-    lo, hi = spec.lower, spec.upper
-    if bool(((lo <= 0) & (hi > 0)).all()):
-        return (0.0, 0.0, 0.0)
-    c = 0.5 * (lo + hi)
-    return (float(c[0]), float(c[1]), float(c[2]))
-
-
 def _ray_iou_metric(cfg: Any) -> Any:
-    """Binary RayIoU (occkit.metrics) from one origin, or None when eval.ray_iou is off."""
+    """Binary RayIoU with the config's rays (occkit.metrics.build), or None when eval.ray_iou is off."""
     if not cfg.eval.ray_iou:
         return None
-    from occkit.metrics import RayIoU
+    from occkit.metrics.build import build_ray_iou
 
-    return RayIoU(cfg.data.grid, origins=(ray_origin(cfg.data.grid),), threshold=cfg.eval.threshold)
+    return build_ray_iou(cfg.eval, cfg.data.grid)
 
 
 def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out_dir: str | Path | None = None, *,

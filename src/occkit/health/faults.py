@@ -133,7 +133,7 @@ def _onset(name: str, run_dir: Path, ratio: float) -> int | None:
 def run_fault(name: str, base: ExperimentConfig, *, run_root: Path, verbose: bool = False) -> FaultResult:
     """Train ``base`` with fault ``name`` injected; collect the health events it produced."""
     from occkit.data.dataset import build_dataloader
-    from occkit.train.fit import fit
+    from occkit.train.runner import fit
 
     spec = FAULTS[name]
     cfg = apply_overrides(base, [*spec.overrides, f"name=\"fault_{name}\""], origin=f"fault {name}")

@@ -9,8 +9,8 @@ from typing import Any
 
 _LAZY = {
     "OccupancyModule": "occkit.train.module",
-    "fit": "occkit.train.fit",
-    "RunResult": "occkit.train.fit",
+    "fit": "occkit.train.runner",
+    "RunResult": "occkit.train.runner",
     "load_module": "occkit.train.checkpoint",
     "checkpoint_grid": "occkit.train.checkpoint",
 }

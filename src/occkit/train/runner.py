@@ -116,7 +116,7 @@ def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) ->
     if cfg.trainer.preprocess_cache and is_rank_zero():
         if not cfg.data.cache_dir:
             raise ConfigError("trainer.preprocess_cache=true needs data.cache_dir (a folder for the grid cache)")
-        from occkit.data.preprocess import preprocess
+        from occkit.data.preprocessing import preprocess
 
         preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
     return (build_dataloader(cfg.data, "train", seed=cfg.seed),
