@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from occkit.config import ExperimentConfig
-from occkit.data.preprocess import preprocess
+from occkit.data.preprocessing import preprocess
 from occkit.geometry.grid import GridSpec
 from occkit.health.faults import FAULTS, run_fault
 

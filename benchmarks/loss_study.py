@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from occkit.config import ExperimentConfig, apply_overrides
-from occkit.data.preprocess import preprocess
+from occkit.data.preprocessing import preprocess
 from occkit.geometry.grid import GridSpec
 from occkit.health.rundir import read_run
-from occkit.train.fit import fit
+from occkit.train.runner import fit
 
 GRID = GridSpec(pc_range=(-40.0, -40.0, -10.0, 40.0, 40.0, 50.5), voxel_size=(1.25, 1.25, 0.5))  # 64 x 64 x 121
 LOSSES: dict[str, list[str]] = {
