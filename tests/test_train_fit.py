@@ -15,8 +15,8 @@ from occkit.errors import ConfigError, GridMismatchError, InputFileError
 from occkit.geometry.grid import GridSpec
 from occkit.health.events import TrainingHealthError
 from occkit.train.checkpoint import AtomicCheckpointIO, load_module
-from occkit.train.runner import fit
 from occkit.train.module import OccupancyModule
+from occkit.train.runner import fit
 
 STEP_NAMES = ["train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",
               "pred/occupancy_rate", "target/occupancy_rate", "train/loss_focal", "train/loss_dice"]

@@ -6,12 +6,10 @@ preprocessing workers stay light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from occkit.data.alignment import ALIGNMENT_PATHS, GridAlignment, choose_grid_frame
 from occkit.data.grids import FrameToGrids
 from occkit.data.memory import MemorySource
+from occkit.utils.lazy import lazy_getattr
 
 _LAZY = {
     "OccupancyDataset": "occkit.data.dataset",
@@ -25,7 +23,4 @@ _LAZY = {
 __all__ = ["ALIGNMENT_PATHS", "FrameToGrids", "GridAlignment", "MemorySource", "choose_grid_frame", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'occkit.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -5,8 +5,7 @@ Names load lazily so that importing the package (the CLI does) does not pull in 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from occkit.utils.lazy import lazy_getattr
 
 _LAZY = {
     "evaluate": "occkit.evaluation.split_eval",
@@ -25,7 +24,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'occkit.evaluation' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

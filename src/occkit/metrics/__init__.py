@@ -5,8 +5,7 @@ Names are imported lazily: ``occkit.config`` imports ``occkit.metrics.config`` a
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from occkit.utils.lazy import lazy_getattr
 
 _EXPORTS = {
     "MetricInputError": "occkit.metrics._checks",
@@ -25,7 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'occkit.metrics' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ Kept import-light (``occkit.config`` imports ``occkit.train.config``); the heavy
 
 from __future__ import annotations
 
-from typing import Any
+from occkit.utils.lazy import lazy_getattr
 
 _LAZY = {
     "OccupancyModule": "occkit.train.module",
@@ -18,9 +18,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'occkit.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -7,8 +7,7 @@ TensorBoard / W&B. Names load lazily so importing occkit.viz costs nothing until
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from occkit.utils.lazy import lazy_getattr
 
 _EXPORTS = {
     "bev_height_figure": "occkit.viz.bev",
@@ -29,7 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'occkit.viz' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
