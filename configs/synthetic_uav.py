@@ -22,13 +22,13 @@ config = ExperimentConfig(
         "target": {"kind": "hard"},
         "batch_size": 4,
         "num_workers": 0,
-        "cache_dir": "runs/cache/synthetic_uav",  # generated once (trainer.preprocess_cache), read every epoch
     },
     model={"unet_channels": [16, 32, 64], "residual": True, "prior_occupancy": 0.03},
     loss={"kind": "focal_dice", "focal_alpha": 0.99, "focal_gamma": 2.0, "dice_weight": 1.0, "mean_weight": 10.0},
     optim={"lr": 5e-3, "weight_decay": 0.01, "warmup_steps": 10, "schedule": "cosine", "grad_clip": 10.0},
     trainer={"max_epochs": 6, "accelerator": "cpu", "devices": 1, "log_every_n_steps": 5,
              "checkpoint_every_n_epochs": 2,
+             # frames are generated once into runs/cache/<name>-<settings hash> and read back every epoch
              "preprocess_cache": True, "preprocess_workers": 2},
     health={"every_n_steps": 20},
 )

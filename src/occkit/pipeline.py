@@ -6,7 +6,6 @@ in ``<run_dir>/report/`` and REPORT.md there links it together.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,22 +29,17 @@ class MainJobResult:
     findings: list[str] = field(default_factory=list)
 
 
-def default_cache_dir(cfg: ExperimentConfig) -> Path:
-    """A cache folder keyed by everything the cached grids depend on, so a changed config never reuses it."""
-    data = cfg.data.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
-    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(cfg.trainer.runs_root) / "cache" / f"{cfg.name}-{key}"
-
-
 def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, workers: int = 2,
                  pictures: int = 2) -> MainJobResult:
     """Train ``cfg`` and write the full report; returns where everything is."""
+    from occkit.data.cache import default_cache_dir
     from occkit.data.preprocessing import preprocess
     from occkit.health.events import TrainingHealthError
     from occkit.train.runner import fit
 
     if cfg.data.cache_dir is None:
-        cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(default_cache_dir(cfg)))}"])
+        cache_dir = default_cache_dir(cfg.data, cfg.trainer.runs_root, cfg.name)
+        cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(cache_dir))}"])
     _console.rule("[bold]1/5 preprocess")
     preprocess(cfg.data, ["train", "val"], workers=workers)
     _console.rule("[bold]2/5 train")
@@ -151,7 +145,8 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     overall = out.metrics.get("overall", {}) if out.metrics else {}
     if overall:
         lines += ["", "## Validation metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4f} |" for k, v in overall.items() if isinstance(v, float | int)]
+        lines += [f"| {k} | {'n/a' if v is None else f'{v:.4f}'} |" for k, v in overall.items()
+                  if v is None or isinstance(v, float | int)]
         lines += ["", "Full tables: [metrics.md](metrics.md) · [metrics.json](metrics.json)"]
     lines += ["", "## Health", ""]
     lines += [f"- {f}" for f in out.findings] or ["- No problems found."]

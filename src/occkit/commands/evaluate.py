@@ -46,21 +46,15 @@ def register(app: typer.Typer) -> None:
         """Evaluate a checkpoint: IoU/precision/recall/F1, threshold sweep, per scene and per height."""
         from rich.console import Console
 
-        from occkit.errors import ConfigError, GridMismatchError, InputFileError, OccKitError
+        from occkit.commands._exit import exit_on_user_error
 
-        try:
+        with exit_on_user_error():
             cfg = resolve_config(checkpoint, config, list(overrides or []))
             from occkit.evaluation.report import console_tables
             from occkit.evaluation.split_eval import evaluate
 
             result = evaluate(checkpoint, cfg, split=split, out_dir=out or default_out_dir(checkpoint),
                               progress=progress)
-        except (ConfigError, GridMismatchError, InputFileError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except OccKitError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
         console = Console(highlight=False)
         for table in console_tables(result.report):
             console.print(table)

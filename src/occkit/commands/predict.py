@@ -43,10 +43,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from occkit.commands._exit import exit_on_user_error
         from occkit.commands.evaluate import resolve_config
-        from occkit.errors import ConfigError, GridMismatchError, InputFileError, OccKitError
 
-        try:
+        with exit_on_user_error():
             cfg = resolve_config(checkpoint, config, list(overrides or []))
             from occkit.evaluation.prediction import predict as run_predict
 
@@ -59,12 +59,6 @@ def register(app: typer.Typer) -> None:
                                  grid_format=grid_format, cloud_format=cloud_format,  # type: ignore[arg-type]
                                  threshold=threshold, depth_cache=cache, max_depth=max_depth,
                                  progress=progress)
-        except (ConfigError, GridMismatchError, InputFileError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except OccKitError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
         table = Table(title=f"{len(result.frames)} inputs, refine threshold {result.refine_threshold}")
         for col in ("input", "points", "kept", "occupied", "alignment", "chamfer raw", "chamfer refined"):
             table.add_column(col, justify="left" if col in ("input", "alignment") else "right")

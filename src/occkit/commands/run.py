@@ -21,28 +21,27 @@ def register(app: typer.Typer) -> None:
         wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="comma-separated W&B tags"),
     ) -> None:
         """Preprocess, train, evaluate, write pictures and a doctor report into one run directory."""
+        from occkit.commands._exit import exit_on_user_error
         from occkit.commands.train import _wandb_overrides
         from occkit.config import load_config
-        from occkit.errors import ConfigError, GridMismatchError, OccKitError
         from occkit.pipeline import run_main_job
 
-        try:
+        with exit_on_user_error():
             extra = _wandb_overrides(wandb, wandb_project, wandb_entity, wandb_run_name, wandb_tags)
             cfg = load_config(config, list(overrides or []) + extra)
             result = run_main_job(cfg, run_dir=run_dir, workers=workers)
-        except (ConfigError, GridMismatchError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except OccKitError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
         overall = result.metrics.get("overall", {})
         if "iou" in overall:
-            typer.echo(f"validation IoU: {overall['iou']:.4f}  (precision {overall.get('precision', float('nan')):.4f},"
-                       f" recall {overall.get('recall', float('nan')):.4f})")
+            typer.echo("validation IoU: " + ", ".join(f"{k} {_fmt(overall.get(k))}"
+                                                      for k in ("iou", "precision", "recall")))
         typer.echo(f"run dir: {result.run_dir}")
         typer.echo(f"report: {result.report}")
         if result.state == "stopped_by_guard":
             raise typer.Exit(3)
         if result.state != "finished":
             raise typer.Exit(1)
+
+
+def _fmt(value: float | None) -> str:
+    """Metrics are None (NaN in the JSON) when undefined, e.g. precision with nothing predicted."""
+    return "n/a" if value is None else f"{value:.4f}"

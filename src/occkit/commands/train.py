@@ -43,27 +43,15 @@ def register(app: typer.Typer) -> None:
         wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="comma-separated W&B tags: a,b"),
     ) -> None:
         """Train a model from a config file; prints the run dir, parameter count and validation IoU."""
+        from occkit.commands._exit import exit_on_user_error
         from occkit.config import load_config
-        from occkit.errors import ConfigError, GridMismatchError, OccKitError
-        from occkit.health.events import TrainingHealthError
 
-        try:
+        with exit_on_user_error():
             extra = _wandb_overrides(wandb, wandb_project, wandb_entity, wandb_run_name, wandb_tags)
             cfg = load_config(config, list(overrides or []) + extra)
             from occkit.train.runner import fit
 
             result = fit(cfg, run_dir=run_dir, resume=resume)
-        except (ConfigError, GridMismatchError) as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-        except TrainingHealthError as err:
-            typer.echo(f"stopped: {err}", err=True)
-            typer.echo("the run directory's status.json says stopped_by_guard; `occkit doctor RUN_DIR` explains",
-                       err=True)
-            raise typer.Exit(3) from None
-        except OccKitError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(1) from None
         from occkit.train.runner import is_rank_zero
 
         if not is_rank_zero():

@@ -237,3 +237,13 @@ def remove_leftover_temp_files(split_dir: Path) -> int:
         tmp.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
+    """``root/cache/<name>-<key>``: the key hashes every data setting the cached grids depend on, so a changed
+    config (another grid, more frames, other features) gets its own cache instead of a stale-cache error."""
+    import hashlib
+
+    data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
+    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(root) / "cache" / f"{name}-{key}"

@@ -113,12 +113,15 @@ def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) ->
         return train_loader, val_loader
     from occkit.data import build_dataloader
 
-    if cfg.trainer.preprocess_cache and is_rank_zero():
-        if not cfg.data.cache_dir:
-            raise ConfigError("trainer.preprocess_cache=true needs data.cache_dir (a folder for the grid cache)")
+    if cfg.trainer.preprocess_cache:
+        from occkit.data.cache import default_cache_dir
         from occkit.data.preprocessing import preprocess
 
-        preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
+        if not cfg.data.cache_dir:
+            cache_dir = default_cache_dir(cfg.data, cfg.trainer.runs_root, cfg.name)
+            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": str(cache_dir)})})
+        if is_rank_zero():
+            preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
     return (build_dataloader(cfg.data, "train", seed=cfg.seed),
             val_loader if val_loader is not None else build_dataloader(cfg.data, "val", seed=cfg.seed))
 

@@ -1,0 +1,31 @@
+"""One mapping from occkit's errors to CLI messages and exit codes, shared by every verb.
+
+Exit codes: 2 = a config, grid or input file is wrong; 3 = the health guard stopped training; 1 = any other
+error occkit reports on purpose. Messages are one line on stderr (they already name the file or field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    from occkit.errors import ConfigError, GridMismatchError, InputFileError, OccKitError
+    from occkit.health.events import TrainingHealthError
+
+    try:
+        yield
+    except (ConfigError, GridMismatchError, InputFileError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except TrainingHealthError as err:
+        typer.echo(f"stopped: {err}", err=True)
+        typer.echo("the run directory's status.json says stopped_by_guard; `occkit doctor RUN_DIR` explains", err=True)
+        raise typer.Exit(3) from None
+    except OccKitError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None

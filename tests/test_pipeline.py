@@ -1,0 +1,60 @@
+"""The main job end to end on a tiny synthetic config: one run directory with metrics, pictures, doctor, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from occkit.cli import app
+from occkit.config import ExperimentConfig, apply_overrides
+from occkit.data.cache import default_cache_dir
+from occkit.geometry.grid import GridSpec
+
+GRID = GridSpec(pc_range=(-40.0, -40.0, -4.0, 40.0, 40.0, 47.2), voxel_size=(2.5, 2.5, 6.4))  # 32 x 32 x 8
+
+
+def tiny(tmp_path: Path) -> ExperimentConfig:
+    return ExperimentConfig(
+        name="tinyjob",
+        data={"source": {"kind": "synthetic", "train_frames": 4, "val_frames": 2, "seed": 4}, "grid": GRID,
+              "batch_size": 2},
+        model={"unet_channels": [8, 16], "prior_occupancy": 0.13},
+        eval={"ray_num_azimuth": 36},
+        trainer={"max_epochs": 2, "accelerator": "cpu", "progress_bar": False, "runs_root": str(tmp_path / "runs"),
+                 "log_every_n_steps": 1},
+        health={"every_n_steps": 2},
+    )
+
+
+def test_cache_dir_is_keyed_by_the_data_settings(tmp_path: Path) -> None:
+    cfg = tiny(tmp_path)
+    same = default_cache_dir(cfg.data, "runs", cfg.name)
+    assert same == default_cache_dir(tiny(tmp_path).data, "runs", cfg.name)
+    more = apply_overrides(cfg, ["data.source.train_frames=5"])
+    assert default_cache_dir(more.data, "runs", cfg.name) != same
+    bigger_batch = apply_overrides(cfg, ["data.batch_size=4"])  # batching does not change the cached grids
+    assert default_cache_dir(bigger_batch.data, "runs", cfg.name) == same
+
+
+def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
+    config_file = tmp_path / "tiny.py"
+    config_file.write_text(f"config = {tiny(tmp_path).model_dump(mode='json')!r}\n")
+    result = CliRunner().invoke(app, ["run", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "validation IoU: iou " in result.output and "REPORT.md" in result.output
+    report = tmp_path / "run" / "report"
+    text = (report / "REPORT.md").read_text()
+    assert "## Validation metrics" in text and "![val00_overlay_bev](val00_overlay_bev.png)" in text
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert 0.0 <= metrics["overall"]["iou"] <= 1.0
+    for name in ("val00_gt_bev", "val00_pred_bev", "val00_overlay_bev", "val00_per_height_iou", "doctor_loss"):
+        with Image.open(report / f"{name}.png") as im:
+            assert im.width > 300 and len(set(im.convert("RGB").getdata())) > 5
+    assert "plotly" in (report / "val00_view.html").read_text()[:200000].lower()
+    assert (report / "doctor.md").read_text().startswith("# occkit doctor")
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
+    assert sorted((tmp_path / "run" / "images").glob("epoch*_overlay_bev.png"))  # validation pictures
