@@ -58,3 +58,17 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert (report / "doctor.md").read_text().startswith("# occkit doctor")
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
     assert sorted((tmp_path / "run" / "images").glob("epoch*_overlay_bev.png"))  # validation pictures
+
+
+def test_validation_pictures_reach_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from occkit.train.runner import fit
+
+    result = fit(tiny(tmp_path), run_dir=tmp_path / "run", verbose=False)
+    acc = EventAccumulator(str(result.run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    tags = acc.Tags()["images"]
+    assert {"val/bev", "val/overlay_bev", "val/per_height_iou"} <= set(tags)
+    image = acc.Images("val/overlay_bev")[0]
+    assert image.width > 300 and image.height > 200
