@@ -51,7 +51,8 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert "## Validation metrics" in text and "![val00_overlay_bev](val00_overlay_bev.png)" in text
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
-    for name in ("val00_gt_bev", "val00_pred_bev", "val00_overlay_bev", "val00_per_height_iou", "doctor_loss"):
+    for name in ("val00_gt_bev", "val00_bev", "val00_slices", "val00_overlay_bev", "val00_per_height_iou",
+                 "doctor_loss"):
         with Image.open(report / f"{name}.png") as im:
             assert im.width > 300 and len(set(im.convert("RGB").getdata())) > 5
     assert "plotly" in (report / "val00_view.html").read_text()[:200000].lower()

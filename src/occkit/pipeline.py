@@ -58,7 +58,7 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
         _console.rule("[bold]3/5 evaluate")
         out.metrics = _evaluate(checkpoint, cfg, report_dir)
         _console.rule("[bold]4/5 pictures")
-        out.pictures = write_pictures(checkpoint, cfg, report_dir, count=pictures)
+        out.pictures = write_validation_pictures(checkpoint, cfg, report_dir, count=pictures)
     _console.rule("[bold]5/5 doctor")
     out.findings = _doctor(run_path, report_dir)
     _write_report(out, cfg, checkpoint)
@@ -84,7 +84,7 @@ def _doctor(run_dir: Path, report_dir: Path) -> list[str]:
     return [f"{f.title} (fix: {f.suggestion})" for f in diagnosis.findings]
 
 
-def write_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, count: int = 2) -> list[Path]:
+def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, count: int = 2) -> list[Path]:
     """GT vs prediction pictures for the first ``count`` validation samples, plus one 3D HTML view."""
     import numpy as np
     import torch
@@ -92,6 +92,7 @@ def write_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, co
     from occkit.data.dataset import OccupancyDataset
     from occkit.geometry.layout import channels_to_grid
     from occkit.train.checkpoint import load_module
+    from occkit.viz.pictures import write_pictures
 
     module = load_module(checkpoint, cfg).eval()
     dataset = OccupancyDataset(cfg.data, "val", seed=cfg.seed, augment=False)
@@ -103,38 +104,10 @@ def write_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, co
         pred = channels_to_grid(prob.numpy())
         target = channels_to_grid(sample["target"].numpy()) > 0.5
         name = f"val{index:02d}"
-        written += pictures_for_sample(pred, target, cfg.data.grid, report_dir, name=name,
-                                       threshold=cfg.eval.threshold, html=index == 0)
+        written += [path for _, path in write_pictures(
+            pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
+            gt_name=f"{name}: ground truth", prefix=f"{name}_", html=index == 0)]
         np.save(report_dir / f"{name}_prediction.npy", pred.astype(np.float32))
-    return written
-
-
-def pictures_for_sample(pred: Any, target: Any, spec: Any, out_dir: Path, *, name: str, threshold: float = 0.5,
-                        html: bool = False) -> list[Path]:
-    """BEV of GT and prediction, TP/FP/FN overlays (plan and slices), per-height IoU, optional 3D HTML."""
-    from occkit.viz import (
-        bev_height_figure,
-        overlay_bev_figure,
-        overlay_slices_figure,
-        per_height_counts,
-        per_height_iou_figure,
-        save_png,
-        write_grid_html,
-    )
-
-    counts = per_height_counts(pred, target, spec, threshold=threshold)
-    figures = {
-        "gt_bev": bev_height_figure(target, spec, title=f"{name}: ground truth"),
-        "pred_bev": bev_height_figure(pred, spec, title=f"{name}: prediction", threshold=threshold),
-        "overlay_bev": overlay_bev_figure(pred, target, spec, threshold=threshold),
-        "overlay_slices": overlay_slices_figure(pred, target, spec, threshold=threshold),
-        "per_height_iou": per_height_iou_figure(counts["per_height_iou"], spec, counts["target_count"],
-                                                counts["pred_count"], counts["iou"]),
-    }
-    written = [save_png(fig, out_dir / f"{name}_{key}.png") for key, fig in figures.items()]
-    if html:
-        written.append(write_grid_html(out_dir / f"{name}_view.html", pred, spec, gt=target, threshold=threshold,
-                                       title=f"{name}: prediction vs ground truth"))
     return written
 
 

@@ -61,17 +61,8 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
           console) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
     """Read, check, draw; returns (description, path) of every file written."""
     from occkit.errors import ConfigError, GridMismatchError
-    from occkit.viz import (
-        bev_height_figure,
-        height_slices_figure,
-        overlay_bev_figure,
-        overlay_slices_figure,
-        per_height_counts,
-        per_height_iou_figure,
-        save_png,
-        write_grid_html,
-    )
     from occkit.viz.gridfile import read_grid_file, resolve_spec
+    from occkit.viz.pictures import write_pictures
 
     with console.status(f"reading {grid_file}"):
         pred = read_grid_file(grid_file, free_label)
@@ -90,31 +81,8 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
             raise GridMismatchError(f"--mask {mask}: {gt} holds no '{key}' (it has {sorted(truth.masks) or 'none'})")
         eval_mask = truth.masks[key]
     name = grid_file.name.removesuffix(".npz").removesuffix(".npy")
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[tuple[str, Path]] = []
-
-    def png(fig, filename: str, what: str) -> None:  # noqa: ANN001 - matplotlib Figure
-        written.append((what, save_png(fig, out / filename)))
-
     with console.status("drawing"):
-        png(bev_height_figure(pred.occupancy, spec, title=name, threshold=threshold, zoom=zoom), "bev.png",
-            "BEV max height")
-        png(height_slices_figure(pred.occupancy, spec, levels=levels, title=name, threshold=threshold, zoom=zoom),
-            "slices.png", "height slices")
-        if truth is not None:
-            png(bev_height_figure(truth.occupancy, spec, title=f"ground truth {gt.name}", zoom=zoom), "gt_bev.png",
-                "ground truth BEV max height")
-            png(overlay_bev_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold,
-                                   title=f"{name} vs ground truth", zoom=zoom), "overlay_bev.png", "TP/FP/FN BEV")
-            png(overlay_slices_figure(pred.occupancy, truth.occupancy, spec, mask=eval_mask, levels=levels,
-                                      threshold=threshold, title=f"{name} vs ground truth", zoom=zoom),
-                "overlay_slices.png", "TP/FP/FN height slices")
-            c = per_height_counts(pred.occupancy, truth.occupancy, spec, mask=eval_mask, threshold=threshold)
-            png(per_height_iou_figure(c["per_height_iou"], spec, c["target_count"], c["pred_count"], c["iou"],
-                                      title=f"{name}: IoU by height"), "per_height_iou.png", "IoU by height")
-        if html:
-            path = write_grid_html(out / "view.html", pred.occupancy, spec,
-                                   gt=None if truth is None else truth.occupancy, mask=eval_mask,
-                                   threshold=threshold, max_points=max_points, title=name)
-            written.append(("3D view (HTML)", path))
-    return written
+        return write_pictures(pred.occupancy, spec, out, gt=None if truth is None else truth.occupancy,
+                              mask=eval_mask, threshold=threshold, levels=levels, zoom=zoom, name=name,
+                              gt_name=f"ground truth {gt.name}" if gt is not None else "ground truth", html=html,
+                              max_points=max_points)

@@ -23,6 +23,7 @@ _EXPORTS = {
     "figure_to_rgb": "occkit.viz._common",
     "save_png": "occkit.viz._common",
     "validation_images": "occkit.viz.images",
+    "write_pictures": "occkit.viz.pictures",
 }
 
 __all__ = sorted(_EXPORTS)
