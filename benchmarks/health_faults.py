@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import markdown_table, publish
+
 from occkit.config import ExperimentConfig
 from occkit.data.preprocessing import preprocess
 from occkit.geometry.grid import GridSpec
@@ -52,15 +54,10 @@ def main() -> None:
                          "-" if r.latency is None else str(r.latency), ", ".join(r.false_alarms) or "-",
                          f"{time.perf_counter() - t0:.0f}"))
     header = ("fault", "what", "right cause", "detected", "correct", "steps after onset", "false alarms", "s")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
     correct = sum(row[4] == "yes" for row in rows)
     summary = f"{correct}/{len(rows)} correct; grid {GRID.shape}, {args.steps} steps per run, checks every 10 steps"
-    text = "\n".join(lines) + "\n\n" + summary
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(f"# Health fault injection\n\n`python benchmarks/health_faults.py --steps {args.steps}`\n\n"
-                        f"{text}\n")
+    publish(args.out, "Health fault injection", f"python benchmarks/health_faults.py --steps {args.steps}",
+            markdown_table(header, rows) + "\n\n" + summary)
 
 
 if __name__ == "__main__":

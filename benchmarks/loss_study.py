@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import markdown_table, publish
+
 from occkit.config import ExperimentConfig, apply_overrides
 from occkit.data.preprocessing import preprocess
 from occkit.geometry.grid import GridSpec
@@ -81,15 +83,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = study(LOSSES, args.seeds, args.steps, Path(tmp))
     header = ("loss", "final val IoU", "collapsed", "steps to IoU > 0.1")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
     note = (f"grid {GRID.shape}, {args.steps} steps, batch 2, seeds {args.seeds}, "
             f"{time.perf_counter() - t0:.0f} s in all")
-    text = "\n".join(lines) + "\n\n" + note
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(f"# Loss study\n\n`python benchmarks/loss_study.py --steps {args.steps} --seeds "
-                        f"{' '.join(map(str, args.seeds))}`\n\n{text}\n")
+    command = f"python benchmarks/loss_study.py --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}"
+    publish(args.out, "Loss study", command, markdown_table(header, rows) + "\n\n" + note)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _results import markdown_table, publish
 
 from occkit.config import load_config
 from occkit.data.grids import FrameToGrids
@@ -59,11 +60,12 @@ def main() -> None:
         raw = chamfer_distance(pseudo[inside], lidar_in)
         refined = chamfer_distance(pseudo[keep], lidar_in)
         rows.append((frame.frame_id, int(inside.sum()), keep.sum() / max(inside.sum(), 1), raw, refined))
-    lines = ["| frame | pseudo points in grid | kept | Chamfer raw -> refined (m) | accuracy raw -> refined (m) | "
-             "completeness raw -> refined (m) |", "|---|---|---|---|---|---|"]
-    for fid, n, kept, raw, ref in rows:
-        lines.append(f"| {fid} | {n} | {kept:.0%} | {raw.chamfer:.3f} -> {ref.chamfer:.3f} | "
-                     f"{raw.accuracy:.3f} -> {ref.accuracy:.3f} | {raw.completeness:.3f} -> {ref.completeness:.3f} |")
+    header = ("frame", "pseudo points in grid", "kept", "Chamfer raw -> refined (m)", "accuracy raw -> refined (m)",
+              "completeness raw -> refined (m)")
+    table = markdown_table(header, [
+        (fid, str(n), f"{kept:.0%}", f"{raw.chamfer:.3f} -> {ref.chamfer:.3f}",
+         f"{raw.accuracy:.3f} -> {ref.accuracy:.3f}", f"{raw.completeness:.3f} -> {ref.completeness:.3f}")
+        for fid, n, kept, raw, ref in rows])
 
     def mean(get) -> float:  # noqa: ANN001 - small local helper; frames with no kept point are left out
         values = [get(r) for r in rows if np.isfinite(r[4].chamfer)]
@@ -76,13 +78,10 @@ def main() -> None:
                f"{mean(lambda r: r[4].chamfer):.3f} m, accuracy {mean(lambda r: r[3].accuracy):.3f} -> "
                f"{mean(lambda r: r[4].accuracy):.3f} m, completeness {mean(lambda r: r[3].completeness):.3f} -> "
                f"{mean(lambda r: r[4].completeness):.3f} m, kept {mean(lambda r: r[2]):.0%} of the points")
-    text = "\n".join(lines) + "\n\n" + summary
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/refinement.py" + (f" --checkpoint {checkpoint}" if args.checkpoint else "") + (
         f" --threshold {args.threshold}" if args.threshold is not None else "")
-    args.out.write_text(f"# Pseudo-LiDAR refinement\n\n`{command}`\n\nModel: "
-                        f"configs/synthetic_refinement.py ({checkpoint.name}).\n\n{text}\n")
+    publish(args.out, "Pseudo-LiDAR refinement", command,
+            f"Model: configs/synthetic_refinement.py ({checkpoint.name}).\n\n{table}\n\n{summary}")
 
 
 if __name__ == "__main__":
