@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from occkit.errors import GridMismatchError
+from occkit.errors import ConfigError, GridMismatchError
 from occkit.models import ModelConfig, build_model
 
 
@@ -24,7 +24,7 @@ def one_thread():
 @pytest.mark.parametrize("residual", [True, False])
 @pytest.mark.parametrize("attention", [True, False])
 def test_odd_sizes_give_logits_of_the_input_size(residual: bool, attention: bool) -> None:
-    cfg = ModelConfig(unet_channels=[8, 16, 16], residual=residual, attention=attention)
+    cfg = ModelConfig(unet_channels=[8, 16, 16], residual=residual, attention=attention, input_skip=False)
     model = build_model(cfg, in_channels=6, out_levels=3)
     x = torch.randn(2, 6, 50, 45, requires_grad=True)
     y = model(x)
@@ -38,19 +38,20 @@ def test_odd_sizes_give_logits_of_the_input_size(residual: bool, attention: bool
 
 @pytest.mark.parametrize("channels,size", [([8], (7, 5)), ([8, 8, 8, 8], (21, 13)), ([4, 8, 16, 32], (24, 24))])
 def test_any_depth_and_batchnorm(channels: list[int], size: tuple[int, int]) -> None:
-    model = build_model(ModelConfig(unet_channels=channels, norm="batch"), in_channels=3, out_levels=5)
+    cfg = ModelConfig(unet_channels=channels, norm="batch", input_skip=False)
+    model = build_model(cfg, in_channels=3, out_levels=5)
     assert model(torch.randn(2, 3, *size)).shape == (2, 5, *size)
 
 
 def test_prior_bias_init_gives_prior_mean_probability() -> None:
     torch.manual_seed(0)
     for prior in (0.0083, 0.05):
-        model = build_model(ModelConfig(unet_channels=[16, 32], prior_occupancy=prior), 10, 12)
+        model = build_model(ModelConfig(unet_channels=[16, 32], prior_occupancy=prior, input_skip=False), 10, 12)
         assert model.head.bias.detach() == pytest.approx(math.log(prior / (1 - prior)), rel=1e-6)
         with torch.no_grad():
             mean_p = torch.sigmoid(model(torch.rand(2, 10, 33, 29) * 3)).mean().item()
         assert mean_p == pytest.approx(prior, rel=0.1)
-    model = build_model(ModelConfig(unet_channels=[8], prior_occupancy=None), 2, 2)
+    model = build_model(ModelConfig(unet_channels=[8], prior_occupancy=None, input_skip=False), 2, 2)
     assert model.head.bias.abs().max().item() == 0.0
 
 
@@ -61,7 +62,7 @@ def test_kaiming_fan_out_init() -> None:
 
 
 def test_parameter_count_and_summary() -> None:
-    model = build_model(ModelConfig(unet_channels=[8, 16], attention=True), 4, 3)
+    model = build_model(ModelConfig(unet_channels=[8, 16], attention=True, input_skip=False), 4, 3)
     n = sum(p.numel() for p in model.parameters())
     assert model.parameter_count() == n > 0
     s = model.summary()
@@ -69,13 +70,17 @@ def test_parameter_count_and_summary() -> None:
 
 
 def test_bad_input_and_config_errors() -> None:
-    model = build_model(ModelConfig(unet_channels=[8]), 4, 3)
+    model = build_model(ModelConfig(unet_channels=[8], input_skip=False), 4, 3)
     with pytest.raises(GridMismatchError, match=r"expected \(B, 4, Y, X\)"):
         model(torch.zeros(1, 5, 8, 8))
     with pytest.raises(ValidationError, match="unet_channels"):
         ModelConfig(unet_channels=[])
     with pytest.raises(ValidationError, match="norm"):
         ModelConfig(norm="layer")
+    with pytest.raises(ConfigError, match="features x height levels"):
+        build_model(ModelConfig(unet_channels=[8]), 4, 3)  # the copy path needs F x Z input channels
+    with pytest.raises(ConfigError, match="odd"):
+        build_model(ModelConfig(unet_channels=[8], skip_kernel=2), 3, 3)
 
 
 def test_a_few_steps_fit_a_tiny_target() -> None:
@@ -92,3 +97,49 @@ def test_a_few_steps_fit_a_tiny_target() -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("head", ["2d", "3d"])
+def test_copy_path_starts_exactly_at_the_copy_of_the_input(head: str) -> None:
+    """Step 0 scores the copy baseline: hit voxels at skip_occupied_prob, every other voxel at the prior."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(unet_channels=[8, 16], prior_occupancy=0.01, skip_occupied_prob=0.95, head=head,
+                      head3d_channels=2, head3d_dilations=[1, 2])
+    z = 6
+    model = build_model(cfg, 2 * z, z)  # two features: the first one marks the hits
+    occ = torch.rand(2, z, 20, 17) < 0.1
+    x = torch.cat([occ.float() * torch.rand(2, z, 20, 17).clamp_min(0.2), torch.randn(2, z, 20, 17)], dim=1)
+    with torch.no_grad():
+        p = torch.sigmoid(model(x))
+    assert p.shape == (2, z, 20, 17)
+    assert torch.allclose(p[occ], torch.tensor(0.95), atol=1e-5)
+    assert torch.allclose(p[~occ], torch.tensor(0.01), atol=1e-6)
+    assert "input_skip" in model.summary() and (head == "2d" or "head3d" in model.summary())
+
+
+def test_overfitting_one_sample_completes_beyond_the_copy() -> None:
+    """A short overfit on one sample: IoU starts at the copy baseline and learns the missing half of a plane."""
+    torch.manual_seed(0)
+    z = 8
+    target = torch.zeros(1, z, 16, 16)
+    target[0, 2] = 1.0  # a ground plane at level 2
+    target[0, 5, 4:12, 4:12] = 1.0  # a roof at level 5
+    occ = target.clone()
+    occ[0, :, ::2, :] = 0.0  # the sweep saw every other row
+    model = build_model(ModelConfig(unet_channels=[16, 32], prior_occupancy=0.02), z, z)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def iou() -> float:
+        with torch.no_grad():
+            pred = model(occ) > 0
+        t = target > 0.5
+        return float((pred & t).sum() / (pred | t).sum())
+
+    copy_iou = float((occ > 0.5).sum() / (target > 0.5).sum())
+    assert iou() == pytest.approx(copy_iou)
+    for _ in range(60):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(occ), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert iou() > 0.95 > copy_iou + 0.4

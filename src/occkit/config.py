@@ -12,7 +12,7 @@ import runpy
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from occkit.data.config import DataConfig
 from occkit.errors import ConfigError
@@ -35,6 +35,17 @@ class ExperimentConfig(BaseModel):
     health: HealthConfig = Field(default_factory=HealthConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _skip_reads_occupancy(self) -> ExperimentConfig:
+        from occkit.data.config import OCCUPANCY_FEATURES
+
+        first = self.data.input.features[0] if self.data.input.features else None
+        if self.model.input_skip and first not in OCCUPANCY_FEATURES:
+            raise ValueError(f"model.input_skip reads the input occupancy from the first of data.input.features, "
+                             f"which must be one of {OCCUPANCY_FEATURES} (got {first!r}); put one first or set "
+                             "model.input_skip=False")
+        return self
 
 
 def _format_validation_error(err: ValidationError, origin: str) -> str:

@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from occkit.geometry.grid import GridSpec
 from occkit.sources.config import SourceConfig, SyntheticSourceConfig
 
+# input features that are > 0 exactly where a voxel holds a point: the input occupancy the copy path and the
+# baselines read (occkit.data.grids.input_occupancy)
+OCCUPANCY_FEATURES = ("occupancy", "soft", "count")
+
 
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")

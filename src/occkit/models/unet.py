@@ -1,6 +1,12 @@
 """BEVHeightOccupancy: a dense 2D U-Net over the bird's-eye view whose output channels are height levels.
 
 Input ``(B, C_in, Y, X)`` (height levels x features folded into channels), output logits ``(B, Z, Y, X)``.
+
+With ``input_skip`` (the default) the input occupancy reaches the logits through a small convolution that starts
+as the copy of the input: a voxel with points starts at ``skip_occupied_prob``, an empty one at the prior. The
+U-Net head starts at zero, so step 0 scores exactly the copy baseline and training only learns the residual
+(what to add and what to drop). Without it the identity is not even representable when the first U-Net level
+is narrower than the number of height levels.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from occkit.errors import ConfigError, GridMismatchError
-from occkit.models.blocks import ConvBlock
+from occkit.models.blocks import ConvBlock, Head3D, SharedLevelFilter
 from occkit.models.config import ModelConfig
 
 HEAD_INIT_STD = 0.01  # small head weights keep the step-0 logits at the prior bias (RetinaNet-style)
@@ -48,7 +54,22 @@ class BEVHeightOccupancy(nn.Module):
         for i in range(len(chans) - 2, -1, -1):
             self.reduce.append(nn.Conv2d(chans[i + 1], chans[i], 1, bias=False))
             self.decoder.append(ConvBlock(2 * chans[i], chans[i], attention=cfg.attention, **kw))
-        self.head = nn.Conv2d(chans[0], out_levels, 1, bias=True)
+        self.head: nn.Conv2d | None = nn.Conv2d(chans[0], out_levels, 1, bias=True) if cfg.head == "2d" else None
+        self.head3d = (Head3D(chans[0], out_levels, cfg.head3d_channels, list(cfg.head3d_dilations))
+                       if cfg.head == "3d" else None)
+        self.skip: nn.Conv2d | None = None
+        self.shared: SharedLevelFilter | None = None
+        if cfg.input_skip:
+            if in_channels % out_levels:
+                raise ConfigError(f"model.input_skip: input channels ({in_channels}) must be features x height "
+                                  f"levels ({out_levels})")
+            if cfg.skip_kernel % 2 == 0:
+                raise ConfigError(f"model.skip_kernel: expected an odd kernel size (got {cfg.skip_kernel})")
+            self.skip = nn.Conv2d(out_levels, out_levels, cfg.skip_kernel, padding=cfg.skip_kernel // 2, bias=True)
+            self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels)
+                           if cfg.skip_shared_kernel else None)
+            self.register_buffer("skip_gain", torch.tensor(1.0))
+            self.register_buffer("skip_offset", torch.tensor(0.0))
         self.stride = 2 ** (len(chans) - 1)
         self.reset_parameters()
 
@@ -62,9 +83,33 @@ class BEVHeightOccupancy(nn.Module):
             elif isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        nn.init.normal_(self.head.weight, std=HEAD_INIT_STD)
         prior = self.cfg.prior_occupancy
-        nn.init.constant_(self.head.bias, math.log(prior / (1 - prior)) if prior is not None else 0.0)
+        prior_logit = math.log(prior / (1 - prior)) if prior is not None else 0.0
+        last = self.head if self.head is not None else self.head3d.out
+        if self.skip is None:
+            nn.init.normal_(last.weight, std=HEAD_INIT_STD)
+            nn.init.constant_(last.bias, prior_logit)
+            return
+        # the copy solution: logit = prior where the input is empty, logit(skip_occupied_prob) where it has points;
+        # the head starts silent, so step 0 is exactly the copy. The copy path's weights are unit-scale (identity at
+        # the centre tap) times a fixed gain, so an optimizer step of size lr moves a logit by gain * lr: learning a
+        # neighbour's weight takes tens of steps, not the thousands a raw weight of ~8 would need.
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        p_hit = self.cfg.skip_occupied_prob
+        with torch.no_grad():
+            self.skip.weight.zero_()
+            centre = self.cfg.skip_kernel // 2
+            self.skip.weight[:, :, centre, centre] = torch.eye(self.out_levels)
+            self.skip.bias.zero_()
+            self.skip_gain.fill_(math.log(p_hit / (1 - p_hit)) - prior_logit)
+            self.skip_offset.fill_(prior_logit)
+        if self.shared is not None:
+            self.shared.reset_output()
+
+    def input_occupancy(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Z, Y, X) 0/1 float: the voxels of the first input feature that hold points."""
+        return (x[:, : self.out_levels] > 0).to(x.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -73,6 +118,7 @@ class BEVHeightOccupancy(nn.Module):
         ph, pw = (-h) % self.stride, (-w) % self.stride
         if ph or pw:  # pad bottom/right to a multiple of the total stride; cropped again below
             x = F.pad(x, (0, pw, 0, ph))
+        occupancy = self.input_occupancy(x) if self.skip is not None or self.head3d is not None else None
         skips = []
         for i, block in enumerate(self.encoder):
             if i > 0:
@@ -84,14 +130,20 @@ class BEVHeightOccupancy(nn.Module):
             skip = skips.pop()
             x = F.interpolate(reduce(x), size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)[..., :h, :w]
+        logits = self.head(x) if self.head is not None else self.head3d(x, occupancy)
+        if self.skip is not None:
+            copy = self.skip(occupancy) if self.shared is None else self.skip(occupancy) + self.shared(occupancy)
+            logits = logits + self.skip_gain * copy + self.skip_offset
+        return logits[..., :h, :w]
 
     def parameter_count(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def summary(self) -> str:
         """One line for logs: sizes, options and parameter count."""
-        opts = ",".join(o for o, on in (("residual", self.cfg.residual), ("attention", self.cfg.attention)) if on)
+        opts = ",".join(o for o, on in (("residual", self.cfg.residual), ("attention", self.cfg.attention),
+                                        ("input_skip", self.cfg.input_skip), ("head3d", self.cfg.head == "3d"))
+                        if on)
         return (f"BEVHeightOccupancy(in={self.in_channels}, out={self.out_levels}, channels={self.channels}, "
                 f"norm={self.cfg.norm}, {opts or 'plain'}, dropout={self.cfg.dropout}, "
                 f"prior={self.cfg.prior_occupancy}, params={self.parameter_count() / 1e6:.2f}M)")
