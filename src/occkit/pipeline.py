@@ -46,7 +46,8 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     try:
         result = fit(cfg, run_dir=run_dir)
         run_path, state = result.run_dir, result.state
-        checkpoint = result.best_checkpoint or result.last_checkpoint
+        # the last checkpoint: best.ckpt is chosen on these same validation frames, so reporting it would flatter
+        checkpoint = result.last_checkpoint or result.best_checkpoint
     except TrainingHealthError as err:
         _console.print(f"[red]training stopped by the health guard:[/] {err}")
         run_path = Path(run_dir) if run_dir else _latest_run(cfg)
@@ -116,6 +117,15 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     if checkpoint is not None:
         lines.append(f"- checkpoint evaluated: `{checkpoint}`")
     overall = out.metrics.get("overall", {}) if out.metrics else {}
+    if out.metrics.get("baselines"):
+        from occkit.evaluation.report import baseline_table
+
+        lines += ["", "## The model beside the baselines (validation scenes, last checkpoint)", ""]
+        lines += baseline_table(out.metrics["baselines"])
+        ray = out.metrics.get("ray_iou") or {}
+        if ray.get("rayiou") is not None:
+            base = ", ".join(f"{k} {v:.4f}" for k, v in ray.get("baselines", {}).items() if v is not None)
+            lines += ["", f"RayIoU (rays from each frame's sensor positions): model {ray['rayiou']:.4f}; {base}."]
     if overall:
         lines += ["", "## Validation metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {'n/a' if v is None else f'{v:.4f}'} |" for k, v in overall.items()

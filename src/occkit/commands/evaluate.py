@@ -61,5 +61,7 @@ def register(app: typer.Typer) -> None:
         ray = result.report.get("ray_iou")
         if ray is not None:
             console.print("RayIoU: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                                for k, v in ray.items()))
+                                                for k, v in ray.items() if k != "baselines"))
+            console.print("RayIoU of the baselines: " + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} n/a" for k, v in ray.get("baselines", {}).items()))
         console.print(f"wrote {result.json_path} and {result.md_path}")

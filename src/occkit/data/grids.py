@@ -28,7 +28,7 @@ from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
 # bump when FrameToGrids' output changes for the same inputs, so preprocessing caches are invalidated
-PIPELINE_VERSION = 2  # 2: lidar_center puts the robust floor at the datum z = 0 when it fits
+PIPELINE_VERSION = 3  # 3: samples carry sensor_origins (RayIoU); 2: lidar_center floor at the datum
 
 
 def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:
@@ -178,7 +178,17 @@ class FrameToGrids:
         }
         if mask is not None:
             out["mask"] = grid_to_channels(mask)
+        out["sensor_origins"] = sensor_origins(frame, al.T_grid_sensor)
         return out
+
+
+def sensor_origins(frame: Frame, T_grid_sensor: np.ndarray) -> np.ndarray:
+    """(K, 3) float32 sensor positions in the grid frame: this frame's sensor first, then the neighbouring sweeps'
+    that a source states in ``meta["sensor_origins"]`` (sensor frame), for RayIoU's rays."""
+    extra = np.asarray(frame.meta.get("sensor_origins", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+    extra = extra[np.all(np.isfinite(extra), axis=1) & (np.linalg.norm(extra, axis=1) > 1e-6)]  # own sensor: first
+    pts = np.vstack([np.zeros((1, 3)), extra])
+    return (pts @ T_grid_sensor[:3, :3].T + T_grid_sensor[:3, 3]).astype(np.float32)
 
 
 def check_model_arrays(sample: dict[str, Any], spec: GridSpec, n_features: int) -> None:
@@ -189,3 +199,19 @@ def check_model_arrays(sample: dict[str, Any], spec: GridSpec, n_features: int) 
         if key in sample and tuple(sample[key].shape) != shape:
             raise GridMismatchError(f"sample {sample.get('frame_id')}: {key} has shape {tuple(sample[key].shape)}, "
                                     f"expected {shape} for {spec.describe()}")
+
+
+def input_occupancy(inputs: Any, features: list[str], num_levels: int) -> Any:
+    """Which voxels hold input points, (..., Z, Y, X) bool, from model-layout inputs (..., F*Z, Y, X).
+
+    Reads the first feature of ``features`` that is positive exactly on hit voxels (occupancy, soft, count);
+    works on numpy arrays and torch tensors alike. The baselines and the metrics' seen/unseen split use it.
+    """
+    from occkit.data.config import OCCUPANCY_FEATURES
+
+    usable = [i for i, f in enumerate(features) if f in OCCUPANCY_FEATURES]
+    if not usable:
+        raise ConfigError(f"data.input.features {features}: none of them marks occupied voxels; add one of "
+                          f"{OCCUPANCY_FEATURES} to compare against the copy-the-input baselines")
+    k = usable[0]
+    return inputs[..., k * num_levels:(k + 1) * num_levels, :, :] > 0

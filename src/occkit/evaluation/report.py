@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 RATE_KEYS = ("iou", "precision", "recall", "f1")
+BASELINE_COLUMNS = (("iou", "IoU all"), ("iou_ground", "IoU ground"), ("iou_above", "IoU above ground"),
+                    ("recall_unseen", "unseen recall"), ("precision_added", "added-voxel precision"))
 
 
 def _fmt(v: Any) -> str:
@@ -25,8 +27,14 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(f"| threshold {t} | " + " | ".join(_fmt(o[k]) for k in RATE_KEYS) + " |")
     lines.append(f"| best F1 (threshold {b['threshold']}) | {_fmt(b['iou'])} | | | {_fmt(b['f1'])} |")
     if report.get("ray_iou") is not None:
-        lines += ["", "RayIoU: " + ", ".join(f"{k} {_fmt(v)}" for k, v in report["ray_iou"].items())]
+        ray = {k: v for k, v in report["ray_iou"].items() if k != "baselines"}
+        lines += ["", "RayIoU: " + ", ".join(f"{k} {_fmt(v)}" for k, v in ray.items())]
+        if report["ray_iou"].get("baselines"):
+            lines.append("RayIoU of the baselines (same rays): " + ", ".join(
+                f"{k} {_fmt(v)}" for k, v in report["ray_iou"]["baselines"].items()))
     lines += ["", "Empty cells (n/a) mean nothing to score: e.g. precision with no voxel predicted occupied."]
+    if report.get("baselines"):
+        lines += ["", "## Beside the baselines", ""] + baseline_table(report["baselines"])
     lines += ["", "## Per scene", "", "| scene | frames | IoU | precision | recall | F1 |", "|---|---|---|---|---|---|"]
     for name, s in report["per_scene"].items():
         lines.append(f"| {name} | {s['frames']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
@@ -38,6 +46,38 @@ def markdown(report: dict[str, Any]) -> str:
     for s in report["sweep"]:
         lines.append(f"| {s['threshold']} | {_fmt(s['iou'])} | {_fmt(s['f1'])} |")
     return "\n".join(lines) + "\n"
+
+
+def gap_line(baselines: dict[str, Any]) -> str:
+    """One sentence: the model's gain over the best baseline and the share of the gap it closes, per region."""
+    parts = []
+    for key, what in (("iou", "overall"), ("iou_above", "above ground")):
+        s = baselines["summary"][key]
+        if s.get("best_baseline") is None or s.get("gain") is None:
+            continue
+        label = baselines["labels"].get(s["best_baseline"], s["best_baseline"])
+        parts.append(f"{what}: IoU {_fmt(s['model'])} vs {_fmt(s['best_baseline_value'])} ({label}), gain "
+                     f"{s['gain']:+.4f}, gap closed {_pct(s['gap_closed'])}")
+    return "; ".join(parts)
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def baseline_table(baselines: dict[str, Any]) -> list[str]:
+    """Markdown lines: predictor x (IoU all / ground / above ground / unseen recall / added-voxel precision)."""
+    head = "| predictor | " + " | ".join(title for _, title in BASELINE_COLUMNS) + " |"
+    lines = [head, "|---" * (len(BASELINE_COLUMNS) + 1) + "|"]
+    for name, row in baselines["predictors"].items():
+        label = baselines["labels"].get(name, name)
+        label = f"**{label}**" if name == "model" else label
+        lines.append(f"| {label} | " + " | ".join(_fmt(row.get(k)) for k, _ in BASELINE_COLUMNS) + " |")
+    lines += ["", gap_line(baselines) + ".",
+              "", "Gap closed = (IoU_model - IoU_best) / (1 - IoU_best). Ground = within the ground band over the "
+              "per-column ground level (occkit.metrics.regions); unseen = target voxels without input points; added "
+              "= predicted voxels without input points."]
+    return lines
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
@@ -69,4 +109,15 @@ def console_tables(report: dict[str, Any]) -> list[Any]:
         scenes.add_column(k, justify="right")
     for name, s in report["per_scene"].items():
         scenes.add_row(name, str(s["frames"]), *(_fmt(s[k]) for k in RATE_KEYS))
-    return [overall, scenes]
+    tables = [overall, scenes]
+    if report.get("baselines"):
+        b = report["baselines"]
+        base = Table(title="beside the baselines (same frames, targets, mask)", caption=gap_line(b))
+        base.add_column("predictor")
+        for _, title in BASELINE_COLUMNS:
+            base.add_column(title, justify="right")
+        for name, row in b["predictors"].items():
+            base.add_row(b["labels"].get(name, name), *(_fmt(row.get(k)) for k, _ in BASELINE_COLUMNS),
+                         style="bold" if name == "model" else None)
+        tables.append(base)
+    return tables

@@ -58,13 +58,33 @@ def _dataset_config(cfg: Any) -> Any:
     return cfg.data
 
 
-def _ray_iou_metric(cfg: Any) -> Any:
-    """Binary RayIoU with the config's rays (occkit.metrics.build), or None when eval.ray_iou is off."""
+RAY_BASELINES = ("copy", "dilate")
+
+
+def _ray_iou_metric(cfg: Any) -> dict[str, Any] | None:
+    """Binary RayIoU (occkit.metrics.build) for the model and the copy / dilate baselines, sharing one table of
+    rays per frame; None when eval.ray_iou is off."""
     if not cfg.eval.ray_iou:
         return None
     from occkit.metrics.build import build_ray_iou
 
-    return build_ray_iou(cfg.eval, cfg.data.grid)
+    rays = {name: build_ray_iou(cfg.eval, cfg.data.grid) for name in ("model", *RAY_BASELINES)}
+    for name in RAY_BASELINES:
+        rays[name].share_tables(rays["model"])
+    return rays
+
+
+def _update_rays(rays: dict[str, Any], logits: Any, target: Any, mask: Any, batch: dict[str, Any], data_cfg: Any,
+                 nz: int) -> None:
+    """Rays from each frame's sensor positions where the samples carry them, else from the configured origins."""
+    from occkit.data.grids import input_occupancy
+    from occkit.metrics.baselines import baseline_predictions
+
+    origins = batch.get("sensor_origins")
+    rays["model"].update(logits, target, mask, origins=origins)
+    preds = baseline_predictions(input_occupancy(batch["input"], data_cfg.input.features, nz), None)
+    for name in RAY_BASELINES:
+        rays[name].update(preds[name].float() * 40.0 - 20.0, target, mask, origins=origins)  # as logits
 
 
 def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out_dir: str | Path | None = None, *,
@@ -78,6 +98,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     from torch.utils.data import DataLoader
 
     from occkit.data.dataset import OccupancyDataset, collate
+    from occkit.data.grids import input_occupancy
     from occkit.metrics import OccupancyMetrics
 
     module, cfg, ckpt_name = _module_and_config(module_or_checkpoint, cfg)
@@ -93,14 +114,16 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     scenes: dict[str, OccupancyMetrics] = {}
     scene_frames: dict[str, int] = {}
     ray = _ray_iou_metric(cfg)
+    quality = _quality_metric(module, cfg, data_cfg, source)
     with torch.no_grad(), _Bar(len(dataset), progress, f"evaluating {split}") as bar:
         for batch in loader:
             logits = module(batch["input"])
             target = batch["target"]
             mask = batch.get("mask") if cfg.eval.use_visibility_mask else None
             overall.update(logits, target, mask)
+            quality.update(logits, target, input_occupancy(batch["input"], data_cfg.input.features, nz), mask)
             if ray is not None:
-                ray.update(logits, target, mask)
+                _update_rays(ray, logits, target, mask, batch, data_cfg, nz)
             for i, fid in enumerate(batch["frame_id"]):
                 name = scene_of(fid)
                 if name not in scenes:
@@ -109,10 +132,31 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
                 scene_frames[name] += 1
             bar.advance(len(batch["frame_id"]))
     report = _report(overall, scenes, scene_frames, ray, cfg, split, ckpt_name, len(dataset))
+    report["baselines"] = _baselines_report(quality.compute(), quality.plane_level)
     result = EvalResult(report)
     if out_dir is not None:
         result.json_path, result.md_path = write_report(report, out_dir)
     return result
+
+
+def _quality_metric(module: Any, cfg: Any, data_cfg: Any, source: Any) -> Any:
+    """Model-vs-baselines counts; the ground_plane level comes from the checkpoint, else from the train split
+    (left out when frames come from memory and the checkpoint does not know it)."""
+    from occkit.metrics.baselines import train_split_plane_level
+    from occkit.metrics.build import build_quality_metrics
+
+    level = getattr(module, "plane_level", None)
+    if level is None and source is None:
+        level = train_split_plane_level(data_cfg, cfg.seed)
+    return build_quality_metrics(cfg.eval, cfg.data.grid, level)
+
+
+def _baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:
+    """JSON-ready QualityMetrics result (NaN -> None)."""
+    rows = {name: {k: _num(v) for k, v in row.items()} for name, row in q["predictors"].items()}
+    summary = {key: {k: (_num(v) if isinstance(v, float) else v) for k, v in q[key].items()}
+               for key in ("iou", "iou_ground", "iou_above")}
+    return {"predictors": rows, "labels": q["labels"], "summary": summary, "plane_level": plane_level}
 
 
 def _num(v: Any) -> float | None:
@@ -141,9 +185,10 @@ def _report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], 
         per_scene[name] = {"frames": scene_frames[name], **{k: _num(r[k]) for k in RATE_KEYS}}
     ray_out = None
     if ray is not None:
-        raw = ray.compute()
+        raw = ray["model"].compute()
         ray_out = {k: _num(v) for k, v in raw.items() if k.startswith("rayiou")}
         ray_out["num_rays"] = int(raw["num_rays"])
+        ray_out["baselines"] = {name: _num(ray[name].compute()["rayiou"]) for name in RAY_BASELINES}
     return {"split": split, "checkpoint": ckpt_name, "grid": spec.describe(), "num_frames": n,
             "threshold": float(cfg.eval.threshold), "use_visibility_mask": bool(cfg.eval.use_visibility_mask),
             "overall": {k: _num(res[k]) for k in RATE_KEYS}, "best": best, "sweep": sweep,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from occkit.geometry.grid import GridSpec
 from occkit.metrics.config import EvalConfig
 from occkit.metrics.occupancy import OccupancyMetrics
+from occkit.metrics.quality import QualityMetrics
 from occkit.metrics.rayiou import RayIoU
 
 
@@ -29,4 +30,11 @@ def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = Non
     return RayIoU(spec, origins=origins, num_azimuth=cfg.ray_num_azimuth,
                   elevations_deg=cfg.ray_elevations_deg, depth_thresholds=cfg.ray_depth_thresholds,
                   max_range=cfg.ray_max_range, threshold=cfg.threshold, num_classes=num_classes,
-                  free_label=free_label)
+                  free_label=free_label, max_origins=cfg.ray_max_origins)
+
+
+def build_quality_metrics(cfg: EvalConfig, spec: GridSpec, plane_level: int | None) -> QualityMetrics:
+    """Model vs baselines at ``cfg.threshold``; the ground filter's window and band converted to voxels."""
+    window = max(1, round(cfg.ground_window_m / float(min(spec.size[0], spec.size[1]))))
+    band = round(cfg.ground_band_m / float(spec.size[2]))
+    return QualityMetrics(threshold=cfg.threshold, plane_level=plane_level, ground_window=window, ground_band=band)

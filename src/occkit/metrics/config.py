@@ -20,6 +20,12 @@ class EvalConfig(BaseModel):
     ray_elevations_deg: list[float] | None = None
     ray_depth_thresholds: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])
     ray_max_range: float | None = Field(None, gt=0)
+    # RayIoU origins per frame: the frame's sensor and up to this many neighbouring sensor positions (grid frame),
+    # as SparseOcc casts from the LiDAR origins of neighbouring frames; used where a sample carries them
+    ray_max_origins: int = Field(8, ge=1)
+    # ground vs above ground (occkit.metrics.regions): opening window of the ground filter and the band over it
+    ground_window_m: float = Field(30.0, gt=0, description="wider than the widest roof the ground filter removes")
+    ground_band_m: float = Field(1.5, ge=0, description="voxels up to this far above the ground count as ground")
 
     @field_validator("sweep_thresholds")
     @classmethod

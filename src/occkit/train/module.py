@@ -41,6 +41,9 @@ class OccupancyModule(L.LightningModule):
         from occkit.metrics import build_occupancy_metrics
 
         self.val_metric = build_occupancy_metrics(self.cfg.eval, self.cfg.data.grid)
+        # the train split's most common target level (the ground_plane baseline); the runner sets it
+        self.plane_level: int | None = None
+        self.val_quality: Any = None
         self.step_stats: dict[str, float] = {}
         self.step_per_height_loss = torch.zeros(z)
         self.nonfinite_steps = 0
@@ -157,6 +160,12 @@ class OccupancyModule(L.LightningModule):
     # ---- validation --------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self.val_metric.reset()
+        from occkit.metrics.build import build_quality_metrics
+
+        if self.val_quality is None or self.val_quality.plane_level != self.plane_level:
+            self.val_quality = build_quality_metrics(self.cfg.eval, self.cfg.data.grid, self.plane_level)
+        self.val_quality = self.val_quality.to(self.device)
+        self.val_quality.reset()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         inputs, target, mask = self._unpack(batch)
@@ -166,6 +175,11 @@ class OccupancyModule(L.LightningModule):
             self.log("epoch/val_loss", total, on_step=False, on_epoch=True, sync_dist=True,
                      batch_size=int(inputs.shape[0]))
         self.val_metric.update(logits.detach().float(), target, mask)
+        if self.val_quality is not None:
+            from occkit.data.grids import input_occupancy
+
+            occ = input_occupancy(inputs, self.cfg.data.input.features, self.cfg.data.grid.shape[2])
+            self.val_quality.update(logits.detach().float(), target, occ, mask)
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metric.compute()  # torchmetrics syncs the counts across ranks
@@ -175,6 +189,10 @@ class OccupancyModule(L.LightningModule):
             if name in values:
                 self.log(f"val/{name}", float(values[name]), on_step=False, on_epoch=True)
         self.val_metric.reset()
+        if self.val_quality is not None:
+            for name, value in quality_logs(self.val_quality.compute()).items():
+                self.log(name, value, on_step=False, on_epoch=True)
+            self.val_quality.reset()
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
@@ -193,6 +211,7 @@ class OccupancyModule(L.LightningModule):
         checkpoint["occkit_grid"] = self.cfg.data.grid.model_dump(mode="json")
         checkpoint["occkit_version"] = __version__
         checkpoint["occkit_nonfinite_steps"] = self.nonfinite_steps
+        checkpoint["occkit_plane_level"] = self.plane_level
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         from occkit.train.checkpoint import check_grid, checkpoint_grid
@@ -201,4 +220,16 @@ class OccupancyModule(L.LightningModule):
         if saved is not None:
             check_grid(saved, self.cfg.data.grid)
         self.nonfinite_steps = int(checkpoint.get("occkit_nonfinite_steps", 0))
+        self.plane_level = checkpoint.get("occkit_plane_level")
 
+
+
+def quality_logs(q: dict[str, Any]) -> dict[str, float]:
+    """The logged names of a QualityMetrics result: the model beside the best baseline, per region."""
+    model = q["predictors"]["model"]
+    out = {"val/iou_gain": q["iou"]["gain"], "val/iou_gap_closed": q["iou"]["gap_closed"],
+           "val/iou_best_baseline": q["iou"]["best_baseline_value"],
+           "val/iou_ground": model["iou_ground"], "val/iou_above_ground": model["iou_above"],
+           "val/iou_above_ground_gap_closed": q["iou_above"]["gap_closed"],
+           "val/recall_unseen": model["recall_unseen"], "val/precision_added": model["precision_added"]}
+    return {k: float(v) for k, v in out.items()}

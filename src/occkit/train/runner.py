@@ -108,6 +108,17 @@ def resolve_run(cfg: ExperimentConfig, run_dir: str | Path | None,
     return (Path(run_dir) if run_dir is not None else _new_run_dir(cfg)), ckpt
 
 
+def _train_plane_level(train_loader: Any, max_samples: int = 32) -> int | None:
+    """The ground_plane baseline's level from (up to ``max_samples`` of) the training targets, when the loader's
+    dataset yields occkit samples; None otherwise (that baseline is then left out)."""
+    from occkit.metrics.baselines import dataset_plane_level
+
+    try:
+        return dataset_plane_level(getattr(train_loader, "dataset", None), max_samples)
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
 def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
     if train_loader is not None:
         return train_loader, val_loader
@@ -239,6 +250,8 @@ class _Session:
                 f"   [bold]resuming from:[/] {ckpt_path} (step {resume_step})" if ckpt_path else ""))
         self.train_loader, self.val_loader = _build_loaders(cfg, train_loader, val_loader)
         has_val = self.val_loader is not None
+        if has_val:
+            module.plane_level = _train_plane_level(self.train_loader)
         ckpt_dir = run_dir / "checkpoints"
         ckpt_callbacks = build_checkpoint_callbacks(ckpt_dir, cfg.trainer.checkpoint_every_n_epochs,
                                                     cfg.trainer.checkpoint_every_n_steps,
