@@ -176,3 +176,44 @@ def test_real_aerial_scan_lifted_by_1_5_m() -> None:
     assert r["num_rays"].item() > 0.5 * len(origins)  # most columns hold a return
     assert r["rayiou_1m"].item() == 0.0
     assert r["rayiou_2m"].item() == 1.0 and r["rayiou_4m"].item() == 1.0
+
+
+def test_rays_from_each_frames_own_sensor_positions() -> None:
+    """Per-sample origins: a downward ray from two sensors above a floor and a raised block, with known depths."""
+    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 8.0, 8.0, 4.0), voxel_size=(0.5, 0.5, 0.5))
+    gt = np.zeros(spec.shape, np.int64)
+    gt[:, :, 0] = 1  # floor: top face at z = 0.5
+    gt[8:12, 8:12, 3] = 1  # a block whose top face is at z = 2.0, under (5, 5)
+    pred = gt.copy()
+    pred[8:12, 8:12, 3] = 0  # the prediction misses the block
+    down = np.array([[0.0, 0.0, -1.0]])
+    metric = RayIoU(spec, directions=down, depth_thresholds=[1.0])
+    # sample 0 looks down at (5, 5) and (1, 1) from 10 m; sample 1 from (1, 1) only
+    origins = [np.array([[5.1, 5.1, 10.0], [1.1, 1.1, 10.0]]), np.array([[1.1, 1.1, 10.0]])]
+    metric.update(as_logits(pred)[None].repeat(2, 1, 1, 1), as_logits(gt)[None].repeat(2, 1, 1, 1), origins=origins)
+    out = metric.compute()
+    # three scored rays: the block ray's prediction lands 1.5 m deeper (a miss at 1 m), the two floor rays hit
+    assert int(out["num_rays"]) == 3
+    assert float(out["rayiou"]) == pytest.approx(2 / (3 + 3 - 2))
+    # at most max_origins per frame are cast
+    capped = RayIoU(spec, directions=down, depth_thresholds=[1.0], max_origins=1)
+    capped.update(as_logits(gt)[None], as_logits(gt)[None], origins=[origins[0]])
+    assert int(capped.compute()["num_rays"]) == 1
+    with pytest.raises(ConfigError, match="one \\(K, 3\\) array per sample"):
+        metric.update(as_logits(gt)[None], as_logits(gt)[None], origins=origins)
+
+
+def test_synthetic_samples_carry_their_sweeps_sensor_positions() -> None:
+    from occkit.data.config import DataConfig
+    from occkit.data.grids import FrameToGrids
+    from occkit.sources.synthetic import SyntheticSourceConfig
+
+    src = SyntheticSourceConfig(preset="uav_town", train_frames=1, val_frames=0, accumulate_poses=3)
+    grid = GridSpec(pc_range=(-8.0, -8.0, -10.0, 8.0, 8.0, 50.5), voxel_size=(0.4, 0.4, 0.5))
+    frame = src.build("train")[0]
+    sample = FrameToGrids(DataConfig(source=src, grid=grid))(frame)
+    o = sample["sensor_origins"]
+    assert o.shape == (3, 3)
+    # the drone flies 50-130 m up: every sensor sits above the grid, own sensor first, at the frame's own position
+    assert np.all(o[:, 2] > 50.5)
+    assert np.allclose(o[0, :2], 0.0, atol=1e-3)  # the grid is centred under this frame's LiDAR

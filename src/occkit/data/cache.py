@@ -154,6 +154,8 @@ def encode(sample: dict[str, Any]) -> dict[str, np.ndarray]:
         out[key] = np.asarray(str(sample[key]))
     for key in ("in_range_ratio", "target_rate"):
         out[key] = np.asarray(float(sample[key]))
+    if sample.get("sensor_origins") is not None:
+        out["sensor_origins"] = np.asarray(sample["sensor_origins"], np.float32).reshape(-1, 3)
     return out
 
 
@@ -177,6 +179,8 @@ def decode(data: Any) -> dict[str, Any]:
         out[key] = str(data[key])
     for key in ("in_range_ratio", "target_rate"):
         out[key] = float(data[key])
+    if "sensor_origins" in data:
+        out["sensor_origins"] = np.asarray(data["sensor_origins"], np.float32).reshape(-1, 3)
     return out
 
 
@@ -244,6 +248,9 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     config (another grid, more frames, other features) gets its own cache instead of a stale-cache error."""
     import hashlib
 
+    from occkit.data.grids import PIPELINE_VERSION
+
     data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
+    data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root) / "cache" / f"{name}-{key}"

@@ -103,6 +103,8 @@ class OccupancyDataset(Dataset):
         }
         if sample.get("mask") is not None:
             out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=bool))
+        if sample.get("sensor_origins") is not None and not self.augment:  # a flipped grid has moved sensors
+            out["sensor_origins"] = torch.from_numpy(np.asarray(sample["sensor_origins"], dtype=np.float32))
         return out
 
 
@@ -120,6 +122,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
     if all(has_mask) and samples:
         batch["mask"] = torch.stack([s["mask"] for s in samples])
+    if samples and all("sensor_origins" in s for s in samples):  # (K, 3) each; K differs between frames
+        batch["sensor_origins"] = [s["sensor_origins"] for s in samples]
     return batch
 
 

@@ -10,8 +10,12 @@ Binary mode has one class, "occupied".
 
 What is simplified against SparseOcc's official ``ray_metrics.py``:
 
-* origins are fixed points in the grid frame (config), not the LiDAR origins of the current and 8 neighbouring
-  frames taken from the ego poses of each sample;
+* origins: where a sample carries its sensor positions (``sensor_origins``: the frame's own LiDAR and the
+  neighbouring sweeps', in the grid frame; up to ``max_origins``, 8 by default) rays start there, as SparseOcc casts
+  from the current and neighbouring frames' LiDAR origins; otherwise from fixed points in the grid frame (config);
+* a downward-looking UAV sensor flies above the grid: its rays enter the grid box through the top (the traversal
+  clips every ray to the box), so the ring elevations should look down (e.g. -88..-61 degrees) rather than use
+  SparseOcc's nuScenes pitches (-45..+12), which from 100 m up would mostly miss the grid;
 * rays are traversed exactly with a voxel DDA on the CPU/GPU in PyTorch (their CUDA ``dvr`` renderer); the depth
   of a hit is the distance from the origin to where the ray enters the first occupied voxel;
 * voxels labelled ``ignore_index`` (255) are transparent (SparseOcc treats every label but free as occupied);
@@ -22,6 +26,7 @@ The ray directions default to SparseOcc's nuScenes pitch angles (``sparseocc_ele
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +65,7 @@ class RayIoU(Metric):
                  num_azimuth: int = 360, elevations_deg: Sequence[float] | None = None,
                  directions: np.ndarray | None = None, depth_thresholds: Sequence[float] = DEFAULT_DEPTH_THRESHOLDS,
                  max_range: float | None = None, threshold: float = 0.5, num_classes: int | None = None,
-                 free_label: int = 17, ignore_index: int | None = 255, **kwargs) -> None:
+                 free_label: int = 17, ignore_index: int | None = 255, max_origins: int = 8, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(spec, GridSpec):
             raise ConfigError(f"spec: expected a GridSpec, got {type(spec).__name__}")
@@ -92,18 +97,15 @@ class RayIoU(Metric):
         self.add_state("tp_count", default=torch.zeros(t, c, dtype=torch.int64), dist_reduce_fx="sum")
         self.add_state("num_rays", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
         self._tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.max_origins = int(max_origins)
+        self._origin_tables: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ---- geometry ---------------------------------------------------------------------------------
     def _table(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """All origins' traversal tables stacked along the ray axis, cached per device."""
+        """The fixed origins' traversal tables stacked along the ray axis, cached per device."""
         key = str(device)
         if key not in self._tables:
-            parts = [traversal_table(self.spec, o, self.directions, self.max_range) for o in self.origins]
-            width = max(f.shape[1] for f, _ in parts)
-            sentinel = self.spec.num_voxels
-            flat = torch.cat([torch.nn.functional.pad(f, (0, width - f.shape[1]), value=sentinel) for f, _ in parts])
-            depth = torch.cat([torch.nn.functional.pad(d, (0, width - d.shape[1]), value=float("inf"))
-                               for _, d in parts])
+            flat, depth = stack_tables(self.spec, self.origins, self.directions, self.max_range)
             self._tables[key] = (flat.to(device), depth.to(device))
         return self._tables[key]
 
@@ -116,8 +118,13 @@ class RayIoU(Metric):
         return channels_to_grid(x).reshape(x.shape[0], -1)
 
     # ---- accumulation -----------------------------------------------------------------------------
-    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """Binary: logits and target; semantic: predicted and GT labels. (B, Z, Y, X) or (Z, Y, X)."""
+    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+               origins: Sequence[Any] | None = None) -> None:
+        """Binary: logits and target; semantic: predicted and GT labels. (B, Z, Y, X) or (Z, Y, X).
+
+        ``origins``: per sample, the (K, 3) sensor positions in the grid frame to cast from (the frame's own
+        sensor and its neighbours'; the first ``max_origins`` are used). None casts from the fixed origins.
+        """
         pred = batched_zyx(as_tensor(pred, "pred"), "pred")
         target = batched_zyx(as_tensor(target, "target"), "target").to(pred.device)
         same_shape(pred, target, "pred", "target")
@@ -128,23 +135,57 @@ class RayIoU(Metric):
             pred_lab, gt_lab = pred.long(), target.long()
             pred_occ = (pred_lab != self.free_label) & (pred_lab < self.num_classes)
             gt_occ = (gt_lab != self.free_label) & (gt_lab < self.num_classes)
+            labels = (self._to_flat(pred_lab, "pred"), self._to_flat(gt_lab, "target"))
         else:
             pred_occ = pred.float().sigmoid() > self.threshold
             gt_occ = target >= 0.5
-            pred_lab = gt_lab = None
-        flat, depth = self._table(pred.device)
-        p_hit, p_depth = first_hits(self._to_flat(pred_occ, "pred"), flat, depth)
-        g_hit, g_depth = first_hits(self._to_flat(gt_occ, "target"), flat, depth)
+            labels = None
+        p_occ, g_occ = self._to_flat(pred_occ, "pred"), self._to_flat(gt_occ, "target")
+        keep_flat = None if keep is None else self._to_flat(keep, "mask")
+        if origins is None:
+            self._score(p_occ, g_occ, keep_flat, labels, *self._table(pred.device))
+            return
+        if len(origins) != pred.shape[0]:
+            raise ConfigError(f"origins: expected one (K, 3) array per sample ({pred.shape[0]}), got {len(origins)}")
+        for i, o in enumerate(origins):
+            one = slice(i, i + 1)
+            lab = None if labels is None else (labels[0][one], labels[1][one])
+            self._score(p_occ[one], g_occ[one], None if keep_flat is None else keep_flat[one], lab,
+                        *self._origins_table(o, pred.device))
+
+    def share_tables(self, other: RayIoU) -> None:
+        """Reuse ``other``'s per-frame ray tables (same grid and rays): scoring baselines costs no extra traversal."""
+        if other.spec != self.spec or not np.array_equal(other.directions, self.directions):
+            raise ConfigError("share_tables: both RayIoU metrics must have the same grid and ray directions")
+        self._origin_tables = other._origin_tables
+
+    def _origins_table(self, origins: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        o = np.asarray(origins.cpu() if isinstance(origins, torch.Tensor) else origins, np.float64).reshape(-1, 3)
+        if len(o) == 0 or not np.all(np.isfinite(o)):
+            raise ConfigError(f"origins: expected finite (K, 3) sensor positions in metres, got {o.tolist()}")
+        o = o[: self.max_origins]
+        key = o.round(3).tobytes()
+        if key not in self._origin_tables:
+            if len(self._origin_tables) >= 32:  # frames come once per epoch: keep a few, not all
+                self._origin_tables.pop(next(iter(self._origin_tables)))
+            self._origin_tables[key] = stack_tables(self.spec, o, self.directions, self.max_range)
+        flat, depth = self._origin_tables[key]
+        return flat.to(device), depth.to(device)
+
+    def _score(self, p_occ: torch.Tensor, g_occ: torch.Tensor, keep_flat: torch.Tensor | None,
+               labels: tuple[torch.Tensor, torch.Tensor] | None, flat: torch.Tensor, depth: torch.Tensor) -> None:
+        """Add the rays of (B, N) flattened prediction / target occupancy to the counts."""
+        p_hit, p_depth = first_hits(p_occ, flat, depth)
+        g_hit, g_depth = first_hits(g_occ, flat, depth)
         n = self.spec.num_voxels
         scored = g_hit < n
-        if keep is not None:
-            keep_flat = torch.cat([self._to_flat(keep, "mask"), keep.new_zeros(keep.shape[0], 1)], dim=1)
-            scored &= torch.gather(keep_flat, 1, g_hit)
+        if keep_flat is not None:
+            scored &= torch.gather(torch.cat([keep_flat, keep_flat.new_zeros(keep_flat.shape[0], 1)], dim=1), 1, g_hit)
         p_valid = (p_hit < n) & scored
-        if self.semantic:
-            pad = torch.full((pred.shape[0], 1), -1, dtype=torch.long, device=pred.device)
-            g_cls = torch.gather(torch.cat([self._to_flat(gt_lab, "target"), pad], 1), 1, g_hit)
-            p_cls = torch.gather(torch.cat([self._to_flat(pred_lab, "pred"), pad], 1), 1, p_hit)
+        if labels is not None:
+            pad = torch.full((p_occ.shape[0], 1), -1, dtype=torch.long, device=p_occ.device)
+            p_cls = torch.gather(torch.cat([labels[0], pad], 1), 1, p_hit)
+            g_cls = torch.gather(torch.cat([labels[1], pad], 1), 1, g_hit)
         else:
             g_cls = torch.zeros_like(g_hit)
             p_cls = torch.zeros_like(p_hit)
@@ -173,3 +214,13 @@ class RayIoU(Metric):
         out["per_class_rayiou"] = per_class
         out["num_rays"] = self.num_rays.clone()
         return out
+
+
+def stack_tables(spec: GridSpec, origins: np.ndarray, directions: np.ndarray,
+                 max_range: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Traversal tables of several origins stacked along the ray axis (padded with the sentinel / inf)."""
+    parts = [traversal_table(spec, o, directions, max_range) for o in origins]
+    width = max(f.shape[1] for f, _ in parts)
+    flat = torch.cat([torch.nn.functional.pad(f, (0, width - f.shape[1]), value=spec.num_voxels) for f, _ in parts])
+    depth = torch.cat([torch.nn.functional.pad(d, (0, width - d.shape[1]), value=float("inf")) for _, d in parts])
+    return flat, depth

@@ -34,6 +34,10 @@ class SyntheticSourceConfig(BaseModel):
     frames_per_scene: int = Field(16, ge=1, description="consecutive frames along one trajectory in one scene")
     accumulate_poses: int = Field(5, ge=1, description="LiDAR sweeps (this one included) merged into the target")
     accumulate_dt: float = Field(4.0, gt=0, description="trajectory time between accumulated sweeps")
+    accumulate_pose_noise_m: float = Field(
+        0.0, ge=0, description="registration error of each accumulated sweep: translation sigma (m) per axis, as "
+                               "real pose estimates leave it (0 = perfect poses)")
+    accumulate_pose_noise_deg: float = Field(0.0, ge=0, description="the same as a rotation sigma (degrees)")
     ship_target: Literal["none", "lidar", "solid"] = Field(
         "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
         "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")

@@ -95,7 +95,8 @@ class SyntheticSample:
             cameras=[self.camera],
             pseudo_points=self.pseudo_points,
             target_points=self.target_points,
-            meta=dict(self.meta),
+            # where the accumulated sweeps were taken (sensor frame): RayIoU casts from them
+            meta={**self.meta, "sensor_origins": np.asarray(self.accumulation_origins, np.float64)},
         )
 
 
@@ -148,7 +149,7 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         T_wl = body_pose(tau + dt) @ rig.T_body_lidar
         acc_rng = np.random.default_rng(derive_seed(scene_seed, 3, k, j))
         s = scan_lidar(scene, T_wl, lidar_cfg, pattern, max_range, acc_rng, t0=tau + dt)
-        T = T_lidar_world @ T_wl
+        T = T_lidar_world @ T_wl @ _pose_error(cfg, acc_rng)
         targets.append((s.points.astype(np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32))
         target_cls.append(s.cls)
         origins.append(T[:3, 3])
@@ -169,6 +170,22 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
+
+
+def _pose_error(cfg: SyntheticSourceConfig, rng: np.random.Generator) -> np.ndarray:
+    """A small rigid error (sensor frame) for one accumulated sweep: what imperfect registration leaves."""
+    from occkit.geometry.transforms import make_transform
+    from occkit.synthetic.rig import rot_y
+
+    T = np.eye(4)
+    if cfg.accumulate_pose_noise_m <= 0 and cfg.accumulate_pose_noise_deg <= 0:
+        return T
+    sigma_deg = cfg.accumulate_pose_noise_deg
+    a = np.deg2rad(rng.normal(0.0, sigma_deg, 3)) if sigma_deg > 0 else np.zeros(3)
+    cz, sz, cx, sx = np.cos(a[2]), np.sin(a[2]), np.cos(a[0]), np.sin(a[0])
+    Rz = np.array([[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]])
+    Rx = np.array([[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]])
+    return make_transform(Rz @ rot_y(a[1]) @ Rx, rng.normal(0.0, cfg.accumulate_pose_noise_m, 3))
 
 
 def target_grids(sample: SyntheticSample, spec: GridSpec, kind: str = "lidar",
