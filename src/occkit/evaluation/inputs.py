@@ -61,6 +61,9 @@ class LoadedPoints:
     fields: dict[str, np.ndarray]
     origin: np.ndarray
     T_world_local: np.ndarray
+    # where the rays start, in the same local frame: the camera for depth and images, the file's own origin (the
+    # sensor of a sensor-frame scan) for point files; refinement moves points along these rays
+    ray_origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 def _is_depth_png(path: Path) -> bool:
@@ -190,7 +193,7 @@ def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any
         pc = read_points(item.path)
         T_local = item.T_world_sensor @ make_transform(translation=pc.origin) if np.any(pc.origin) else \
             item.T_world_sensor
-        return LoadedPoints(pc.xyz, dict(pc.fields), pc.origin, T_local)
+        return LoadedPoints(pc.xyz, dict(pc.fields), pc.origin, T_local, ray_origin=-np.asarray(pc.origin, float))
     cam = item.camera
     assert cam is not None  # collect_inputs gives depth/image inputs a camera
     if item.kind == "depth":
@@ -203,7 +206,8 @@ def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any
         pts = _image_points(item, depth_model, depth_cache, max_depth)
     if len(pts) == 0:
         raise InputFileError(item.path, "gave no valid depth (every pixel is 0, negative or non-finite)")
-    return LoadedPoints(np.asarray(pts, np.float32), {}, np.zeros(3), item.T_world_sensor)
+    return LoadedPoints(np.asarray(pts, np.float32), {}, np.zeros(3), item.T_world_sensor,
+                        ray_origin=np.asarray(cam["T_sensor_cam"], float)[:3, 3])
 
 
 def _image_points(item: PredictInput, depth_model: Any, depth_cache: Any, max_depth: float | None) -> np.ndarray:

@@ -70,3 +70,29 @@ def chamfer_distance(points: np.ndarray, reference: np.ndarray) -> Chamfer:
     acc = float(cKDTree(b).query(a, k=1, workers=-1)[0].mean())
     comp = float(cKDTree(a).query(b, k=1, workers=-1)[0].mean())
     return Chamfer(0.5 * (acc + comp), acc, comp)
+
+
+@dataclass(frozen=True)
+class FScore:
+    """F-score at distance ``tau`` (Knapitsch et al., Tanks and Temples): ``precision`` is the share of points
+    within ``tau`` of the reference, ``recall`` the share of reference points within ``tau`` of the cloud."""
+
+    tau: float
+    precision: float
+    recall: float
+    fscore: float
+
+
+def fscore(points: np.ndarray, reference: np.ndarray, tau: float) -> FScore:
+    """F-score of a cloud against a reference at distance ``tau`` (m); an empty cloud scores 0."""
+    from scipy.spatial import cKDTree
+
+    if tau <= 0:
+        raise ValueError(f"fscore: tau must be a positive distance in metres, got {tau}")
+    a = np.asarray(points, dtype=np.float64)[:, :3]
+    b = np.asarray(reference, dtype=np.float64)[:, :3]
+    if len(a) == 0 or len(b) == 0:
+        return FScore(float(tau), 0.0, 0.0, 0.0)
+    p = float((cKDTree(b).query(a, k=1, workers=-1)[0] < tau).mean())
+    r = float((cKDTree(a).query(b, k=1, workers=-1)[0] < tau).mean())
+    return FScore(float(tau), p, r, 2 * p * r / (p + r) if p + r > 0 else 0.0)

@@ -1,0 +1,61 @@
+"""Refine one source frame's pseudo-LiDAR with a trained model: the raw cloud, the refined one and the LiDAR.
+
+Shared by the refinement benchmark and the main job's report, so both measure exactly the same clouds: the
+pseudo points inside the grid, the refined cloud (``occkit.evaluation.refine_modes``, rays from the frame's
+first camera), and the frame's LiDAR (accumulated sweeps when it has them) inside the grid, all in the sensor frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from occkit.evaluation.refine import in_grid_mask
+from occkit.evaluation.refine_modes import RefinedCloud, RefineMode, refine_cloud
+from occkit.geometry.transforms import invert_transform
+
+
+@dataclass
+class FrameClouds:
+    raw: np.ndarray  # pseudo points inside the grid (sensor frame)
+    refined: RefinedCloud  # refined in the mode refine_frame was asked for
+    lidar: np.ndarray  # LiDAR inside the grid (sensor frame)
+    prob: np.ndarray  # [x, y, z] probabilities on the config's grid
+    target: np.ndarray  # [x, y, z] bool target on the same grid
+    T_grid_sensor: np.ndarray
+    spec: Any
+    pseudo: np.ndarray  # every pseudo point (sensor frame)
+    ray_origin: np.ndarray
+    threshold: float
+
+    def refine(self, mode: RefineMode) -> RefinedCloud:
+        """The same prediction refined in another mode (no second forward pass)."""
+        return refine_cloud(self.pseudo, self.prob, self.spec, self.threshold, mode=mode,
+                            T_grid_points=self.T_grid_sensor, origin=self.ray_origin)
+
+
+def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
+                 mode: RefineMode = "default") -> FrameClouds:
+    """Predict ``frame`` with ``module`` through ``to_grids`` (a FrameToGrids) and refine its pseudo points."""
+    import torch
+
+    from occkit.geometry.layout import channels_to_grid
+
+    spec = to_grids.spec
+    sample = to_grids(frame)
+    T = to_grids.align(frame, to_grids.input_points(frame)).T_grid_sensor
+    with torch.no_grad():
+        logits = module(torch.from_numpy(np.ascontiguousarray(sample["input"], np.float32))[None])
+    prob = channels_to_grid(torch.sigmoid(logits[0].float()).numpy())
+    pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)
+    lidar = np.asarray(frame.target_points if frame.target_points is not None else frame.points, np.float64)
+    ray_origin = np.zeros(3)
+    if frame.cameras:
+        ray_origin = (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
+    refined = refine_cloud(pseudo, prob, spec, threshold, mode=mode, T_grid_points=T, origin=ray_origin)
+    return FrameClouds(raw=pseudo[in_grid_mask(pseudo, spec, T)], refined=refined,
+                       lidar=lidar[in_grid_mask(lidar, spec, T)], prob=prob,
+                       target=channels_to_grid(np.asarray(sample["target"])) > 0.5, T_grid_sensor=T, spec=spec,
+                       pseudo=pseudo, ray_origin=ray_origin, threshold=float(threshold))
