@@ -54,7 +54,8 @@ def noisy_inputs(folder: Path, lidar_dir: Path, n: int = 2) -> list[np.ndarray]:
 def test_predict_writes_occ3d_grids_refined_clouds_and_chamfer(trained, tmp_path: Path) -> None:
     _, ckpt = trained
     clouds = noisy_inputs(tmp_path / "in", tmp_path / "lidar")
-    result = predict(ckpt, [tmp_path / "in"], tmp_path / "out", lidar=tmp_path / "lidar", progress=False)
+    result = predict(ckpt, [tmp_path / "in"], tmp_path / "out", lidar=tmp_path / "lidar", refine="filter",
+                     cloud_format="pcd", progress=False)
     assert [f.name for f in result.frames] == ["f0", "f1"]
     summary = json.loads((tmp_path / "out" / "predict_summary.json").read_text())
     assert summary["occupied_label"] == OCCUPIED_LABEL and len(summary["frames"]) == 2
@@ -78,7 +79,7 @@ def test_refined_points_are_exactly_those_above_threshold_in_the_npy_grid(traine
     _, ckpt = trained
     cloud = noisy_inputs(tmp_path / "in", tmp_path / "lidar", n=1)[0]
     res = predict(ckpt, [tmp_path / "in" / "f0.ply"], tmp_path / "out", grid_format="npy", cloud_format="ply",
-                  threshold=0.3, progress=False)
+                  threshold=0.3, refine="filter", progress=False)
     rec = res.frames[0]
     prob = np.load(rec.grid_path)
     assert prob.shape == TINY_GRID.shape and prob.dtype == np.float32 and 0 <= prob.min() <= prob.max() <= 1
@@ -89,6 +90,38 @@ def test_refined_points_are_exactly_those_above_threshold_in_the_npy_grid(traine
     labels = predict(ckpt, [tmp_path / "in" / "f0.ply"], tmp_path / "out2", threshold=0.3, progress=False)
     sem = read_occ3d_labels(labels.frames[0].grid_path, spec=TINY_GRID).semantics
     np.testing.assert_array_equal(sem == OCCUPIED_LABEL, prob > 0.3)
+
+
+def test_default_refinement_writes_pcd_ply_and_kitti_bin_with_origins_and_fscores(trained, tmp_path: Path) -> None:
+    from occkit.evaluation.refine_modes import ADDED, KEPT, SNAPPED
+
+    _, ckpt = trained
+    cloud = noisy_inputs(tmp_path / "in", tmp_path / "lidar", n=1)[0]
+    res = predict(ckpt, [tmp_path / "in"], tmp_path / "out", lidar=tmp_path / "lidar", pictures=True,
+                  progress=False)
+    rec = res.frames[0]
+    assert rec.refine_mode == "default" and [Path(p).suffix for p in rec.cloud_paths] == [".pcd", ".ply", ".bin"]
+    pcd, ply = read_points(rec.cloud_paths[0]), read_points(rec.cloud_paths[1])
+    n = rec.num_kept + rec.num_added
+    assert len(pcd) == len(ply) == n and rec.num_added > 0
+    np.testing.assert_allclose(pcd.xyz, ply.xyz, atol=1e-5)
+    codes = pcd.fields["origin"].astype(int)
+    assert set(np.unique(codes)) <= {KEPT, SNAPPED, ADDED} and int((codes == ADDED).sum()) == rec.num_added
+    assert np.all((pcd.fields["prob"] > res.refine_threshold) | (codes == KEPT))
+    # kept points are input points, untouched, with their intensity
+    kept = codes == KEPT
+    np.testing.assert_allclose(pcd.xyz[kept], cloud[pcd.fields["intensity"][kept].astype(int)], atol=1e-5)
+    # KITTI .bin: float32 x y z intensity, read back with the declared column count
+    raw = np.fromfile(rec.cloud_paths[2], dtype="<f4")
+    assert raw.size == 4 * n
+    kitti = read_points(rec.cloud_paths[2], columns=4)
+    np.testing.assert_allclose(kitti.xyz, pcd.xyz, atol=1e-4)
+    np.testing.assert_allclose(kitti.fields["intensity"], np.where(codes == ADDED, 0, pcd.fields["intensity"]))
+    for k in (1, 2):
+        assert 0 <= getattr(rec, f"fscore{k}_raw") <= 1 and 0 <= getattr(rec, f"fscore{k}_refined") <= 1
+    assert rec.fscore2_refined >= rec.fscore1_refined
+    assert (tmp_path / "out" / "pictures" / "f0_clouds.png").stat().st_size > 10_000
+    assert "plotly" in (tmp_path / "out" / "pictures" / "f0_clouds.html").read_text()[:300000].lower()
 
 
 def test_a_pose_file_moves_the_input_like_training_does(trained, tmp_path: Path) -> None:
@@ -113,7 +146,8 @@ def test_depth_maps_and_images_become_sensor_frame_points(trained, tmp_path: Pat
     (tmp_path / "cams").mkdir()
     (tmp_path / "cams" / "camera.json").write_text(json.dumps(CAMERA))
     np.save(tmp_path / "cams" / "d0.npy", np.full((24, 32), 5.0, np.float32))
-    res = predict(ckpt, [tmp_path / "cams"], tmp_path / "out", grid_format="npy", threshold=0.05, progress=False)
+    res = predict(ckpt, [tmp_path / "cams"], tmp_path / "out", grid_format="npy", threshold=0.05, refine="filter",
+                  progress=False)
     rec = res.frames[0]
     assert rec.kind == "depth" and rec.num_points == 24 * 32 and rec.num_in_grid == rec.num_points
     refined = read_points(rec.cloud_path)

@@ -30,13 +30,19 @@ def register(app: typer.Typer) -> None:
         poses: Path | None = typer.Option(None, "--poses", help="poses.json/csv by name or KITTI poses.txt "
                                           "(default: <name>.pose.txt beside each input, else identity)"),
         grid_format: str = typer.Option("npz", "--format", help="npz (Occ3D labels.npz) or npy (probabilities)"),
-        cloud_format: str = typer.Option("pcd", "--cloud-format", help="pcd or ply"),
+        cloud_format: str = typer.Option("all", "--cloud-format", help="all (pcd + ply + KITTI float32 x y z "
+                                         "intensity .bin), pcd, ply or bin"),
+        refine: str = typer.Option("default", "--refine", help="filter (drop points in voxels predicted empty), "
+                                   "snap (move points along their rays onto predicted surfaces), complete (snap + "
+                                   "add points in occupied voxels without any), default (= complete)"),
         threshold: float | None = typer.Option(None, "--threshold", "-t", help="occupancy threshold for the grid "
                                                "and the refinement (default: eval.threshold / eval.refine_threshold)"),
         config: Path | None = typer.Option(None, "--config", "-c", help="config file (default: the checkpoint's)"),
         overrides: list[str] = typer.Option(None, "--set", "-s", help="override a config field"),
         depth_cache: Path | None = typer.Option(None, "--depth-cache", help="cache folder for depth predictions"),
         max_depth: float | None = typer.Option(None, "--max-depth", help="drop depth points farther than this (m)"),
+        pictures: bool = typer.Option(False, "--pictures", help="also write pictures/<name>_clouds.png (BEV) and "
+                                      ".html (3D) of the raw, refined and LiDAR points"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
         """Predict occupancy for scans / depth maps / images and write grids and refined point clouds."""
@@ -57,14 +63,17 @@ def register(app: typer.Typer) -> None:
                 cache = DepthCache(depth_cache)
             result = run_predict(checkpoint, list(inputs), out, cfg=cfg, lidar=lidar, camera=camera, poses=poses,
                                  grid_format=grid_format, cloud_format=cloud_format,  # type: ignore[arg-type]
+                                 refine=refine, pictures=pictures,  # type: ignore[arg-type]
                                  threshold=threshold, depth_cache=cache, max_depth=max_depth,
                                  progress=progress)
         table = Table(title=f"{len(result.frames)} inputs, refine threshold {result.refine_threshold}")
-        for col in ("input", "points", "kept", "occupied", "alignment", "chamfer raw", "chamfer refined"):
+        for col in ("input", "points", "kept", "added", "occupied", "alignment", "chamfer raw", "chamfer refined",
+                    "F@1vox raw", "F@1vox refined"):
             table.add_column(col, justify="left" if col in ("input", "alignment") else "right")
         for f in result.frames:
-            table.add_row(f.name, str(f.num_points), _fmt(f.kept_fraction, True), _fmt(f.occupied_fraction, True),
-                          f.alignment, _fmt(f.chamfer_raw), _fmt(f.chamfer_refined))
+            table.add_row(f.name, str(f.num_points), _fmt(f.kept_fraction, True), str(f.num_added),
+                          _fmt(f.occupied_fraction, True), f.alignment, _fmt(f.chamfer_raw), _fmt(f.chamfer_refined),
+                          _fmt(f.fscore1_raw), _fmt(f.fscore1_refined))
         console = Console(highlight=False)
         console.print(table)
         console.print(f"wrote {out / 'grids'}, {out / 'refined'} and {result.summary_path}")

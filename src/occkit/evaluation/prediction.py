@@ -14,11 +14,16 @@ Outputs under ``out_dir``:
   the probability is > the grid threshold and ``FREE_LABEL`` (17) elsewhere; ``mask_lidar`` and
   ``mask_camera`` are all ones (the model predicts every voxel). Or ``grids/<name>.npy``: float32 [x, y, z]
   probabilities.
-- ``refined/<name>.pcd|.ply``: the input points whose voxel is predicted occupied (> the refine threshold),
-  in the input's own frame and coordinates, with the input's per-point fields.
+- ``refined/<name>.pcd``, ``.ply`` and ``.bin``: the refined cloud (``occkit.evaluation.refine_modes``: points
+  filtered, snapped along their rays onto the predicted surfaces, and completed in predicted-occupied voxels), in
+  the **input's own sensor frame** and coordinates (the frame the input file came in; for depth maps and images the
+  camera file's sensor frame). ``.pcd``/``.ply`` carry the input's per-point fields plus ``origin`` (0 kept,
+  1 snapped, 2 added) and ``prob`` (the voxel probability); ``.bin`` is KITTI-style float32 ``x y z intensity``
+  (intensity 0 where the input had none, and for added points), which OpenPCDet and mmdetection3d load as is.
 - ``predict_summary.json``: per input counts, kept fraction, alignment, and with ``lidar`` the Chamfer
-  distance of raw and refined points to the LiDAR scan (input points cropped to the grid box, since the
-  refined cloud cannot hold points outside it; LiDAR cropped to the grid columns the input covers).
+  distance and the F-score at one and two voxels of raw and refined points to the LiDAR scan (input points
+  cropped to the grid box, since the refined cloud cannot hold points outside it; LiDAR cropped to the grid
+  columns the input covers).
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ import numpy as np
 
 from occkit.errors import ConfigError
 from occkit.evaluation.inputs import PredictInput, collect_inputs, load_points, match_lidar
-from occkit.evaluation.refine import chamfer_distance, in_grid_mask, refine_mask
+from occkit.evaluation.refine import chamfer_distance, fscore, in_grid_mask
+from occkit.evaluation.refine_modes import REFINE_MODES, RefinedCloud, RefineMode, refine_cloud
 
 OCCUPIED_LABEL = 0  # the single class id written for predicted-occupied voxels (Occ3D "others")
 GridFormat = Literal["npz", "npy"]
-CloudFormat = Literal["pcd", "ply"]
+CloudFormat = Literal["all", "pcd", "ply", "bin"]
+CLOUD_SUFFIXES = {"all": ("pcd", "ply", "bin"), "pcd": ("pcd",), "ply": ("ply",), "bin": ("bin",)}
 
 
 @dataclass
@@ -56,6 +63,10 @@ class FramePrediction:
     occupied_fraction: float
     grid_path: str
     cloud_path: str
+    refine_mode: str = "default"
+    num_snapped: int = 0
+    num_added: int = 0
+    cloud_paths: list[str] = field(default_factory=list)
     lidar: str | None = None
     num_lidar: int | None = None
     chamfer_raw: float | None = None
@@ -64,6 +75,10 @@ class FramePrediction:
     accuracy_refined: float | None = None
     completeness_raw: float | None = None
     completeness_refined: float | None = None
+    fscore1_raw: float | None = None  # F-score at one voxel (the grid's plan voxel size)
+    fscore1_refined: float | None = None
+    fscore2_raw: float | None = None  # ... at two voxels
+    fscore2_refined: float | None = None
 
 
 @dataclass
@@ -133,7 +148,8 @@ def write_grid(path_base: Path, prob: np.ndarray, threshold: float, fmt: GridFor
 
 def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictInput], out_dir: str | Path, *,
             cfg: Any = None, lidar: str | Path | None = None, camera: str | Path | None = None,
-            poses: str | Path | None = None, grid_format: GridFormat = "npz", cloud_format: CloudFormat = "pcd",
+            poses: str | Path | None = None, grid_format: GridFormat = "npz", cloud_format: CloudFormat = "all",
+            refine: RefineMode = "default", pictures: bool = False,
             threshold: float | None = None, depth_model: Any = None, depth_cache: Any = None,
             max_depth: float | None = None, progress: bool = True) -> PredictResult:
     """Run a checkpoint over input files and write grids, refined clouds and ``predict_summary.json``.
@@ -145,12 +161,13 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     """
     from occkit.data.grids import FrameToGrids
     from occkit.frame import Frame
-    from occkit.io.points import write_points
 
     if grid_format not in ("npz", "npy"):
         raise ConfigError(f"--format: expected 'npz' or 'npy', got {grid_format!r}")
-    if cloud_format not in ("pcd", "ply"):
-        raise ConfigError(f"--cloud-format: expected 'pcd' or 'ply', got {cloud_format!r}")
+    if cloud_format not in CLOUD_SUFFIXES:
+        raise ConfigError(f"--cloud-format: expected one of {', '.join(CLOUD_SUFFIXES)}, got {cloud_format!r}")
+    if refine not in REFINE_MODES:
+        raise ConfigError(f"--refine: expected one of {', '.join(REFINE_MODES)}, got {refine!r}")
     if threshold is not None and not 0 < threshold < 1:
         raise ConfigError(f"--threshold: expected a probability in (0, 1), got {threshold}")
     module = _load(module_or_checkpoint, cfg)
@@ -175,17 +192,25 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
         al = to_grids.align(frame)
         prob = probability_grid(module, to_grids.input_grid(to_grids.input_points(frame), al.T_grid_sensor))
         grid_path = write_grid(out / "grids" / it.name, prob, grid_t, grid_format)
-        keep = refine_mask(pts.xyz, prob, spec, refine_t, al.T_grid_sensor)
-        cloud_path = write_points(out / "refined" / f"{it.name}.{cloud_format}", pts.xyz[keep],
-                                  {k: v[keep] for k, v in pts.fields.items()}, origin=pts.origin)
+        refined = refine_cloud(pts.xyz, prob, spec, refine_t, mode=refine, T_grid_points=al.T_grid_sensor,
+                               origin=pts.ray_origin, fields=pts.fields)
+        paths = write_refined(out / "refined" / it.name, refined, pts.origin, CLOUD_SUFFIXES[cloud_format])
         inside = in_grid_mask(pts.xyz, spec, al.T_grid_sensor)
+        counts = refined.counts
+        n_from_input = counts["kept"] + counts["snapped"]
         rec = FramePrediction(
             name=it.name, input=str(it.path), kind=it.kind, pose_from=it.pose_from, alignment=al.path,
             in_range_ratio=float(al.in_range_ratio), num_points=len(pts.xyz), num_in_grid=int(inside.sum()),
-            num_kept=int(keep.sum()), kept_fraction=float(keep.mean()) if len(keep) else 0.0,
-            occupied_fraction=float((prob > grid_t).mean()), grid_path=str(grid_path), cloud_path=str(cloud_path))
+            num_kept=n_from_input, kept_fraction=n_from_input / len(pts.xyz) if len(pts.xyz) else 0.0,
+            occupied_fraction=float((prob > grid_t).mean()), grid_path=str(grid_path), cloud_path=str(paths[0]),
+            refine_mode=refine, num_snapped=counts["snapped"], num_added=counts["added"],
+            cloud_paths=[str(p) for p in paths])
+        lidar_pts = None
         if it.name in lidar_files:
-            _add_chamfer(rec, lidar_files[it.name], pts.xyz, pts.origin, inside, keep, spec, al.T_grid_sensor)
+            lidar_pts = _add_chamfer(rec, lidar_files[it.name], pts.xyz, pts.origin, inside, refined.xyz, spec,
+                                     al.T_grid_sensor)
+        if pictures:
+            write_cloud_pictures(out / "pictures" / it.name, pts.xyz[inside], refined, lidar_pts)
         frames.append(rec)
     result = PredictResult(frames, out, grid_t, refine_t, out / "predict_summary.json")
     from occkit.utils.atomic import atomic_write_text
@@ -194,9 +219,23 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     return result
 
 
+def write_refined(base: Path, refined: RefinedCloud, origin: np.ndarray, suffixes: tuple[str, ...]) -> list[Path]:
+    """Write the refined cloud as ``base.pcd`` / ``.ply`` (all fields + origin + prob) and ``base.bin``
+    (KITTI float32 x y z intensity), at the input's own coordinates (``origin`` added back)."""
+    from occkit.io.points import write_points
+
+    rich = {**refined.fields, "origin": refined.origin.astype(np.float32), "prob": refined.prob}
+    intensity = refined.fields.get("intensity", np.zeros(len(refined.xyz), np.float32)).astype(np.float32)
+    paths = []
+    for suffix in suffixes:
+        fields = {"intensity": intensity} if suffix == "bin" else rich
+        paths.append(write_points(base.with_name(f"{base.name}.{suffix}"), refined.xyz, fields, origin=origin))
+    return paths
+
+
 def _add_chamfer(rec: FramePrediction, lidar_path: Path, xyz: np.ndarray, origin: np.ndarray, inside: np.ndarray,
-                 keep: np.ndarray, spec: Any, T_grid: np.ndarray) -> None:
-    """Chamfer of raw (in-grid) and refined points to the LiDAR scan, in the same sensor frame.
+                 refined: np.ndarray, spec: Any, T_grid: np.ndarray) -> np.ndarray:
+    """Chamfer and F-score of raw (in-grid) and refined points to the LiDAR scan, in the same sensor frame.
 
     The LiDAR is cropped to the grid columns (x, y cells) that hold a raw input point: a 360-degree sweep
     covers far more than one camera sees, and without the crop its points outside the view would swamp
@@ -207,9 +246,31 @@ def _add_chamfer(rec: FramePrediction, lidar_path: Path, xyz: np.ndarray, origin
     pc = read_points(lidar_path)
     lidar = pc.xyz.astype(np.float64) + (pc.origin - origin)
     lidar = lidar[column_footprint_mask(lidar, xyz[inside], spec, T_grid)]
-    raw, refined = chamfer_distance(xyz[inside], lidar), chamfer_distance(xyz[keep], lidar)
+    cloud_metrics(rec, xyz[inside], refined, lidar, float(min(spec.size[0], spec.size[1])))
     rec.lidar = str(lidar_path)
     rec.num_lidar = len(lidar)
+    return lidar
+
+
+def write_cloud_pictures(base: Path, raw: np.ndarray, refined: RefinedCloud, lidar: np.ndarray | None) -> list[Path]:
+    """``base_clouds.png`` (BEV, side by side) and ``base_clouds.html`` (3D) of raw, refined and LiDAR points."""
+    from occkit.viz.clouds import write_clouds_bev, write_clouds_html
+
+    clouds = {"raw": raw, "refined": refined.xyz}
+    if lidar is not None:
+        clouds["lidar"] = lidar
+    stem = base.name
+    return [write_clouds_bev(base.with_name(f"{stem}_clouds.png"), clouds, refined.origin, title=stem),
+            write_clouds_html(base.with_name(f"{stem}_clouds.html"), clouds, refined.origin, title=stem)]
+
+
+def cloud_metrics(rec: Any, raw_points: np.ndarray, refined_points: np.ndarray, lidar: np.ndarray,
+                  voxel: float) -> None:
+    """Fill rec's chamfer / accuracy / completeness / fscore{1,2} ``_raw`` and ``_refined`` attributes."""
+    raw, refined = chamfer_distance(raw_points, lidar), chamfer_distance(refined_points, lidar)
+    for k in (1, 2):
+        setattr(rec, f"fscore{k}_raw", fscore(raw_points, lidar, k * voxel).fscore)
+        setattr(rec, f"fscore{k}_refined", fscore(refined_points, lidar, k * voxel).fscore)
     rec.chamfer_raw, rec.chamfer_refined = raw.chamfer, refined.chamfer
     rec.accuracy_raw, rec.accuracy_refined = raw.accuracy, refined.accuracy
     rec.completeness_raw, rec.completeness_refined = raw.completeness, refined.completeness
