@@ -40,11 +40,25 @@ def test_da3_refinement_reads_pseudo_points_on_the_bev_height_grid() -> None:
     assert cfg.data.input.points == "pseudo" and cfg.data.grid.shape == (180, 180, 32)
 
 
-def test_synthetic_uav_is_small_enough_for_a_cpu() -> None:
+def test_the_main_job_is_in_the_users_regime_and_validates_on_held_out_scenes() -> None:
+    """The users' voxel size and 121 height levels on a smaller plan extent, a CPU, and validation scenes that
+    training never saw (different scenes drawn from different seeds)."""
+    from occkit.evaluation.scenes import scene_of
+
     cfg = load_config(CONFIGS[0].parent / "synthetic_uav.py")
-    assert cfg.data.source.kind == "synthetic"
+    assert cfg.data.source.kind == "synthetic" and cfg.trainer.accelerator == "cpu"
+    assert cfg.data.grid.size.tolist() == [0.4, 0.4, 0.5] and cfg.data.grid.shape[2] == 121
     x, y, z = cfg.data.grid.shape
-    assert x * y * z <= 400_000 and cfg.trainer.accelerator == "cpu"
+    assert x * y <= 100 * 100
+    src = cfg.data.source
+    train = {scene_of(f) for f in src.build("train").frame_ids}
+    val = {scene_of(f) for f in src.build("val").frame_ids}
+    assert len(val) >= 4 and len(train) >= 24
+    from occkit.synthetic.world import SPLIT_CODES, derive_seed  # what generate_sample seeds each scene with
+
+    seeds = {s: {derive_seed(src.seed, SPLIT_CODES[s], i // src.frames_per_scene) for i in range(src.num_frames(s))}
+             for s in ("train", "val")}
+    assert not seeds["train"] & seeds["val"]
 
 
 def test_overrides_apply_and_revalidate(tmp_path: Path) -> None:

@@ -143,3 +143,19 @@ def test_overfitting_one_sample_completes_beyond_the_copy() -> None:
         loss.backward()
         opt.step()
     assert iou() > 0.95 > copy_iou + 0.4
+
+
+def test_shared_level_filter_is_a_3d_convolution_over_neighbouring_levels() -> None:
+    """The levels-folded-into-the-batch 2D conv equals Conv3d with a (3, k, k) kernel and one free level padded
+    below and above, with the weights shared by every level."""
+    from occkit.models.blocks import SharedLevelFilter
+
+    torch.manual_seed(0)
+    f = SharedLevelFilter(kernel=3, channels=4, features=2)
+    levels = torch.rand(2, 2, 6, 9, 7)  # (B, features, Z, Y, X)
+    w = f.conv.weight.detach()  # (4, 3 * features, 3, 3): input channel = feature * 3 + level offset
+    w3d = w.view(4, 2, 3, 3, 3)  # (out, feature, dz, dy, dx)
+    hidden = torch.nn.functional.conv3d(levels, w3d, f.conv.bias.detach(), padding=1).relu()  # (B, 4, Z, Y, X)
+    torch.nn.init.normal_(f.out.weight)
+    expect = torch.nn.functional.conv3d(hidden, f.out.weight.detach().view(1, 4, 1, 1, 1), f.out.bias.detach())
+    assert torch.allclose(f(levels), expect[:, 0], atol=1e-5)

@@ -62,13 +62,16 @@ class ConvBlock(nn.Module):
 
 
 class SharedLevelFilter(nn.Module):
-    """One small filter applied at every height level of an occupancy grid, reading that level and its two
-    neighbours: a (3, k, k) 3D convolution computed as a 2D one over levels folded into the batch, which CPUs and
-    cuDNN run far faster than Conv3d. (B, Z, Y, X) in, (B, Z, Y, X) out; the output layer starts at zero."""
+    """One small filter applied at every height level of a grid, reading that level and its two neighbours: a
+    (3, k, k) 3D convolution computed as a 2D one over levels folded into the batch, which CPUs and cuDNN run far
+    faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy and the input
+    features, e.g. the sub-voxel height of the points), returns (B, Z, Y, X); the output layer starts at zero."""
 
-    def __init__(self, kernel: int, channels: int) -> None:
+    def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, channels, kernel, padding=kernel // 2)
+        self.context, self.features = context, features
+        self.conv = nn.Conv2d(3 * features + context, channels, kernel, padding=kernel // 2)
+        self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
         self.act = nn.ReLU(inplace=True)
         self.out = nn.Conv2d(channels, 1, 1)
 
@@ -76,12 +79,18 @@ class SharedLevelFilter(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, occ: torch.Tensor) -> torch.Tensor:
-        b, z, h, w = occ.shape
-        padded = F.pad(occ, (0, 0, 0, 0, 1, 1))  # a free level below and above the grid
-        stacked = torch.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]], dim=2)  # (B, Z, 3, Y, X)
-        y = self.out(self.act(self.conv(stacked.reshape(b * z, 3, h, w))))
-        return y.reshape(b, z, h, w)
+    def forward(self, levels: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """``levels``: (B, features, Z, Y, X); ``context``: (B, Z * context, Y, X) level-major, when built with it."""
+        b, f, z, h, w = levels.shape
+        padded = F.pad(levels, (0, 0, 0, 0, 1, 1))  # a free level below and above the grid
+        stacked = torch.stack([padded[:, :, :-2], padded[:, :, 1:-1], padded[:, :, 2:]], dim=3)  # (B, F, Z, 3, Y, X)
+        stacked = stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, z, 3 * f, h, w)
+        if self.context:
+            stacked = torch.cat([stacked, context.view(b, z, self.context, h, w)], dim=2)
+        y = self.act(self.conv(stacked.reshape(b * z, 3 * f + self.context, h, w)))
+        if self.mid is not None:
+            y = self.act(self.mid(y))
+        return self.out(y).reshape(b, z, h, w)
 
 
 class Head3D(nn.Module):

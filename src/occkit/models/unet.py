@@ -59,6 +59,7 @@ class BEVHeightOccupancy(nn.Module):
                        if cfg.head == "3d" else None)
         self.skip: nn.Conv2d | None = None
         self.shared: SharedLevelFilter | None = None
+        self.lift: nn.Conv2d | None = None
         if cfg.input_skip:
             if in_channels % out_levels:
                 raise ConfigError(f"model.input_skip: input channels ({in_channels}) must be features x height "
@@ -66,8 +67,12 @@ class BEVHeightOccupancy(nn.Module):
             if cfg.skip_kernel % 2 == 0:
                 raise ConfigError(f"model.skip_kernel: expected an odd kernel size (got {cfg.skip_kernel})")
             self.skip = nn.Conv2d(out_levels, out_levels, cfg.skip_kernel, padding=cfg.skip_kernel // 2, bias=True)
-            self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels)
+            n_features = in_channels // out_levels
+            self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels,
+                                             cfg.skip_shared_context, features=1 + n_features)
                            if cfg.skip_shared_kernel else None)
+            self.lift = (nn.Conv2d(chans[0], cfg.skip_shared_context * out_levels, 1)
+                         if cfg.skip_shared_kernel and cfg.skip_shared_context else None)
             self.register_buffer("skip_gain", torch.tensor(1.0))
             self.register_buffer("skip_offset", torch.tensor(0.0))
         self.stride = 2 ** (len(chans) - 1)
@@ -119,6 +124,10 @@ class BEVHeightOccupancy(nn.Module):
         if ph or pw:  # pad bottom/right to a multiple of the total stride; cropped again below
             x = F.pad(x, (0, pw, 0, ph))
         occupancy = self.input_occupancy(x) if self.skip is not None or self.head3d is not None else None
+        levels = None
+        if self.shared is not None:  # occupancy + every input feature, per level: (B, 1 + F, Z, Y, X)
+            b, _, hh, ww = x.shape
+            levels = torch.cat([occupancy.unsqueeze(1), x.view(b, -1, self.out_levels, hh, ww)], dim=1)
         skips = []
         for i, block in enumerate(self.encoder):
             if i > 0:
@@ -132,7 +141,9 @@ class BEVHeightOccupancy(nn.Module):
             x = block(torch.cat([x, skip], dim=1))
         logits = self.head(x) if self.head is not None else self.head3d(x, occupancy)
         if self.skip is not None:
-            copy = self.skip(occupancy) if self.shared is None else self.skip(occupancy) + self.shared(occupancy)
+            copy = self.skip(occupancy)
+            if self.shared is not None:
+                copy = copy + self.shared(levels, None if self.lift is None else self.lift(x))
             logits = logits + self.skip_gain * copy + self.skip_offset
         return logits[..., :h, :w]
 
