@@ -26,6 +26,7 @@ class MainJobResult:
     state: str
     metrics: dict[str, Any] = field(default_factory=dict)
     pictures: list[Path] = field(default_factory=list)
+    clouds: dict[str, Any] = field(default_factory=dict)  # pseudo-LiDAR input: raw vs refined vs LiDAR, val00
     findings: list[str] = field(default_factory=list)
 
 
@@ -60,6 +61,9 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
         out.metrics = _evaluate(checkpoint, cfg, report_dir)
         _console.rule("[bold]4/5 pictures")
         out.pictures = write_validation_pictures(checkpoint, cfg, report_dir, count=pictures)
+        if cfg.data.input.points == "pseudo":
+            out.clouds = write_refined_cloud_pictures(checkpoint, cfg, report_dir)
+            out.pictures += [Path(p) for p in out.clouds.pop("pictures")]
     _console.rule("[bold]5/5 doctor")
     out.findings = _doctor(run_path, report_dir)
     _write_report(out, cfg, checkpoint)
@@ -112,6 +116,30 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
     return written
 
 
+def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict[str, Any]:
+    """Raw pseudo-LiDAR, refined cloud and LiDAR of the first validation frame, side by side (PNG + 3D HTML),
+    with their Chamfer distance and F-score at one voxel to the LiDAR."""
+    from occkit.data.grids import FrameToGrids
+    from occkit.evaluation.frame_refine import refine_frame
+    from occkit.evaluation.refine import chamfer_distance, fscore
+    from occkit.train.checkpoint import load_module
+    from occkit.viz.clouds import write_clouds_bev, write_clouds_html
+
+    module = load_module(checkpoint, cfg).eval()
+    frame = cfg.data.source.build("val")[0]
+    fc = refine_frame(module, frame, FrameToGrids(cfg.data), cfg.eval.refine_threshold)
+    clouds = {"raw": fc.raw, "refined": fc.refined.xyz, "lidar": fc.lidar}
+    title = f"val00 ({frame.frame_id}): raw pseudo-LiDAR, refined, LiDAR"
+    pics = [write_clouds_bev(report_dir / "val00_clouds.png", clouds, fc.refined.origin, title),
+            write_clouds_html(report_dir / "val00_clouds.html", clouds, fc.refined.origin, title)]
+    voxel = float(min(cfg.data.grid.size[0], cfg.data.grid.size[1]))
+    figures = {}
+    for name in ("raw", "refined"):
+        figures[name] = {"chamfer": chamfer_distance(clouds[name], fc.lidar).chamfer,
+                         "fscore_1vox": fscore(clouds[name], fc.lidar, voxel).fscore, "points": len(clouds[name])}
+    return {"frame": frame.frame_id, **figures, "counts": fc.refined.counts, "pictures": pics}
+
+
 def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | None) -> None:
     lines = [f"# occkit report: {cfg.name}", "", f"- run directory: `{out.run_dir}`", f"- state: **{out.state}**"]
     if checkpoint is not None:
@@ -131,6 +159,15 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
         lines += [f"| {k} | {'n/a' if v is None else f'{v:.4f}'} |" for k, v in overall.items()
                   if v is None or isinstance(v, float | int)]
         lines += ["", "Full tables: [metrics.md](metrics.md) · [metrics.json](metrics.json)"]
+    if out.clouds:
+        c = out.clouds
+        lines += ["", f"## Refined point cloud ({c['frame']})", "",
+                  "| cloud | points | Chamfer to LiDAR (m) | F-score at 1 voxel |", "|---|---|---|---|"]
+        lines += [f"| {name} | {c[name]['points']:,} | {c[name]['chamfer']:.3f} | {c[name]['fscore_1vox']:.3f} |"
+                  for name in ("raw", "refined")]
+        lines += ["", f"Refined = {c['counts']['kept']:,} kept, {c['counts']['snapped']:,} snapped along their rays, "
+                      f"{c['counts']['added']:,} added. ![val00_clouds](val00_clouds.png) · "
+                      "[3D view](val00_clouds.html)"]
     lines += ["", "## Health", ""]
     lines += [f"- {f}" for f in out.findings] or ["- No problems found."]
     lines += ["", "Diagnosis with plots: [doctor.md](doctor.md)"]
