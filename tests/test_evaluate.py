@@ -72,6 +72,12 @@ def test_evaluate_writes_metrics_json_and_md(trained, tmp_path: Path) -> None:
     md = (tmp_path / "report" / "metrics.md").read_text()
     assert "## Per scene" in md and "| sceneA | 2 |" in md and "## Per height" in md and "## Threshold sweep" in md
     assert f"{data['overall']['iou']:.4f}" in md
+    # the model beside its baselines, on the same frames
+    b = data["baselines"]
+    assert set(b["predictors"]) >= {"model", "copy", "dilate", "ground_lowest", "ground_plane"}
+    assert b["predictors"]["model"]["iou"] == pytest.approx(data["overall"]["iou"])
+    assert b["summary"]["iou"]["best_baseline"] in b["predictors"]
+    assert "## Beside the baselines" in md and "| copy the input |" in md and "gap closed" in md
 
 
 def test_evaluate_numbers_match_a_hand_count(trained) -> None:
@@ -89,6 +95,23 @@ def test_evaluate_numbers_match_a_hand_count(trained) -> None:
     assert sweep[0.4]["iou"] == pytest.approx(tp4 / (tp4 + fp4 + fn4))
 
 
+def test_copy_baseline_matches_a_hand_count(trained) -> None:
+    from occkit.data.grids import input_occupancy
+
+    cfg, ckpt = trained
+    report = evaluate(ckpt, cfg, "val", progress=False).report
+    ds = OccupancyDataset(cfg.data, "val", augment=False)
+    tp = fp = fn = 0
+    for i in range(len(ds)):
+        s = ds[i]
+        p = input_occupancy(s["input"], cfg.data.input.features, cfg.data.grid.shape[2]).numpy()
+        g = s["target"].numpy() >= 0.5
+        tp, fp, fn = tp + int((p & g).sum()), fp + int((p & ~g).sum()), fn + int((~p & g).sum())
+    copy = report["baselines"]["predictors"]["copy"]
+    assert copy["iou"] == pytest.approx(tp / (tp + fp + fn))
+    assert copy["precision"] == pytest.approx(tp / (tp + fp))
+
+
 def test_visibility_mask_and_ray_iou(trained) -> None:
     cfg, ckpt = trained
     plain = evaluate(ckpt, cfg, "val", progress=False).report
@@ -98,7 +121,13 @@ def test_visibility_mask_and_ray_iou(trained) -> None:
     assert masked["use_visibility_mask"] and not plain["use_visibility_mask"]
     n_plain = sum(plain["counts"][k] for k in ("tp", "fp", "fn"))
     n_masked = sum(masked["counts"][k] for k in ("tp", "fp", "fn"))
-    assert 0 < n_masked < n_plain  # ray-cast visibility leaves some scored voxels out
+    assert 0 < n_masked <= n_plain
+    from occkit.evaluation.split_eval import _dataset_config
+
+    ds = OccupancyDataset(_dataset_config(masked_cfg), "val", augment=False)
+    masks = torch.stack([ds[i]["mask"] for i in range(len(ds))])
+    assert 0 < masks.float().mean() < 1  # ray-cast visibility leaves voxels out ...
+    assert masked["baselines"]["predictors"]["copy"]["iou"] is not None  # ... of the baselines' counts too
     ray = masked["ray_iou"]
     assert ray is not None and ray["num_rays"] > 0 and 0 <= ray["rayiou"] <= 1
     assert plain["ray_iou"] is None  # eval.ray_iou is off in the tiny config

@@ -14,7 +14,7 @@ from occkit.train.optim import build_optimizer, build_param_groups, build_schedu
 
 
 def model() -> torch.nn.Module:
-    return build_model(ModelConfig(unet_channels=[8, 16]), 4, 3)
+    return build_model(ModelConfig(unet_channels=[8, 16], input_skip=False), 4, 3)  # the plain U-Net's names
 
 
 def group_of(groups: list[dict], name: str) -> dict:

@@ -49,6 +49,8 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     report = tmp_path / "run" / "report"
     text = (report / "REPORT.md").read_text()
     assert "## Validation metrics" in text and "![val00_overlay_bev](val00_overlay_bev.png)" in text
+    assert "## The model beside the baselines" in text and "| input dilated 1 voxel (x/y) |" in text
+    assert "gap closed" in text and "RayIoU (rays from each frame's sensor positions)" in text
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
     for name in ("val00_gt_bev", "val00_bev", "val00_slices", "val00_overlay_bev", "val00_per_height_iou",

@@ -170,3 +170,20 @@ def test_valley_has_stronger_relief_than_town_but_stays_in_the_uav_grid():
         return float(np.percentile(ground[:, 2], 95) - np.percentile(ground[:, 2], 5))
 
     assert relief("uav_valley") > relief("uav_town")
+
+
+def test_accumulation_seed_redraws_only_the_accumulated_sweeps() -> None:
+    from occkit.sources.synthetic import SyntheticSourceConfig
+
+    base = SyntheticSourceConfig(preset="uav_town", train_frames=1, val_frames=0, accumulate_poses=3,
+                                 accumulate_pose_noise_m=0.05)
+    a = base.build("train").sample(0)
+    again = base.model_copy(update={"accumulation_seed": 0}).build("train").sample(0)
+    b = base.model_copy(update={"accumulation_seed": 1}).build("train").sample(0)
+    np.testing.assert_array_equal(a.target_points, again.target_points)  # seed 0 keeps the frames as they were
+    np.testing.assert_array_equal(a.points, b.points)  # the input sweep and the poses are the same ...
+    # the sweeps' origins differ only by their registration error (5 cm sigma)
+    np.testing.assert_allclose(a.accumulation_origins, b.accumulation_origins, atol=0.3)
+    own = a.target_sweep == 0
+    np.testing.assert_array_equal(a.target_points[own], b.target_points[b.target_sweep == 0])
+    assert not np.array_equal(a.target_points[~own][:100], b.target_points[b.target_sweep != 0][:100])  # ... not these

@@ -53,10 +53,12 @@ def test_cli_trains_on_synthetic_frames_and_prints_the_summary(tiny_config_file:
 
 @pytest.mark.slow
 def test_cli_exits_3_when_the_health_guard_stops_the_run(tiny_config_file: Path, tmp_path: Path) -> None:
-    # A head that predicts nothing and a learning rate too small to change it: a collapse from step 1.
+    # A head that predicts nothing and a learning rate too small to change it: a collapse from step 1 (without the
+    # copy path, which would start at the copied input instead).
     result = CliRunner().invoke(app, [
         "train", "--config", str(tiny_config_file), "--set", f"trainer.runs_root={tmp_path / 'runs'}",
         "--set", "optim.lr=1e-9", "--set", "optim.warmup_steps=0", "--set", "model.prior_occupancy=1e-6",
+        "--set", "model.input_skip=false",
         "--set", "health.guard=stop", "--set", "health.collapse_patience=1"])
     assert result.exit_code == 3, result.output
     assert "health guard" in result.output

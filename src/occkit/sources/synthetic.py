@@ -38,6 +38,10 @@ class SyntheticSourceConfig(BaseModel):
         0.0, ge=0, description="registration error of each accumulated sweep: translation sigma (m) per axis, as "
                                "real pose estimates leave it (0 = perfect poses)")
     accumulate_pose_noise_deg: float = Field(0.0, ge=0, description="the same as a rotation sigma (degrees)")
+    accumulation_seed: int = Field(
+        0, ge=0, description="redraws the accumulated sweeps (scan pattern phase, range noise, registration noise) "
+                             "of the same scenes and poses: two seeds give two realizations of one target, whose "
+                             "agreement is the ceiling any predictor can reach (benchmarks/quality.py)")
     ship_target: Literal["none", "lidar", "solid"] = Field(
         "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
         "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")

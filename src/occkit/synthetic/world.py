@@ -147,7 +147,8 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         if dt == 0:
             continue
         T_wl = body_pose(tau + dt) @ rig.T_body_lidar
-        acc_rng = np.random.default_rng(derive_seed(scene_seed, 3, k, j))
+        parts = (scene_seed, 3, k, j) + ((cfg.accumulation_seed,) if cfg.accumulation_seed else ())
+        acc_rng = np.random.default_rng(derive_seed(*parts))
         s = scan_lidar(scene, T_wl, lidar_cfg, pattern, max_range, acc_rng, t0=tau + dt)
         T = T_lidar_world @ T_wl @ _pose_error(cfg, acc_rng)
         targets.append((s.points.astype(np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32))
