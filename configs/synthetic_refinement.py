@@ -25,7 +25,10 @@ config = ExperimentConfig(
         "source": SOURCE,
         "grid": GRID,
         # count: dense camera depth puts many points in a voxel; mean_height: where inside the voxel they sit
-        "input": {"points": "pseudo", "features": ["soft", "count", "mean_height"]},
+        "input": {"points": "pseudo", "features": ["soft", "count", "mean_height"],
+                  # the drone's height over the ground datum fixes the depth's per-image scale (several metres of
+                  # height error at 50-130 m otherwise; occkit.depth.scale_align)
+                  "pseudo_ground_align": True},
         "target": {"kind": "hard"},
         "batch_size": 4,
     },
@@ -37,5 +40,7 @@ config = ExperimentConfig(
              "preprocess_cache": True, "preprocess_workers": 2},
     # noisy pseudo-LiDAR sits further from the LiDAR target than a LiDAR input would
     health={"every_n_steps": 20, "min_input_target_overlap": 0.1},
-    eval={"ray_elevations_deg": [-88.0, -85.0, -82.0, -79.0, -76.0, -73.0, -70.0, -67.0, -64.0, -61.0]},
+    # the threshold is chosen after training on the test split (2 more held-out scenes), never on the reported val
+    eval={"ray_elevations_deg": [-88.0, -85.0, -82.0, -79.0, -76.0, -73.0, -70.0, -67.0, -64.0, -61.0],
+          "select_threshold_on": "test"},
 )

@@ -42,5 +42,7 @@ config = ExperimentConfig(
              "preprocess_cache": True, "preprocess_workers": 2},
     health={"every_n_steps": 20},
     # a downward-looking UAV LiDAR 50-130 m up: rays from the frame's and its neighbours' sensor positions, steeply down
-    eval={"ray_elevations_deg": [-88.0, -85.0, -82.0, -79.0, -76.0, -73.0, -70.0, -67.0, -64.0, -61.0]},
+    # the threshold is chosen after training on the test split (2 more held-out scenes), never on the reported val
+    eval={"ray_elevations_deg": [-88.0, -85.0, -82.0, -79.0, -76.0, -73.0, -70.0, -67.0, -64.0, -61.0],
+          "select_threshold_on": "test"},
 )

@@ -19,10 +19,11 @@ GRID = GridSpec(pc_range=(-40.0, -40.0, -4.0, 40.0, 40.0, 47.2), voxel_size=(2.5
 def tiny(tmp_path: Path) -> ExperimentConfig:
     return ExperimentConfig(
         name="tinyjob",
-        data={"source": {"kind": "synthetic", "train_frames": 4, "val_frames": 2, "seed": 4}, "grid": GRID,
+        data={"source": {"kind": "synthetic", "train_frames": 4, "val_frames": 2, "test_frames": 2, "seed": 4},
+              "grid": GRID,
               "batch_size": 2},
         model={"unet_channels": [8, 16], "prior_occupancy": 0.13},
-        eval={"ray_num_azimuth": 36},
+        eval={"ray_num_azimuth": 36, "select_threshold_on": "test"},
         trainer={"max_epochs": 2, "accelerator": "cpu", "progress_bar": False, "runs_root": str(tmp_path / "runs"),
                  "log_every_n_steps": 1},
         health={"every_n_steps": 2},
@@ -51,8 +52,12 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert "## Validation metrics" in text and "![val00_overlay_bev](val00_overlay_bev.png)" in text
     assert "## The model beside the baselines" in text and "| input dilated 1 voxel (x/y) |" in text
     assert "gap closed" in text and "RayIoU (rays from each frame's sensor positions)" in text
+    # the threshold was chosen on the test split, never on the reported validation frames
+    assert "chosen on the test split (held-out scenes, not reported)" in text
+    assert "selected on the test split" in result.output
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
+    assert metrics["threshold"] in tiny(tmp_path).eval.sweep_thresholds and metrics["split"] == "val"
     for name in ("val00_gt_bev", "val00_bev", "val00_slices", "val00_overlay_bev", "val00_per_height_iou",
                  "doctor_loss"):
         with Image.open(report / f"{name}.png") as im:

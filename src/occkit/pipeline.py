@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from occkit.config import ExperimentConfig, apply_overrides
+from occkit.errors import ConfigError
 from occkit.utils.atomic import atomic_write_text
 
 _console = Console(highlight=False)
@@ -27,6 +28,7 @@ class MainJobResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     pictures: list[Path] = field(default_factory=list)
     clouds: dict[str, Any] = field(default_factory=dict)  # pseudo-LiDAR input: raw vs refined vs LiDAR, val00
+    threshold_note: str = ""
     findings: list[str] = field(default_factory=list)
 
 
@@ -42,7 +44,9 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
         cache_dir = default_cache_dir(cfg.data, cfg.trainer.runs_root, cfg.name)
         cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(cache_dir))}"])
     _console.rule("[bold]1/5 preprocess")
-    preprocess(cfg.data, ["train", "val"], workers=workers)
+    splits = ["train", "val"] + ([cfg.eval.select_threshold_on] if cfg.eval.select_threshold_on not in
+                                 (None, "train", "val") else [])
+    preprocess(cfg.data, splits, workers=workers)
     _console.rule("[bold]2/5 train")
     try:
         result = fit(cfg, run_dir=run_dir)
@@ -56,6 +60,9 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     report_dir = run_path / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     out = MainJobResult(run_dir=run_path, report=report_dir / "REPORT.md", state=state)
+    if checkpoint is not None and cfg.eval.select_threshold_on:
+        cfg = select_threshold(checkpoint, cfg, cfg.eval.select_threshold_on)
+    out.threshold_note = threshold_note(cfg)
     if checkpoint is not None:
         _console.rule("[bold]3/5 evaluate")
         out.metrics = _evaluate(checkpoint, cfg, report_dir)
@@ -68,6 +75,31 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     out.findings = _doctor(run_path, report_dir)
     _write_report(out, cfg, checkpoint)
     return out
+
+
+def select_threshold(checkpoint: Path, cfg: ExperimentConfig, split: str) -> ExperimentConfig:
+    """``cfg`` with eval.threshold and eval.refine_threshold at the best-IoU threshold of the sweep on ``split``
+    (a split that is not reported); unchanged when that split has no frames."""
+    from occkit.evaluation.split_eval import evaluate
+
+    try:
+        quiet = apply_overrides(cfg, ["eval.ray_iou=false"])
+        best = evaluate(str(checkpoint), quiet, split, progress=False).report["best"]["threshold"]
+    except ConfigError as err:
+        _console.print(f"[yellow]threshold not selected on {split!r}:[/] {err}")
+        return cfg
+    if best is None:
+        return cfg
+    _console.print(f"threshold {best:g} selected on the {split} split (best IoU of the sweep; not reported)")
+    return apply_overrides(cfg, [f"eval.threshold={best}", f"eval.refine_threshold={best}",
+                                 f'eval.select_threshold_on="{split}"'])
+
+
+def threshold_note(cfg: ExperimentConfig) -> str:
+    t = cfg.eval.threshold
+    if cfg.eval.select_threshold_on:
+        return f"threshold {t:g}, chosen on the {cfg.eval.select_threshold_on} split (held-out scenes, not reported)"
+    return f"threshold {t:g} (eval.threshold)"
 
 
 def _latest_run(cfg: ExperimentConfig) -> Path:
@@ -148,7 +180,8 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     if out.metrics.get("baselines"):
         from occkit.evaluation.report import baseline_table
 
-        lines += ["", "## The model beside the baselines (validation scenes, last checkpoint)", ""]
+        lines += ["", "## The model beside the baselines (validation scenes, last checkpoint)", "",
+                  f"Predicted occupied: probability > {out.threshold_note}.", ""]
         lines += baseline_table(out.metrics["baselines"])
         ray = out.metrics.get("ray_iou") or {}
         if ray.get("rayiou") is not None:

@@ -18,6 +18,12 @@ class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: Literal["lidar", "pseudo"] = "lidar"
     features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height"]] = ["soft"]
+    pseudo_ground_align: bool = Field(
+        False, description="pseudo input: rescale the points along their camera rays so that their dominant ground "
+                           "lands at pseudo_ground_z in the grid frame (a known camera height fixes monocular "
+                           "depth's per-image scale error; occkit.depth.scale_align)")
+    pseudo_ground_z: float = Field(0.0, description="height of the ground in the grid frame (m): 0 = the datum of "
+                                                     "the ego frame")
     soft_lambda: float = Field(0.3, gt=0)
     soft_gamma: float = Field(5.0, ge=0)
 

@@ -28,7 +28,7 @@ from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
 # bump when FrameToGrids' output changes for the same inputs, so preprocessing caches are invalidated
-PIPELINE_VERSION = 3  # 3: samples carry sensor_origins (RayIoU); 2: lidar_center floor at the datum
+PIPELINE_VERSION = 4  # 4: pseudo_ground_align; 3: samples carry sensor_origins; 2: lidar_center at the datum
 
 
 def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:
@@ -161,9 +161,30 @@ class FrameToGrids:
         return np.asarray(lidar_visibility(pts, None, self.spec, T_grid_points=T)).astype(bool)
 
     # ---- all together ---------------------------------------------------------------------------
+    def model_points(self, frame: Frame, T_grid_sensor: np.ndarray, points: np.ndarray | None = None,
+                     camera: np.ndarray | None = None) -> np.ndarray:
+        """The input points the model is given: with ``input.pseudo_ground_align`` pseudo points rescaled along
+        their rays from ``camera`` (sensor frame; default: the frame's first camera) to the known ground height."""
+        pts = self.input_points(frame) if points is None else points
+        icfg = self.cfg.input
+        if icfg.points != "pseudo" or not icfg.pseudo_ground_align:
+            return pts
+        from occkit.depth.scale_align import align_to_ground
+
+        if camera is None:
+            if not frame.cameras:
+                raise ConfigError(f"frame {frame.frame_id}: data.input.pseudo_ground_align needs the camera the "
+                                  "pseudo points came from (the frame has no camera)")
+            from occkit.geometry.transforms import invert_transform
+
+            camera = (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
+        aligned, _ = align_to_ground(pts, camera, T_grid_sensor, icfg.pseudo_ground_z)
+        return aligned.astype(np.float32)
+
     def __call__(self, frame: Frame) -> dict[str, Any]:
         points = self.input_points(frame)
         al = self.align(frame, points)
+        points = self.model_points(frame, al.T_grid_sensor, points)
         inp = self.input_grid(points, al.T_grid_sensor)
         target = self.target_grid(frame, al.T_grid_sensor)
         mask = self.mask_grid(frame, al.T_grid_sensor)

@@ -19,14 +19,14 @@ from occkit.geometry.transforms import invert_transform
 
 @dataclass
 class FrameClouds:
-    raw: np.ndarray  # pseudo points inside the grid (sensor frame)
+    raw: np.ndarray  # pseudo points inside the grid (sensor frame), as the depth gave them
     refined: RefinedCloud  # refined in the mode refine_frame was asked for
     lidar: np.ndarray  # LiDAR inside the grid (sensor frame)
     prob: np.ndarray  # [x, y, z] probabilities on the config's grid
     target: np.ndarray  # [x, y, z] bool target on the same grid
     T_grid_sensor: np.ndarray
     spec: Any
-    pseudo: np.ndarray  # every pseudo point (sensor frame)
+    pseudo: np.ndarray  # every point the model saw (sensor frame; scale-aligned when the config asks)
     ray_origin: np.ndarray
     threshold: float
 
@@ -46,16 +46,19 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
     spec = to_grids.spec
     sample = to_grids(frame)
     T = to_grids.align(frame, to_grids.input_points(frame)).T_grid_sensor
+    # what the model saw: with data.input.pseudo_ground_align the points rescaled to the known ground height
+    model_points = np.asarray(to_grids.model_points(frame, T), np.float64)
     with torch.no_grad():
         logits = module(torch.from_numpy(np.ascontiguousarray(sample["input"], np.float32))[None])
     prob = channels_to_grid(torch.sigmoid(logits[0].float()).numpy())
     pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)
+    pseudo = pseudo[np.all(np.isfinite(pseudo[:, :3]), axis=1)]
     lidar = np.asarray(frame.target_points if frame.target_points is not None else frame.points, np.float64)
     ray_origin = np.zeros(3)
     if frame.cameras:
         ray_origin = (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
-    refined = refine_cloud(pseudo, prob, spec, threshold, mode=mode, T_grid_points=T, origin=ray_origin)
+    refined = refine_cloud(model_points, prob, spec, threshold, mode=mode, T_grid_points=T, origin=ray_origin)
     return FrameClouds(raw=pseudo[in_grid_mask(pseudo, spec, T)], refined=refined,
                        lidar=lidar[in_grid_mask(lidar, spec, T)], prob=prob,
                        target=channels_to_grid(np.asarray(sample["target"])) > 0.5, T_grid_sensor=T, spec=spec,
-                       pseudo=pseudo, ray_origin=ray_origin, threshold=float(threshold))
+                       pseudo=model_points, ray_origin=ray_origin, threshold=float(threshold))

@@ -190,9 +190,10 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
         pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache, max_depth=max_depth)
         frame = Frame(frame_id=it.name, points=pts.xyz, T_world_sensor=pts.T_world_local, pseudo_points=pts.xyz)
         al = to_grids.align(frame)
-        prob = probability_grid(module, to_grids.input_grid(to_grids.input_points(frame), al.T_grid_sensor))
+        model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=pts.ray_origin)
+        prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor))
         grid_path = write_grid(out / "grids" / it.name, prob, grid_t, grid_format)
-        refined = refine_cloud(pts.xyz, prob, spec, refine_t, mode=refine, T_grid_points=al.T_grid_sensor,
+        refined = refine_cloud(model_xyz, prob, spec, refine_t, mode=refine, T_grid_points=al.T_grid_sensor,
                                origin=pts.ray_origin, fields=pts.fields)
         paths = write_refined(out / "refined" / it.name, refined, pts.origin, CLOUD_SUFFIXES[cloud_format])
         inside = in_grid_mask(pts.xyz, spec, al.T_grid_sensor)

@@ -12,6 +12,10 @@ class EvalConfig(BaseModel):
     use_visibility_mask: bool = False
     ray_iou: bool = True
     refine_threshold: float = Field(0.5, gt=0, lt=1)
+    select_threshold_on: str | None = Field(
+        None, description="occkit run: after training, set threshold and refine_threshold to the best-IoU threshold "
+                          "of the sweep on this split (e.g. 'test': held-out scenes that are never reported), so the "
+                          "reported split is not used to choose it; None keeps threshold as set")
     # RayIoU: sensor positions (m, grid frame; None = the grid frame's origin when the box holds it, else the box
     # centre), rays per ring, ring elevations (None = SparseOcc's nuScenes LiDAR pitches, about -45..+12 deg; a UAV
     # looking down wants e.g. [-85, -70, ..., -10]), depth thresholds (m), farthest hit counted (m).
