@@ -80,3 +80,20 @@ def test_validation_pictures_reach_tensorboard(tmp_path: Path) -> None:
     assert {"val/bev", "val/overlay_bev", "val/per_height_iou"} <= set(tags)
     image = acc.Images("val/overlay_bev")[0]
     assert image.width > 300 and image.height > 200
+
+
+def test_a_pseudo_lidar_run_reports_raw_refined_and_lidar_clouds(tmp_path: Path) -> None:
+    cfg = apply_overrides(tiny(tmp_path), ['data.input.points="pseudo"', "data.input.pseudo_ground_align=true",
+                                           "trainer.max_epochs=1", 'eval.select_threshold_on=null'])
+    config_file = tmp_path / "tiny_pseudo.py"
+    config_file.write_text(f"config = {cfg.model_dump(mode='json')!r}\n")
+    result = CliRunner().invoke(app, ["run", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "run" / "report"
+    text = (report / "REPORT.md").read_text()
+    assert "## Refined point cloud" in text and "| raw |" in text and "| refined |" in text
+    assert "snapped along their rays" in text and "![val00_clouds](val00_clouds.png)" in text
+    with Image.open(report / "val00_clouds.png") as im:
+        assert im.width > 600 and len(set(im.convert("RGB").getdata())) > 5
+    assert "plotly" in (report / "val00_clouds.html").read_text()[:300000].lower()
