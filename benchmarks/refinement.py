@@ -4,6 +4,8 @@ Trains ``configs/synthetic_refinement.py`` (or loads ``--checkpoint``; the last 
 validation frame (held-out scenes) compares with the LiDAR (the frame's accumulated sweeps, inside the grid):
 
 * raw: the pseudo points inside the grid (the reference every refined figure is divided by);
+* aligned: the same points after the config's scale alignment to the known ground height alone
+  (``data.input.pseudo_ground_align``), without the occupancy: what the network adds is the step from here;
 * each refinement mode of ``occkit.evaluation.refine_modes`` (filter, snap, complete; default = complete);
 * oracle: the centres of the LiDAR-occupied voxels (what a perfect occupancy prediction would give).
 
@@ -27,12 +29,12 @@ from _results import markdown_table, publish
 from occkit.config import load_config
 from occkit.data.grids import FrameToGrids
 from occkit.evaluation.frame_refine import refine_frame
-from occkit.evaluation.refine import chamfer_distance, fscore
+from occkit.evaluation.refine import chamfer_distance, fscore, in_grid_mask
 from occkit.evaluation.scenes import scene_of
 from occkit.train.checkpoint import load_module
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_refinement.py"
-CLOUDS = ("raw", "filter", "snap", "complete", "oracle")
+CLOUDS = ("raw", "aligned", "filter", "snap", "complete", "oracle")
 METRICS = ("chamfer", "accuracy", "completeness", "f1vox", "f2vox", "points", "added")
 
 
@@ -47,7 +49,10 @@ def frame_rows(module, frame, to_grids: FrameToGrids, threshold: float) -> dict[
     spec = to_grids.spec
     voxel = float(min(spec.size[0], spec.size[1]))
     base = refine_frame(module, frame, to_grids, threshold, mode="filter")
-    out = {"raw": measure(base.raw, base.lidar, voxel), "filter": measure(base.refined.xyz, base.lidar, voxel)}
+    inside = in_grid_mask(base.pseudo, spec, base.T_grid_sensor)
+    out = {"raw": measure(base.raw, base.lidar, voxel),
+           "aligned": measure(base.pseudo[inside], base.lidar, voxel),  # scale alignment alone, no occupancy
+           "filter": measure(base.refined.xyz, base.lidar, voxel)}
     for mode in ("snap", "complete"):
         r = base.refine(mode)
         out[mode] = measure(r.xyz, base.lidar, voxel, r.counts["added"])
@@ -86,6 +91,10 @@ def main() -> None:
 
         result = fit(cfg, verbose=False)
         checkpoint = result.last_checkpoint or result.best_checkpoint
+    if args.threshold is None and cfg.eval.select_threshold_on:  # as occkit run does: never on the reported frames
+        from occkit.pipeline import select_threshold
+
+        cfg = select_threshold(checkpoint, cfg, cfg.eval.select_threshold_on)
     module = load_module(checkpoint, cfg).eval()
     threshold = cfg.eval.refine_threshold if args.threshold is None else args.threshold
     to_grids = FrameToGrids(cfg.data)
@@ -99,7 +108,9 @@ def main() -> None:
     text, totals = table(dict(groups))
     raw, ref = totals["raw"], totals["complete"]
     completeness_ok = ref["completeness"] <= raw["completeness"]
-    lines = [f"Model: configs/synthetic_refinement.py ({checkpoint}), refine threshold {threshold}; "
+    chosen = f" (chosen on the {cfg.eval.select_threshold_on} split)" if args.threshold is None and \
+        cfg.eval.select_threshold_on else ""
+    lines = [f"Model: configs/synthetic_refinement.py ({checkpoint}), refine threshold {threshold:g}{chosen}; "
              f"LiDAR = the frame's accumulated sweeps inside the grid; oracle = centres of the LiDAR-occupied "
              "voxels. Rows are means over the frames of each validation scene (held out from training).", "",
              text, "",
