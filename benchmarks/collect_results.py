@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["voxelize", "synth", "train_throughput", "health_faults", "loss_study", "main_job"]
+ORDER = ["quality", "refinement", "voxelize", "synth", "train_throughput", "health_faults", "loss_study"]
 
 
 def main() -> None:
