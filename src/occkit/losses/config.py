@@ -18,3 +18,6 @@ class LossConfig(BaseModel):
     mean_weight: float = Field(10.0, ge=0, description="weight of (mean prob - mean target)^2; 0 disables it")
     height_weights: list[float] | None = Field(None, description="one non-negative weight per height level (Z)")
     check_inputs: bool = Field(True, description="validate shapes and target range each call (one host sync)")
+    fused: bool = Field(True, description="one custom autograd pass (occkit.losses.fused) instead of autograd "
+                                          "through the composed terms: same values and gradients, a fraction of "
+                                          "the time and memory")

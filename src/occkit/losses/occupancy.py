@@ -87,6 +87,8 @@ class OccupancyLoss(torch.nn.Module):
             count_h = valid.sum(red)  # observed voxels per height
         count = count_h.sum().clamp_min(1.0)
 
+        if cfg.fused:
+            return self._fused(logits, target, weight, valid, count_h)
         total = logits.new_zeros(())
         per_height = logits.new_zeros(z)
         terms: dict[str, torch.Tensor] = {}
@@ -118,4 +120,28 @@ class OccupancyLoss(torch.nn.Module):
             value = diff * diff
             total = total + cfg.mean_weight * value
             terms["mean"] = value.detach()
+        return LossOutput(total=total, terms=terms, per_height=per_height.detach())
+
+    def _fused(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
+               valid: torch.Tensor | None, count_h: torch.Tensor) -> LossOutput:
+        """The same loss through occkit.losses.fused (one forward pass, an analytic backward)."""
+        from occkit.losses.fused import FusedOccupancyLoss, FusedSpec
+
+        cfg = self.cfg
+        dw = (1.0 if cfg.kind == "dice" else cfg.dice_weight) if self.use_dice else 0.0
+        spec = FusedSpec(voxel=self.voxel_term, pos_weight=cfg.pos_weight, alpha=cfg.focal_alpha,
+                         gamma=cfg.focal_gamma, dice_weight=dw, dice_smooth=cfg.dice_smooth,
+                         mean_weight=cfg.mean_weight)
+        total, voxel_h, dice, mean, inter_h, p_h, t_h = FusedOccupancyLoss.apply(
+            logits, target, weight, valid, spec, count_h)
+        terms: dict[str, torch.Tensor] = {}
+        per_height = logits.new_zeros(logits.shape[1])
+        if self.voxel_term is not None:
+            terms[self.voxel_term] = (voxel_h.sum() / count_h.sum().clamp_min(1.0)).detach()
+            per_height = per_height + voxel_h.detach() / count_h.clamp_min(1.0)
+        if self.use_dice:
+            terms["dice"] = dice.detach()
+            per_height = per_height + dw * dice_from_sums(inter_h, p_h, t_h, cfg.dice_smooth).detach()
+        if cfg.mean_weight > 0:
+            terms["mean"] = mean.detach()
         return LossOutput(total=total, terms=terms, per_height=per_height.detach())
