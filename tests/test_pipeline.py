@@ -55,6 +55,7 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     # the threshold was chosen on the test split, never on the reported validation frames
     assert "chosen on the test split (held-out scenes, not reported)" in text
     assert "selected on the test split" in result.output
+    assert "Training waited for data" in text
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
     assert metrics["threshold"] in tiny(tmp_path).eval.sweep_thresholds and metrics["split"] == "val"

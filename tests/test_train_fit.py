@@ -214,3 +214,12 @@ def test_bf16_mixed_precision_and_gradient_accumulation(tmp_path: Path) -> None:
     rows = read_metrics_csv(result.run_dir)
     assert len(column(rows, "train/grad_norm")) == 2
     assert all(math.isfinite(v) for _, v in column(rows, "train/loss"))
+
+
+def test_the_share_of_time_spent_waiting_for_data_is_logged(finished_run) -> None:
+    cfg, result = finished_run
+    rows = read_metrics_csv(result.run_dir)
+    waits = [v for _, v in column(rows, "perf/data_wait_fraction")]
+    steps = [v for _, v in column(rows, "perf/step_seconds")]
+    assert len(waits) == cfg.trainer.max_epochs and all(0.0 <= w < 1.0 for w in waits)  # one per epoch
+    assert all(s > 0 for s in steps)

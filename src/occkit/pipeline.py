@@ -172,6 +172,18 @@ def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report
     return {"frame": frame.frame_id, **figures, "counts": fc.refined.counts, "pictures": pics}
 
 
+def _data_wait(run_dir: Path) -> float | None:
+    """The last logged perf/data_wait_fraction of a run (None when it logged none)."""
+    import csv
+
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return None
+    with path.open(newline="") as fh:
+        values = [r["perf/data_wait_fraction"] for r in csv.DictReader(fh) if r.get("perf/data_wait_fraction")]
+    return float(values[-1]) if values else None
+
+
 def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | None) -> None:
     lines = [f"# occkit report: {cfg.name}", "", f"- run directory: `{out.run_dir}`", f"- state: **{out.state}**"]
     if checkpoint is not None:
@@ -201,6 +213,9 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
         lines += ["", f"Refined = {c['counts']['kept']:,} kept, {c['counts']['snapped']:,} snapped along their rays, "
                       f"{c['counts']['added']:,} added. ![val00_clouds](val00_clouds.png) · "
                       "[3D view](val00_clouds.html)"]
+    wait = _data_wait(out.run_dir)
+    if wait is not None:
+        lines += ["", f"Training waited for data {100 * wait:.1f} % of the time (perf/data_wait_fraction, last epoch)."]
     lines += ["", "## Health", ""]
     lines += [f"- {f}" for f in out.findings] or ["- No problems found."]
     lines += ["", "Diagnosis with plots: [doctor.md](doctor.md)"]

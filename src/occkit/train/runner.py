@@ -262,6 +262,9 @@ class _Session:
         if cfg.trainer.progress_bar:
             all_callbacks.append(RichProgressBar())
         all_callbacks += _health_callbacks(cfg, run_dir, rank_zero)
+        from occkit.train.timing import DataWaitTimer
+
+        all_callbacks.append(DataWaitTimer())
         if has_val and cfg.logging.images_every_n_epochs:
             from occkit.train.images import ValidationImages
 
