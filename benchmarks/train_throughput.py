@@ -62,19 +62,24 @@ def run_case(case: dict) -> dict:
     """Time ``steps`` training steps after ``warmup`` steps; returns timings and peak memory."""
     torch.manual_seed(0)
     dev = torch.device(case["device"])
+    if dev.type == "cuda" and case.get("mem_fraction"):  # emulate a smaller card (e.g. 40 GB on an H200)
+        torch.cuda.set_per_process_memory_fraction(float(case["mem_fraction"]))
     x_, y_, z = case["grid"]
     batch = case["batch"]
     model = make_model(case, z).to(dev)
+    fmt_ = torch.channels_last if case.get("channels_last") else torch.contiguous_format
+    model = model.to(memory_format=fmt_)
     loss_fn = OccupancyLoss(LossConfig() if case["kind"] == "unet" else LossConfig(kind="bce", mean_weight=0))
     opt = build_optimizer(model, OptimConfig())
-    inp = torch.rand(batch, FEATURES * z, y_, x_, device=dev)
+    inp = torch.rand(batch, FEATURES * z, y_, x_, device=dev).to(memory_format=fmt_)
     tgt = (torch.rand(batch, z, y_, x_, device=dev) < 0.0083).float()
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=case["bf16"])
     flops = forward_flops(model, inp[:1]) * batch
+    net = torch.compile(model) if case.get("compile") else model
 
     def step() -> None:
         with autocast:
-            logits = model(inp)
+            logits = net(inp)
         out = loss_fn(logits, tgt)
         opt.zero_grad(set_to_none=True)
         out.total.backward()
