@@ -145,17 +145,19 @@ def test_overfitting_one_sample_completes_beyond_the_copy() -> None:
     assert iou() > 0.95 > copy_iou + 0.4
 
 
-def test_shared_level_filter_is_a_3d_convolution_over_neighbouring_levels() -> None:
-    """The levels-folded-into-the-batch 2D conv equals Conv3d with a (3, k, k) kernel and one free level padded
-    below and above, with the weights shared by every level."""
+@pytest.mark.parametrize("reach", [1, 2])
+def test_shared_level_filter_is_a_3d_convolution_over_neighbouring_levels(reach: int) -> None:
+    """The levels-folded-into-the-batch 2D conv equals Conv3d with a (2 reach + 1, k, k) kernel and free levels
+    padded below and above, with the weights shared by every level."""
     from occkit.models.blocks import SharedLevelFilter
 
     torch.manual_seed(0)
-    f = SharedLevelFilter(kernel=3, channels=4, features=2)
+    f = SharedLevelFilter(kernel=3, channels=4, features=2, reach=reach)
     levels = torch.rand(2, 2, 6, 9, 7)  # (B, features, Z, Y, X)
-    w = f.conv.weight.detach()  # (4, 3 * features, 3, 3): input channel = feature * 3 + level offset
-    w3d = w.view(4, 2, 3, 3, 3)  # (out, feature, dz, dy, dx)
-    hidden = torch.nn.functional.conv3d(levels, w3d, f.conv.bias.detach(), padding=1).relu()  # (B, 4, Z, Y, X)
+    n = 2 * reach + 1
+    w = f.conv.weight.detach()  # (4, n * features, 3, 3): input channel = feature * n + level offset
+    w3d = w.view(4, 2, n, 3, 3)  # (out, feature, dz, dy, dx)
+    hidden = torch.nn.functional.conv3d(levels, w3d, f.conv.bias.detach(), padding=(reach, 1, 1)).relu()
     torch.nn.init.normal_(f.out.weight)
     expect = torch.nn.functional.conv3d(hidden, f.out.weight.detach().view(1, 4, 1, 1, 1), f.out.bias.detach())
     assert torch.allclose(f(levels), expect[:, 0], atol=1e-5)

@@ -62,15 +62,17 @@ class ConvBlock(nn.Module):
 
 
 class SharedLevelFilter(nn.Module):
-    """One small filter applied at every height level of a grid, reading that level and its two neighbours: a
-    (3, k, k) 3D convolution computed as a 2D one over levels folded into the batch, which CPUs and cuDNN run far
-    faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy and the input
-    features, e.g. the sub-voxel height of the points), returns (B, Z, Y, X); the output layer starts at zero."""
+    """One small filter applied at every height level of a grid, reading that level and ``reach`` levels above and
+    below: a (2 reach + 1, k, k) 3D convolution computed as a 2D one over levels folded into the batch, which CPUs
+    and cuDNN run far faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy
+    and the input features, e.g. the sub-voxel height of the points), returns (B, Z, Y, X); the output layer starts
+    at zero."""
 
-    def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1) -> None:
+    def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1) -> None:
         super().__init__()
-        self.context, self.features = context, features
-        self.conv = nn.Conv2d(3 * features + context, channels, kernel, padding=kernel // 2)
+        self.context, self.features, self.reach = context, features, reach
+        self.window = 2 * reach + 1
+        self.conv = nn.Conv2d(self.window * features + context, channels, kernel, padding=kernel // 2)
         self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
         self.act = nn.ReLU(inplace=True)
         self.out = nn.Conv2d(channels, 1, 1)
@@ -82,12 +84,13 @@ class SharedLevelFilter(nn.Module):
     def forward(self, levels: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """``levels``: (B, features, Z, Y, X); ``context``: (B, Z * context, Y, X) level-major, when built with it."""
         b, f, z, h, w = levels.shape
-        padded = F.pad(levels, (0, 0, 0, 0, 1, 1))  # a free level below and above the grid
-        stacked = torch.stack([padded[:, :, :-2], padded[:, :, 1:-1], padded[:, :, 2:]], dim=3)  # (B, F, Z, 3, Y, X)
-        stacked = stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, z, 3 * f, h, w)
+        r, n = self.reach, self.window
+        padded = F.pad(levels, (0, 0, 0, 0, r, r))  # free levels below and above the grid
+        stacked = torch.stack([padded[:, :, k:k + z] for k in range(n)], dim=3)  # (B, F, Z, window, Y, X)
+        stacked = stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, z, n * f, h, w)
         if self.context:
             stacked = torch.cat([stacked, context.view(b, z, self.context, h, w)], dim=2)
-        y = self.act(self.conv(stacked.reshape(b * z, 3 * f + self.context, h, w)))
+        y = self.act(self.conv(stacked.reshape(b * z, n * f + self.context, h, w)))
         if self.mid is not None:
             y = self.act(self.mid(y))
         return self.out(y).reshape(b, z, h, w)

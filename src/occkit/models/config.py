@@ -36,6 +36,8 @@ class ModelConfig(BaseModel):
                              "levels z-1, z, z+1: hole filling learnt once for all heights, so rare roof levels "
                              "are completed like the ground")
     skip_shared_channels: int = Field(8, ge=1, description="input_skip: hidden channels of the shared filter")
+    skip_shared_reach: int = Field(1, ge=1, description="input_skip: the shared filter reads levels z-reach..z+reach "
+                                                        "(noisy pseudo-LiDAR spreads a surface over several levels)")
     skip_shared_context: int = Field(
         0, ge=0, description="input_skip: U-Net features lifted to each level (channels per level) that the shared "
                              "filter reads beside the occupancy (LMSCNet-style lift back to height); 0 = off")

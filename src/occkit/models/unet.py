@@ -69,7 +69,8 @@ class BEVHeightOccupancy(nn.Module):
             self.skip = nn.Conv2d(out_levels, out_levels, cfg.skip_kernel, padding=cfg.skip_kernel // 2, bias=True)
             n_features = in_channels // out_levels
             self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels,
-                                             cfg.skip_shared_context, features=1 + n_features)
+                                             cfg.skip_shared_context, features=1 + n_features,
+                                             reach=cfg.skip_shared_reach)
                            if cfg.skip_shared_kernel else None)
             self.lift = (nn.Conv2d(chans[0], cfg.skip_shared_context * out_levels, 1)
                          if cfg.skip_shared_kernel and cfg.skip_shared_context else None)
