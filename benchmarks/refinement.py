@@ -31,6 +31,7 @@ from occkit.data.grids import FrameToGrids
 from occkit.evaluation.frame_refine import refine_frame
 from occkit.evaluation.refine import chamfer_distance, fscore, in_grid_mask
 from occkit.evaluation.scenes import scene_of
+from occkit.geometry.transforms import apply_transform, invert_transform
 from occkit.train.checkpoint import load_module
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic_refinement.py"
@@ -58,7 +59,7 @@ def frame_rows(module, frame, to_grids: FrameToGrids, threshold: float) -> dict[
         out[mode] = measure(r.xyz, base.lidar, voxel, r.counts["added"])
     T = base.T_grid_sensor
     centres = spec.indices_to_centers(np.argwhere(base.target))
-    out["oracle"] = measure((centres - T[:3, 3]) @ T[:3, :3], base.lidar, voxel)  # grid frame -> sensor frame
+    out["oracle"] = measure(apply_transform(invert_transform(T), centres), base.lidar, voxel)  # grid -> sensor
     return out
 
 

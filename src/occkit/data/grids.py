@@ -172,12 +172,10 @@ class FrameToGrids:
         from occkit.depth.scale_align import align_to_ground
 
         if camera is None:
-            if not frame.cameras:
+            camera = camera_in_sensor(frame)
+            if camera is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.pseudo_ground_align needs the camera the "
                                   "pseudo points came from (the frame has no camera)")
-            from occkit.geometry.transforms import invert_transform
-
-            camera = (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
         aligned, _ = align_to_ground(pts, camera, T_grid_sensor, icfg.pseudo_ground_z)
         return aligned.astype(np.float32)
 
@@ -203,13 +201,23 @@ class FrameToGrids:
         return out
 
 
+def camera_in_sensor(frame: Frame) -> np.ndarray | None:
+    """Position of the frame's first camera in its sensor frame (where pseudo points' rays start), or None."""
+    if not frame.cameras:
+        return None
+    from occkit.geometry.transforms import invert_transform
+
+    return (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
+
+
 def sensor_origins(frame: Frame, T_grid_sensor: np.ndarray) -> np.ndarray:
     """(K, 3) float32 sensor positions in the grid frame: this frame's sensor first, then the neighbouring sweeps'
     that a source states in ``meta["sensor_origins"]`` (sensor frame), for RayIoU's rays."""
     extra = np.asarray(frame.meta.get("sensor_origins", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
     extra = extra[np.all(np.isfinite(extra), axis=1) & (np.linalg.norm(extra, axis=1) > 1e-6)]  # own sensor: first
-    pts = np.vstack([np.zeros((1, 3)), extra])
-    return (pts @ T_grid_sensor[:3, :3].T + T_grid_sensor[:3, 3]).astype(np.float32)
+    from occkit.geometry.transforms import apply_transform
+
+    return apply_transform(T_grid_sensor, np.vstack([np.zeros((1, 3)), extra])).astype(np.float32)
 
 
 def check_model_arrays(sample: dict[str, Any], spec: GridSpec, n_features: int) -> None:

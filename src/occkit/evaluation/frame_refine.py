@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from occkit.data.grids import camera_in_sensor
 from occkit.evaluation.refine import in_grid_mask
 from occkit.evaluation.refine_modes import RefinedCloud, RefineMode, refine_cloud
-from occkit.geometry.transforms import invert_transform
 
 
 @dataclass
@@ -44,21 +44,21 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
     from occkit.geometry.layout import channels_to_grid
 
     spec = to_grids.spec
-    sample = to_grids(frame)
-    T = to_grids.align(frame, to_grids.input_points(frame)).T_grid_sensor
+    points = to_grids.input_points(frame)
+    T = to_grids.align(frame, points).T_grid_sensor
     # what the model saw: with data.input.pseudo_ground_align the points rescaled to the known ground height
-    model_points = np.asarray(to_grids.model_points(frame, T), np.float64)
+    model_points = np.asarray(to_grids.model_points(frame, T, points), np.float64)
+    inputs = to_grids.input_grid(model_points, T)
     with torch.no_grad():
-        logits = module(torch.from_numpy(np.ascontiguousarray(sample["input"], np.float32))[None])
+        logits = module(torch.from_numpy(np.ascontiguousarray(inputs, np.float32))[None])
     prob = channels_to_grid(torch.sigmoid(logits[0].float()).numpy())
     pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)
     pseudo = pseudo[np.all(np.isfinite(pseudo[:, :3]), axis=1)]
     lidar = np.asarray(frame.target_points if frame.target_points is not None else frame.points, np.float64)
-    ray_origin = np.zeros(3)
-    if frame.cameras:
-        ray_origin = (invert_transform(frame.T_world_sensor) @ frame.cameras[0].T_world_cam)[:3, 3]
+    camera = camera_in_sensor(frame)
+    ray_origin = np.zeros(3) if camera is None else camera
     refined = refine_cloud(model_points, prob, spec, threshold, mode=mode, T_grid_points=T, origin=ray_origin)
     return FrameClouds(raw=pseudo[in_grid_mask(pseudo, spec, T)], refined=refined,
                        lidar=lidar[in_grid_mask(lidar, spec, T)], prob=prob,
-                       target=channels_to_grid(np.asarray(sample["target"])) > 0.5, T_grid_sensor=T, spec=spec,
+                       target=to_grids.target_grid(frame, T) > 0.5, T_grid_sensor=T, spec=spec,
                        pseudo=model_points, ray_origin=ray_origin, threshold=float(threshold))

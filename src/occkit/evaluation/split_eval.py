@@ -74,17 +74,14 @@ def _ray_iou_metric(cfg: Any) -> dict[str, Any] | None:
     return rays
 
 
-def _update_rays(rays: dict[str, Any], logits: Any, target: Any, mask: Any, batch: dict[str, Any], data_cfg: Any,
-                 nz: int) -> None:
-    """Rays from each frame's sensor positions where the samples carry them, else from the configured origins."""
-    from occkit.data.grids import input_occupancy
-    from occkit.metrics.baselines import baseline_predictions
+def _update_rays(rays: dict[str, Any], logits: Any, target: Any, mask: Any, occ: Any, origins: Any) -> None:
+    """Rays from each frame's sensor positions where the samples carry them (``origins``), else from the configured
+    origins; ``occ`` is the batch's input occupancy, copied and dilated for the baselines."""
+    from occkit.metrics.baselines import dilate_plan
 
-    origins = batch.get("sensor_origins")
     rays["model"].update(logits, target, mask, origins=origins)
-    preds = baseline_predictions(input_occupancy(batch["input"], data_cfg.input.features, nz), None)
-    for name in RAY_BASELINES:
-        rays[name].update(preds[name].float() * 40.0 - 20.0, target, mask, origins=origins)  # as logits
+    for name, pred in zip(RAY_BASELINES, (occ, dilate_plan(occ)), strict=True):
+        rays[name].update(pred.float() * 40.0 - 20.0, target, mask, origins=origins)  # as logits
 
 
 def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out_dir: str | Path | None = None, *,
@@ -121,9 +118,10 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
             target = batch["target"]
             mask = batch.get("mask") if cfg.eval.use_visibility_mask else None
             overall.update(logits, target, mask)
-            quality.update(logits, target, input_occupancy(batch["input"], data_cfg.input.features, nz), mask)
+            occ = input_occupancy(batch["input"], data_cfg.input.features, nz)
+            quality.update(logits, target, occ, mask)
             if ray is not None:
-                _update_rays(ray, logits, target, mask, batch, data_cfg, nz)
+                _update_rays(ray, logits, target, mask, occ, batch.get("sensor_origins"))
             for i, fid in enumerate(batch["frame_id"]):
                 name = scene_of(fid)
                 if name not in scenes:

@@ -70,7 +70,7 @@ class SharedLevelFilter(nn.Module):
 
     def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1) -> None:
         super().__init__()
-        self.context, self.features, self.reach = context, features, reach
+        self.context, self.reach = context, reach
         self.window = 2 * reach + 1
         self.conv = nn.Conv2d(self.window * features + context, channels, kernel, padding=kernel // 2)
         self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
