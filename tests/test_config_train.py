@@ -94,3 +94,11 @@ def test_cli_config_errors_exit_2_naming_the_field(tmp_path: Path) -> None:
                                  "--set", f"trainer.runs_root={tmp_path}", "--set", "data.source.train_frames=1",
                                  "--set", "data.source.val_frames=1"])
     assert result.exit_code == 2 and "strategy" in result.output
+
+
+def test_a_check_across_sections_names_the_fields_without_dumping_the_config() -> None:
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(load_config(CONFIGS[0].parent / "synthetic_uav.py"), ['data.input.features=["mean_height"]'])
+    text = str(err.value)
+    assert "model.input_skip" in text and "data.input.features" in text and "'mean_height'" in text
+    assert "unet_channels" not in text and len(text.splitlines()) == 2  # the origin line and the reason
