@@ -4,7 +4,12 @@ On-disk layout (docs/ARCHITECTURE.md)::
 
     <root>/samples/LIDAR_TOP/<token>.pcd.bin      float32 x y z intensity ring, LiDAR frame
     <root>/gts/<scene>/<token>/labels.npz         Occ3D labels (semantics 17 = free, masks), ego frame
-    <root>/occ_infos_<split>.pkl                  optional OccWorld-style info pickle {"infos": {scene: [frames]}}
+    <root>/occ_infos_<split>.pkl                  optional info pickle: OccWorld {"infos": {scene: [frames]}},
+                                                  the occupancy challenge {"infos": [...]} or mmdet3d v1.x
+                                                  {"data_list": [...]} (occkit.sources.occ3d_infos)
+
+Info pickles are read with a restricted unpickler that refuses any pickle that would run code; a trusted
+legacy file holding custom classes needs ``trust_pickle=True``.
 
 Info records may use occkit's keys (``token``, ``lidar_path``, ``T_ego_lidar``, ``T_world_ego``, ``timestamp``)
 or the mmdet3d/OccWorld ones (``lidar2ego_translation``/``lidar2ego_rotation``, ``ego2global_translation``/
@@ -42,6 +47,7 @@ from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid, invert_transform, make_transform
 from occkit.io.occ3d import read_occ3d_labels, write_occ3d_target
 from occkit.io.points import read_points
+from occkit.io.safe_pickle import safe_load_pickle
 from occkit.sources.base import SPLITS
 from occkit.utils.atomic import atomic_write, atomic_write_bytes
 
@@ -188,6 +194,9 @@ class Occ3DSourceConfig(BaseModel):
         False, description="read cameras from the info pickle's 'cams' (True = all, or a list such as "
                            "['CAM_FRONT']); each becomes a CameraView with K and T_world_cam (for depth / DA3)")
     load_images: bool = Field(False, description="also decode camera images into CameraView.image")
+    trust_pickle: bool = Field(
+        False, description="load the info pickle with plain pickle.load, which runs any code it carries; only for "
+                           "a file you trust that holds custom classes (the default reader refuses code)")
 
     @field_validator("scenes")
     @classmethod
@@ -275,15 +284,35 @@ class Occ3DSourceConfig(BaseModel):
         return entries
 
     def _load_infos(self, path: Path) -> dict[str, list[Mapping[str, Any]]]:
-        try:
-            with open(path, "rb") as f:
-                data = pickle.load(f)  # a dataset index the user chose, like torch.load
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
-            raise InputFileError(path, f"not a readable info pickle: {exc}") from exc
-        infos = data.get("infos") if isinstance(data, Mapping) else None
-        if not isinstance(infos, Mapping) or not all(isinstance(v, Sequence) for v in infos.values()):
-            raise InputFileError(path, "expected {'infos': {scene_name: [frame records]}} (OccWorld layout)")
-        return dict(infos)
+        from occkit.sources.occ3d_infos import normalize_infos
+
+        data = safe_load_pickle(path, trust=self.trust_pickle, option="data.source.trust_pickle")
+        index: dict[str, str] | None = None
+
+        def scene_of_token(token: str) -> str | None:  # mmdet3d v1.x records name no scene: find gts/*/<token>
+            nonlocal index
+            if index is None:
+                gts = self.root / GTS_DIR
+                index = {t.name: d.name for d in (gts.iterdir() if gts.is_dir() else ()) if d.is_dir()
+                         for t in d.iterdir() if t.is_dir()}
+            return index.get(token)
+
+        return normalize_infos(data, path, scene_of_token)
+
+    def _labels_path(self, rec: Mapping[str, Any], scene: str, token: str) -> Path:
+        """``occ_gt_path`` as given or relative to root (prefixes such as ./data/occ3d-nus/ are tolerated),
+        else ``gts/<scene>/<token>/labels.npz``."""
+        default = self.root / GTS_DIR / scene / token / "labels.npz"
+        raw = rec.get("occ_gt_path")
+        if raw is None:
+            return default
+        p = Path(str(raw))
+        parts = p.parts
+        tail = Path(*parts[parts.index("gts"):]) if "gts" in parts else p
+        for cand in (p, self.root / p, self.root / tail):
+            if cand.is_file():
+                return cand
+        return default
 
     def _lidar_path(self, rec: Mapping[str, Any], token: str) -> Path:
         """Resolve ``lidar_path``: as given, relative to root, or its file name under samples/LIDAR_TOP."""
@@ -348,7 +377,7 @@ class Occ3DSourceConfig(BaseModel):
                 token = str(rec["token"])
                 T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", f"{path}: {where}")
                 T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", f"{path}: {where}")
-                labels = self.root / GTS_DIR / scene / token / "labels.npz"
+                labels = self._labels_path(rec, scene, token)
                 lidar = self._lidar_path(rec, token)
                 for p, what in ((labels, "Occ3D labels"), (lidar, "LiDAR sweep")):
                     if not p.is_file():

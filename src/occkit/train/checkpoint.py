@@ -1,7 +1,14 @@
-"""Checkpoints: atomic saving, and loading that refuses a grid the model was not trained on."""
+"""Checkpoints: atomic saving, loading that never runs code, and refusing a grid the model was not trained on.
+
+occkit checkpoints hold only tensors, numbers, strings and containers (the config is stored as plain JSON-like
+data), so every load uses ``torch.load(weights_only=True)``: a checkpoint that carries pickled code (a classic
+attack on .ckpt/.pth files) is refused before anything runs.
+"""
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
 
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """Resume loads go through :func:`read_checkpoint` too: weights only, whatever Lightning asks for."""
+        return read_checkpoint(path)
+
 
 def checkpoint_grid(checkpoint: dict[str, Any]) -> GridSpec | None:
     """The GridSpec a checkpoint was trained on (explicit key, else the saved config), or None."""
@@ -45,10 +56,26 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "checkpoint not found (expected a .ckpt file written by `occkit train`)")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "empty file (0 bytes), not a checkpoint; was its write interrupted?")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            culprit = _unsupported_global(str(err))
+            raise InputFileError(path, f"refused: the checkpoint holds pickled objects{culprit} that would run code "
+                                       "when loaded; occkit checkpoints hold only tensors and plain data, so this "
+                                       "file was not written by occkit or was altered") from None
+        raise InputFileError(path, f"not a readable checkpoint (UnpicklingError: {err})") from None
     except Exception as err:  # truncated / not a torch file
-        raise InputFileError(path, f"not a readable checkpoint ({type(err).__name__}: {err})") from None
+        msg = str(err).splitlines()[0] if str(err) else ""
+        raise InputFileError(path, f"not a readable checkpoint ({type(err).__name__}: {msg})") from None
+
+
+def _unsupported_global(message: str) -> str:
+    """' (os.system)' from torch's weights-only refusal text, when it names the global."""
+    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message) or re.search(r"GLOBAL ([\w.]+)", message)
+    return f" ({match.group(1)})" if match else ""
 
 
 def check_checkpoint_grid(path: str | Path, cfg: ExperimentConfig) -> dict[str, Any]:
