@@ -26,3 +26,11 @@ class ConfigError(OccKitError, ValueError):
 
 class PoseError(OccKitError, ValueError):
     """A 4x4 transform is not a rigid transform."""
+
+
+class TrainingInterrupted(OccKitError):
+    """Training stopped on SIGTERM or Ctrl-C after saving a resumable last.ckpt; ``exit_code`` is 128 + signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)

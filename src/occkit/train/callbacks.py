@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,13 @@ def build_checkpoint_callbacks(ckpt_dir: Path, every_n_epochs: int, every_n_step
     periodic = NotifyingCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", auto_insert_metric_name=False,
                                    every_n_epochs=every_n_epochs, save_top_k=-1, monitor=None,
                                    save_on_train_epoch_end=True, role="periodic", enable_version_counter=False)
-    callbacks = [last, periodic]
+    callbacks = [periodic]
     if monitor:
         callbacks.append(NotifyingCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
                                              save_top_k=1, role="best", enable_version_counter=False))
-    return callbacks
+    # last.ckpt is written after the others: a kill between two writes then resumes from the previous epoch
+    # and writes epoch=N.ckpt again, instead of resuming past an epoch whose checkpoint never landed.
+    return [*callbacks, last]
 
 
 class SaveLastOnTrainEnd(Callback):
@@ -72,6 +75,61 @@ class SaveLastOnTrainEnd(Callback):
             return
         trainer.save_checkpoint(self.path)
         self.last._last_global_step_saved = trainer.global_step
+
+
+class StopRequested(Exception):
+    """Raised at a batch boundary after SIGTERM / Ctrl-C, once last.ckpt holds the finished batch."""
+
+
+class InterruptRecorder(Callback):
+    """Turns SIGTERM and the first Ctrl-C into a clean stop: finish the batch, save last.ckpt, then stop.
+
+    The handlers only set a flag; the stop happens in ``on_train_batch_end``, the point where Lightning's own
+    every-N-steps checkpoints are taken, so the saved loop counters resume exactly (no step logged twice or
+    skipped). A second Ctrl-C interrupts at once. Under DDP, Lightning's own SIGTERM handling stays in charge
+    (a save there is collective), and the stop is only recorded.
+    """
+
+    def __init__(self, last_path: Path) -> None:
+        self.last_path = Path(last_path)
+        self.started = False
+        self.signal_name: str | None = None
+        self.exit_code = 1
+        self.saved_checkpoint: Path | None = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.started = True
+        if trainer.world_size > 1:
+            return
+        try:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        except ValueError:  # not the main thread: leave the handlers as they are
+            pass
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + int(signum)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.signal_name is None:
+            return
+        trainer.save_checkpoint(self.last_path)
+        self.saved_checkpoint = self.last_path
+        raise StopRequested(self.signal_name)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if self.signal_name is not None:
+            return
+        if isinstance(exception, SIGTERMException) or trainer.received_sigterm:
+            self.signal_name, self.exit_code = "SIGTERM", 143
+        elif isinstance(exception, KeyboardInterrupt):
+            self.signal_name, self.exit_code = "SIGINT", 130
 
 
 class StatusUpdater(Callback):

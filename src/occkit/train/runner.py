@@ -1,8 +1,12 @@
 """``fit(cfg)``: one training run on Lightning, from config to a finished run directory.
 
 The run directory (docs/ARCHITECTURE.md) is created and written by rank 0 only; DDP children that
-Lightning launches find it through ``OCCKIT_RUN_DIR``. status.json always ends in finished, crashed or
-stopped_by_guard, so ``occkit doctor`` can tell what happened even after a crash.
+Lightning launches find it through ``OCCKIT_RUN_DIR``. status.json always ends in finished, crashed,
+interrupted (SIGTERM / Ctrl-C, with a resumable last.ckpt) or stopped_by_guard, so ``occkit doctor`` can tell
+what happened even after a crash.
+
+A run that fails before training starts (a bad resume, a missing package) leaves the run directory as it found
+it: a new directory is removed again, and a resumed one gets its config.json and status.json back.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from rich.console import Console
 
 from occkit.config import ExperimentConfig, save_config, validate_config
-from occkit.errors import ConfigError, InputFileError
+from occkit.errors import ConfigError, InputFileError, TrainingInterrupted
 from occkit.health.events import TrainingHealthError
 from occkit.train.callbacks import (
+    InterruptRecorder,
     SaveLastOnTrainEnd,
     StatusUpdater,
     WandbArtifacts,
@@ -43,7 +48,7 @@ class RunResult:
     """What a finished (or stopped) run left behind."""
 
     run_dir: Path
-    state: Literal["finished", "crashed", "stopped_by_guard"]
+    state: Literal["finished", "crashed", "interrupted", "stopped_by_guard"]
     global_step: int
     parameter_count: int
     val: dict[str, float] = field(default_factory=dict)  # last val/* and epoch/* values
@@ -190,8 +195,10 @@ def fit(cfg: ExperimentConfig | dict[str, Any], *, run_dir: str | Path | None = 
     if ckpt_path is not None:
         resume_step = int(check_checkpoint_grid(ckpt_path, cfg).get("global_step", 0))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    before = _RunDirSnapshot(run_dir) if rank_zero else None
     if rank_zero:
         run_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(run_dir)
         save_config(cfg, run_dir / "config.json")
         write_status(run_dir, "running", resume_step or 0, "resumed" if ckpt_path else "started")
         if verbose:
@@ -205,14 +212,15 @@ def fit(cfg: ExperimentConfig | dict[str, Any], *, run_dir: str | Path | None = 
             train_loader=train_loader, val_loader=val_loader, callbacks=callbacks or [], verbose=verbose)
         trainer.fit(module, train_dataloaders=session.train_loader, val_dataloaders=session.val_loader,
                     ckpt_path=str(ckpt_path) if ckpt_path else None)
-        if trainer.interrupted:
-            session.state, session.message = "crashed", "interrupted (Ctrl-C); continue with --resume auto"
-        else:
-            session.state, session.message = "finished", f"trained to step {trainer.global_step}"
+        if session.recorder.signal_name:  # the signal came during the last validation: training is complete
+            session.recorder.signal_name = None
+        session.state, session.message = "finished", f"trained to step {trainer.global_step}"
     except TrainingHealthError as err:
         session.state, session.message = "stopped_by_guard", str(err)
         raise
     except BaseException as err:
+        if session.recorder.signal_name is not None:  # SIGTERM / Ctrl-C, whichever way Lightning surfaced it
+            raise session.interrupted() from None
         session.state, session.message = "crashed", f"{type(err).__name__}: {err}"
         raise
     finally:
@@ -220,8 +228,48 @@ def fit(cfg: ExperimentConfig | dict[str, Any], *, run_dir: str | Path | None = 
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = previous_env
-        session.close()
+        if before is not None and not session.recorder.started:
+            session.close_quietly()
+            before.restore()
+        else:
+            session.close()
     return _result(trainer, run_dir, ckpt_callbacks, session.state, session.message, session.n_params, module)
+
+
+class _RunDirSnapshot:
+    """What a run directory held before this fit call, so that a failed start can put it back."""
+
+    KEPT = ("config.json", "status.json")
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.existed = run_dir.exists()
+        self.files = {name: (run_dir / name).read_bytes() if (run_dir / name).is_file() else None
+                      for name in self.KEPT} if self.existed else {}
+
+    def restore(self) -> None:
+        import shutil
+
+        if not self.existed:
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # created by this call a moment ago
+            return
+        for name, data in self.files.items():
+            path = self.run_dir / name
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                from occkit.utils.atomic import atomic_write_bytes
+
+                atomic_write_bytes(path, data)
+
+
+def _remove_stale_temp_files(run_dir: Path) -> None:
+    """Drop the temp files of atomic writes that a kill interrupted (``.<name>.<random>.tmp``, occkit's own)."""
+    from occkit.utils.atomic import stale_temp_files
+
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for tmp in stale_temp_files(folder):
+            tmp.unlink(missing_ok=True)
 
 
 class _Session:
@@ -238,6 +286,16 @@ class _Session:
         self.wandb_logger: Any = None
         self.train_loader: Any = None
         self.val_loader: Any = None
+        self.recorder = InterruptRecorder(run_dir / "checkpoints" / "last.ckpt")
+
+    def interrupted(self) -> TrainingInterrupted:
+        """Record a SIGTERM / Ctrl-C stop and the error that makes the CLI exit with the signal's code."""
+        rec = self.recorder
+        step = int(self.trainer.global_step) if self.trainer is not None else 0
+        saved = f"saved {rec.saved_checkpoint}; " if rec.saved_checkpoint else ""
+        self.state = "interrupted"
+        self.message = f"received {rec.signal_name} at step {step}; {saved}continue with --resume auto"
+        return TrainingInterrupted(self.message, rec.exit_code)
 
     def start(self, cfg: ExperimentConfig, *, ckpt_path: Path | None, resume_step: int | None, use_wandb: bool,
               net: torch.nn.Module | None, loss_fn: torch.nn.Module | None, train_loader: Any, val_loader: Any,
@@ -256,7 +314,8 @@ class _Session:
         ckpt_callbacks = build_checkpoint_callbacks(ckpt_dir, cfg.trainer.checkpoint_every_n_epochs,
                                                     cfg.trainer.checkpoint_every_n_steps,
                                                     monitor="val/iou" if has_val else None)
-        all_callbacks: list[Callback] = [*ckpt_callbacks, SaveLastOnTrainEnd(ckpt_callbacks[0], ckpt_dir)]
+        all_callbacks: list[Callback] = [self.recorder, *ckpt_callbacks,
+                                         SaveLastOnTrainEnd(_last_callback(ckpt_callbacks), ckpt_dir)]
         if rank_zero:
             all_callbacks.append(StatusUpdater(run_dir))
         if cfg.trainer.progress_bar:
@@ -295,6 +354,18 @@ class _Session:
                          parameter_count=self.n_params, nonfinite_steps=nonfinite, **extra)
             if self.wandb_logger is not None:
                 _finish_wandb(self.wandb_logger, self.state)
+
+    def close_quietly(self) -> None:
+        """After a failed start: finish W&B, write nothing to the run directory."""
+        if self.rank_zero and self.wandb_logger is not None:
+            try:
+                _finish_wandb(self.wandb_logger, "crashed")
+            except Exception:  # noqa: BLE001 - the start error is what the user must see
+                pass
+
+
+def _last_callback(ckpt_callbacks: list) -> Any:
+    return next(cb for cb in ckpt_callbacks if cb.role == "last")
 
 def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
     out = {}

@@ -1,4 +1,4 @@
-"""status.json: the one-line truth about a run (running / finished / crashed / stopped_by_guard)."""
+"""status.json: the one-line truth about a run (running / finished / crashed / interrupted / stopped_by_guard)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from occkit.utils.atomic import atomic_write_text
 
-State = Literal["running", "finished", "crashed", "stopped_by_guard"]
+State = Literal["running", "finished", "crashed", "interrupted", "stopped_by_guard"]
 
 
 def write_status(run_dir: Path, state: State, global_step: int, message: str = "", **extra: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def stale_temp_files(folder: Path) -> list[Path]:
+    """Temp files that :func:`atomic_write` left in ``folder`` when a kill interrupted it (never anyone else's)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.glob(".*.tmp") if p.is_file() and _TEMP_NAME.fullmatch(p.name)]
+
+
+_TEMP_NAME = re.compile(r"\..+\.[A-Za-z0-9_]{8}\.tmp")  # mkstemp's 8 random characters
 
 
 def _umask() -> int:
