@@ -111,3 +111,55 @@ def test_cli_doctor(tmp_path: Path) -> None:
     assert (run / "report" / "doctor.md").exists()
     missing = CliRunner().invoke(app, ["doctor", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "not a directory" in missing.output
+
+
+def _healthy_rows(n: int = 300) -> list[dict]:
+    return [step_row(s, **{"train/loss": 0.2 + math.exp(-s / 80), "val/iou": 0.6 if s == n - 1 else ""})
+            for s in range(n)]
+
+
+def test_torn_metrics_csv_is_warned_and_its_rows_dropped(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", _healthy_rows(), config(), {"state": "finished", "global_step": 299})
+    csv_path = run / "metrics.csv"
+    csv_path.write_text(csv_path.read_text() + "300,0,0.2,1.0,0,0.001,0.0083,0.0,0.9,0.007,0.0083,0.0")  # cut
+    diagnosis = diagnose(run)
+    damaged = [f for f in diagnosis.findings if f.kind == "damaged_files"]
+    assert len(damaged) == 1 and "dropped 1 torn row" in damaged[0].title
+    assert diagnosis.summary["best_val_iou"] == 0.6  # the torn 0.0 was not read
+
+
+def test_binary_metrics_csv_is_one_warning_not_a_traceback(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [], config(), {"state": "finished", "global_step": 10})
+    (run / "metrics.csv").write_bytes(bytes(range(256)) * 8)
+    (run / "events.jsonl").write_bytes(b"\xff\xfe\x00garbage")
+    result = CliRunner().invoke(app, ["doctor", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "binary data" in result.output and "Traceback" not in result.output
+
+
+def test_run_killed_without_final_status_is_reported(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    status = {"state": "running", "global_step": 120, "updated": "2026-12-01T10:00:00+0000",
+              "pid": int(gone.stdout), "host": socket.gethostname()}
+    run = write_run(tmp_path / "run", _healthy_rows(120), config(), status)
+    first = diagnose(run).findings[0]
+    assert first.kind == "crash" and "stopped without a final status" in first.title
+    assert "last heartbeat 2026-12-01T10:00:00" in first.title
+    status.update(host="elsewhere", pid=1)  # another machine: judged by the heartbeat's age
+    (run / "status.json").write_text(json.dumps(status))
+    assert "no heartbeat for" in diagnose(run).findings[0].title
+
+
+def test_guard_stop_is_not_advised_to_resume_and_interruption_is(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "a", _healthy_rows(50), config(),
+                    {"state": "stopped_by_guard", "global_step": 49, "message": "collapse"})
+    stop = next(f for f in diagnose(run).findings if f.kind == "crash")
+    assert "--resume" not in stop.suggestion and "new run" in stop.suggestion
+    run = write_run(tmp_path / "b", _healthy_rows(50), config(),
+                    {"state": "interrupted", "global_step": 49, "message": "received SIGTERM at step 49"})
+    (finding,) = diagnose(run).findings
+    assert finding.kind == "interrupted" and "--resume auto" in finding.suggestion

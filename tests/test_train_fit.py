@@ -152,8 +152,14 @@ def test_nonfinite_loss_skips_the_step_and_counts_it(tmp_path: Path) -> None:
     module = load_module(result.last_checkpoint, cfg)
     assert all(torch.isfinite(p).all() for p in module.parameters())
     rows = read_metrics_csv(result.run_dir)
-    assert all(math.isfinite(v) for _, v in column(rows, "train/loss"))
+    losses = [v for _, v in column(rows, "train/loss")]
+    assert [math.isfinite(v) for v in losses] == [True, False, True, False]  # skipped steps read NaN, not a repeat
     assert json.loads((result.run_dir / "status.json").read_text())["nonfinite_steps"] == 2
+    from occkit.health.doctor import diagnose
+
+    diagnosis = diagnose(result.run_dir)
+    assert diagnosis.summary["nonfinite_steps"] == 2
+    assert any(f.kind == "nonfinite" and f.title.startswith("2 step(s)") for f in diagnosis.findings)
 
 
 def test_gradient_clipping_is_measured_every_step(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 from occkit.health.config import HealthConfig
 from occkit.health.detectors import DetectorSuite, HealthCheck
 from occkit.health.events import SEVERITY_RANK, HealthEvent
-from occkit.health.rundir import RunRecord, finite, read_run
+from occkit.health.rundir import RunRecord, finite, read_run, stopped_without_status
 
 KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "collapse", "starved_gradients", "plateau",
-                 "crash", "clipping_frequent"]
+                 "crash", "damaged_files", "interrupted", "clipping_frequent"]
 
 
 @dataclass
@@ -64,6 +64,14 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
     empty_rate = _health_config(run).empty_target_rate
     steps = sorted(loss)
     checks: list[HealthCheck] = []
+    counted = sorted(run.steps.get("train/nonfinite_steps", []))
+
+    def nonfinite_so_far(step: int) -> int:  # the module's running count, else NaN losses up to here
+        logged = [v for s, v in counted if s <= step]
+        if logged:
+            return int(max(logged))
+        return sum(1 for s, v in loss.items() if s <= step and not math.isfinite(v))
+
     clipped_total = 0
     seen_total = 0
     window: list[int] = []
@@ -95,7 +103,7 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
             clip_fraction_total=clipped_total / seen_total if seen_total else 0.0,
             max_norm=float(max_norm) if max_norm else None,
             lr=lrs[-1] if lrs else math.nan,
-            nonfinite_steps=sum(1 for v in col("train/loss") if not math.isfinite(v)),
+            nonfinite_steps=nonfinite_so_far(step),
             empty_target_fraction=sum(t <= empty_rate for t in targets) / len(targets) if targets else 0.0,
             steps_in_window=len(window),
             warmup_done=step > warmup,
@@ -142,13 +150,18 @@ def diagnose(run_dir: str | Path) -> Diagnosis:
     for event in DetectorSuite(cfg).replay(checks):
         _merge(findings, _finding(event, "replay"))
     summary = _summary(run)
-    state = run.status.get("state")
-    if state in ("crashed", "stopped_by_guard") or (not run.status and summary["last_step"] > 0):
-        message = run.status.get("message") or "no status.json: the process was killed before it could write one"
-        title = (f"The run stopped early at step {summary['last_step']} ({state or 'killed'}): {message}")
-        _merge(findings, Finding("crash", "error" if state == "crashed" else "warning", summary["last_step"], title,
-                                 "fix the cause named above, then resume with `occkit train --resume auto`",
-                                 {"state": state}, "summary"))
+    for problem in run.problems:
+        _merge(findings, Finding("damaged_files", "warning", 0, problem,
+                                 "the figures below leave that data out; a run killed mid-write tears its last row",
+                                 {}, "summary"))
+    _lifecycle_findings(run, summary, findings)
+    total = _nonfinite_total(run)
+    if total:
+        summary["nonfinite_steps"] = total
+        if "nonfinite" in findings:  # the detectors fire at the first and the K-th; report the final count
+            f = findings["nonfinite"]
+            f.title = f"{total} step(s) had a non-finite loss or gradient and were skipped"
+            f.evidence = {**f.evidence, "nonfinite_steps": total}
     clip = summary.get("clip_fraction_total")
     if clip is not None and clip >= 0.5 and "starved_gradients" not in findings:
         _merge(findings, Finding(
@@ -158,6 +171,40 @@ def diagnose(run_dir: str | Path) -> Diagnosis:
             "clipping on most steps slows learning: consider raising optim.grad_clip", {"clip_fraction": clip},
             "summary"))
     return Diagnosis(run=run, findings=sorted(findings.values(), key=lambda f: f.rank_key), summary=summary)
+
+
+def _nonfinite_total(run: RunRecord) -> int:
+    """Skipped steps: status.json's count, the logged running count, or NaN losses, whichever is largest."""
+    _, counted = run.series("train/nonfinite_steps")
+    _, losses = run.series("train/loss")
+    return max([int(run.status.get("nonfinite_steps") or 0), int(max(counted, default=0)),
+                sum(1 for v in losses if not math.isfinite(v))])
+
+
+def _lifecycle_findings(run: RunRecord, summary: dict[str, Any], findings: dict[str, Finding]) -> None:
+    """How the run ended: crashed, stopped by the guard, interrupted, or killed without a final status."""
+    state, step = run.status.get("state"), summary["last_step"]
+    message = run.status.get("message") or ""
+    dead = stopped_without_status(run.status)
+    if dead:
+        summary["status"] = "killed"
+        _merge(findings, Finding("crash", "error", step, f"The run {dead}, at step {step}",
+                                 "it was killed (out of memory, kill -9, a lost node); continue it with "
+                                 "`occkit train --resume auto`, which restarts from checkpoints/last.ckpt",
+                                 {"state": state}, "summary"))
+    elif state == "stopped_by_guard":
+        _merge(findings, Finding("crash", "warning", step, f"The health guard stopped the run at step {step}: "
+                                 f"{message}", "fix the cause named above and start a new run; resuming would "
+                                 "continue from the same broken weights", {"state": state}, "summary"))
+    elif state == "interrupted":
+        _merge(findings, Finding("interrupted", "info", step, f"The run was interrupted at step {step}: {message}",
+                                 "continue it with `occkit train --resume auto`", {"state": state}, "summary"))
+    elif state == "crashed" or (not run.status and step > 0):
+        message = message or "no status.json: the process was killed before it could write one"
+        _merge(findings, Finding("crash", "error", step, f"The run stopped early at step {step} "
+                                 f"({state or 'killed'}): {message}",
+                                 "fix the cause named above, then resume with `occkit train --resume auto`",
+                                 {"state": state}, "summary"))
 
 
 def _finding(event: HealthEvent, source: str) -> Finding:

@@ -117,6 +117,14 @@ class HealthMonitor(Callback):
                 overlap = input_target_overlap(batch["input"], batch["target"])
             self._check(trainer, pl_module, step, overlap)
 
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        """The nonfinite detector speaks at the first skipped step and at the K-th; give the final count too."""
+        reported = max((int(e.evidence.get("nonfinite_steps", 0)) for e in self.events if e.kind == "nonfinite"),
+                       default=0)
+        if trainer.is_global_zero and self._seen_nonfinite > reported:
+            _console.print(f"[bold yellow]HEALTH[/] {self._seen_nonfinite} step(s) in total had a non-finite loss "
+                           "or gradient and were skipped (status.json nonfinite_steps)", soft_wrap=True)
+
     # ---- internals ----------------------------------------------------------------------------
     def _record(self, pl_module: Any) -> None:
         stats: dict[str, Any] = getattr(pl_module, "step_stats", None) or {}

@@ -17,7 +17,7 @@ from occkit.errors import InputFileError
 from occkit.health.events import HealthEvent, read_jsonl
 
 STEP_COLUMNS = ("train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",
-                "pred/occupancy_rate", "target/occupancy_rate")
+                "pred/occupancy_rate", "target/occupancy_rate", "train/nonfinite_steps")
 
 
 @dataclass
@@ -29,6 +29,7 @@ class RunRecord:
     epochs: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # epoch/val metrics -> [(step, value)]
     health: list[dict[str, Any]] = field(default_factory=list)
     events: list[HealthEvent] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # damaged files, one line each (torn rows, binary data)
 
     @property
     def name(self) -> str:
@@ -57,35 +58,55 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text(errors="replace"))
     except json.JSONDecodeError:
         return {"_unreadable": str(path)}
+    return data if isinstance(data, dict) else {"_unreadable": str(path)}
 
 
-def _read_metrics_csv(path: Path) -> tuple[dict[str, list], dict[str, list]]:
+def _read_metrics_csv(path: Path) -> tuple[dict[str, list], dict[str, list], list[str]]:
+    """Per-step and per-epoch series, plus one line per damage found (torn rows are dropped, not guessed)."""
     steps: dict[str, list[tuple[int, float]]] = {}
     epochs: dict[str, list[tuple[int, float]]] = {}
     if not path.is_file():
-        return steps, epochs
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
+        return steps, epochs, []
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        return steps, epochs, [f"{path}: holds binary data (NUL bytes), not a CSV; its metrics were ignored"]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return steps, epochs, [f"{path}: not UTF-8 text (byte {exc.start}); its metrics were ignored"]
+    lines = text.splitlines(keepends=True)
+    torn = 0
+    if lines and not lines[-1].endswith("\n"):  # the writer was killed mid-line
+        lines, torn = lines[:-1], 1
+    rows = csv.reader(lines)
+    header = next(rows, None) or []
+    for fields in rows:
+        if len(fields) != len(header):
+            torn += 1
+            continue
+        row = dict(zip(header, fields, strict=True))
+        try:
+            step = int(float(row.get("step") or 0))
+        except ValueError:
+            torn += 1
+            continue
+        for key, text_value in row.items():
+            if key in ("step", "epoch") or text_value == "":
+                continue
             try:
-                step = int(float(row.get("step") or 0))
+                value = float(text_value)
             except ValueError:
                 continue
-            for key, text in row.items():
-                if key in (None, "step", "epoch") or text in (None, ""):
-                    continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    continue
-                target = steps if key in STEP_COLUMNS or key.startswith("train/loss_") else epochs
-                target.setdefault(key, []).append((step, value))
+            target = steps if key in STEP_COLUMNS or key.startswith("train/loss_") else epochs
+            target.setdefault(key, []).append((step, value))
     for store in (steps, epochs):
         for key in store:
             store[key].sort(key=lambda p: p[0])
-    return steps, epochs
+    problems = [f"{path}: dropped {torn} torn row(s) (cut mid-line or with the wrong number of fields)"] if torn else []
+    return steps, epochs, problems
 
 
 def read_run(run_dir: str | Path) -> RunRecord:
@@ -96,7 +117,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
     known = ["config.json", "status.json", "metrics.csv", "health.jsonl", "events.jsonl"]
     if not any((run_dir / name).exists() for name in known):
         raise InputFileError(run_dir, f"does not look like an occkit run directory (none of {', '.join(known)})")
-    steps, epochs = _read_metrics_csv(run_dir / "metrics.csv")
+    steps, epochs, problems = _read_metrics_csv(run_dir / "metrics.csv")
     return RunRecord(
         run_dir=run_dir,
         config=_read_json(run_dir / "config.json"),
@@ -105,7 +126,39 @@ def read_run(run_dir: str | Path) -> RunRecord:
         epochs=epochs,
         health=read_jsonl(run_dir / "health.jsonl"),
         events=[HealthEvent.from_dict(e) for e in read_jsonl(run_dir / "events.jsonl")],
+        problems=problems,
     )
+
+
+def stopped_without_status(status: dict[str, Any], stale_after_s: float = 1800.0) -> str | None:
+    """Why a run whose status still says "running" is in fact dead, or None when it may be alive.
+
+    status.json carries the trainer's pid and host and a heartbeat time: on the same host a missing pid is
+    proof; elsewhere a heartbeat older than ``stale_after_s`` is the best evidence there is.
+    """
+    import os
+    import socket
+    import time
+
+    if status.get("state") != "running":
+        return None
+    beat = status.get("updated", "unknown")
+    pid, host = status.get("pid"), status.get("host")
+    if isinstance(pid, int) and host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+            return None
+        except ProcessLookupError:
+            return f"stopped without a final status (process {pid} is gone; last heartbeat {beat})"
+        except PermissionError:
+            return None
+    try:
+        age = time.time() - time.mktime(time.strptime(str(beat)[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    if age > stale_after_s:
+        return f"stopped without a final status (no heartbeat for {age / 60:.0f} min; last heartbeat {beat})"
+    return None
 
 
 def finite(values: list[float]) -> list[float]:

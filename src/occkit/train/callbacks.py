@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,19 @@ class InterruptRecorder(Callback):
 
 
 class StatusUpdater(Callback):
-    """Keeps status.json's global_step current (state "running") after every epoch."""
+    """Keeps status.json's global_step and heartbeat current (state "running"): every epoch, and at most every
+    ``every_s`` seconds between, so a killed run shows how far it got and when it stopped."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, every_s: float = 30.0) -> None:
         self.run_dir = Path(run_dir)
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if trainer.is_global_zero and time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            write_status(self.run_dir, "running", trainer.global_step, f"epoch {trainer.current_epoch} running")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero:

@@ -90,8 +90,9 @@ class OccupancyModule(L.LightningModule):
             # A NaN/inf loss would poison every weight through the optimizer: skip the step, count it.
             self.nonfinite_steps += 1
             self.step_stats = {"loss": math.nan, "lr": lr, **stats}
-            self.log("train/nonfinite_steps", float(self.nonfinite_steps), on_step=True, on_epoch=False,
-                     batch_size=bsz)
+            # NaN, not the previous step's value: a skipped step must read as skipped in metrics.csv
+            self.log_dict({"train/loss": math.nan, "train/nonfinite_steps": float(self.nonfinite_steps)},
+                          on_step=True, on_epoch=False, batch_size=bsz)
             return None
         loss_value = float(total.detach())
         self.step_stats = {"loss": loss_value, "lr": lr, **stats}
@@ -145,6 +146,7 @@ class OccupancyModule(L.LightningModule):
                 p.grad = None
             self.nonfinite_grad_steps += 1
             self.nonfinite_steps += 1
+            self.log("train/nonfinite_steps", float(self.nonfinite_steps), on_step=True, on_epoch=False)
         self.step_stats.update(grad_norm=norm, clipped=clipped, clip_max_norm=max_norm)
         self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
         self.log("train/clipped", float(clipped), on_step=True, on_epoch=False)
