@@ -183,3 +183,34 @@ def test_entry_names_are_safe_and_unique() -> None:
     names = {C.entry_name(x) for x in ["a/b", "a_b", "a:b", "..", "plain"]}
     assert len(names) == 5 and C.entry_name("plain") == "plain.npz"
     assert all("/" not in n and not n.startswith(".") for n in names)
+
+
+def _foreign_folder(root: Path) -> Path:
+    """A user's folder that happens to be named as data.cache_dir: train/ and val/ of their own files."""
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / split / "scan_0001.npz").write_bytes(b"theirs")
+        (root / split / "notes.txt").write_text("do not delete")
+    return root
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_foreign_folder_is_refused_and_survives(tmp_path: Path, overwrite: bool) -> None:
+    folder = _foreign_folder(tmp_path / "cache")
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    with pytest.raises(C.CacheError, match=r"cache: data.cache_dir is not empty and holds no occkit manifest.json"):
+        preprocess(_cfg(tmp_path), ["train"], sources={"train": MemorySource(_frames(2))}, overwrite=overwrite,
+                   progress=False)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    assert (folder / "train" / "notes.txt").read_text() == "do not delete"
+
+
+def test_overwrite_deletes_only_the_entries_the_manifest_names(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    preprocess(cfg, ["train"], sources={"train": MemorySource(_frames(2))}, progress=False)
+    mine = tmp_path / "cache" / "train" / "my_notes.txt"  # a file the user put beside the entries
+    mine.write_text("keep")
+    other_grid = _cfg(tmp_path, grid=GridSpec(pc_range=SPEC.pc_range, voxel_size=(0.25, 0.25, 0.5)))
+    preprocess(other_grid, ["train"], sources={"train": MemorySource(_frames(2))}, overwrite=True, progress=False)
+    assert mine.read_text() == "keep"
+    assert len(list((tmp_path / "cache" / "train").glob("*.npz"))) == 2

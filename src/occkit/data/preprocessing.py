@@ -4,14 +4,14 @@ Parallel (``workers`` processes, started with "spawn" so a parent that already i
 resumable (valid entries are skipped; temp files of a killed run are removed) and atomic (each entry and
 the manifest are written to a temp file and renamed). A cache built from other settings or other source
 data is an error unless ``overwrite=True`` (see ``occkit.data.cache``), which rebuilds the requested splits
-from scratch and drops every split built with other settings.
+and drops every split built with other settings. Deleting is limited to the entries the manifest names; a
+non-empty folder without an occkit manifest is refused, with or without ``overwrite``.
 """
 
 from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
-import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -82,21 +82,35 @@ def _reraise(record: dict[str, Any]) -> None:
 
 # ---- driver ---------------------------------------------------------------------------------------------
 def _prepare_manifest(cfg: DataConfig, cache_dir: Path, overwrite: bool) -> dict[str, Any]:
+    """The manifest to fill. occkit writes only into an empty folder or its own cache, and deletes only the
+    entries its manifest names: a folder holding anything else is refused, even with ``overwrite``."""
     manifest = C.read_manifest(cache_dir)
-    if manifest is not None and overwrite and C.stale_reasons(manifest, cfg):
-        for split in manifest.get("splits", {}):  # every split was built with the old settings
-            shutil.rmtree(cache_dir / split, ignore_errors=True)
-        manifest = None
     if manifest is None:
-        leftovers = [p for p in cache_dir.glob("*/*.npz")] if cache_dir.is_dir() else []
-        if leftovers and not overwrite:
-            raise C.CacheError(f"{cache_dir}: holds cache entries ({leftovers[0]}, ...) but no {C.MANIFEST}; cannot "
-                               "tell what they were built from: re-run with --overwrite or use an empty cache_dir")
-        for split_dir in {p.parent for p in leftovers}:
-            shutil.rmtree(split_dir, ignore_errors=True)
+        foreign = sorted(p.name for p in cache_dir.iterdir()) if cache_dir.is_dir() else []
+        if foreign:
+            raise C.CacheError(f"{cache_dir}: data.cache_dir is not empty and holds no occkit {C.MANIFEST} (found "
+                               f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); occkit will not "
+                               "write into or delete from a folder it did not create: point data.cache_dir at "
+                               "an empty or new folder")
+        return C.new_manifest(cfg)
+    if overwrite and C.stale_reasons(manifest, cfg):
+        for split in list(manifest.get("splits", {})):  # every split was built with the old settings
+            _remove_named_entries(cache_dir, split, manifest)
         return C.new_manifest(cfg)
     C.check_manifest(manifest, cfg, cache_dir)
     return manifest
+
+
+def _remove_named_entries(cache_dir: Path, split: str, manifest: dict[str, Any]) -> None:
+    """Delete the entries of ``split`` that the manifest lists (occkit's own files), then the folder if empty."""
+    rec = manifest.get("splits", {}).pop(split, None) or {}
+    for frame_id in rec.get("frames", {}):
+        C.entry_path(cache_dir, split, frame_id).unlink(missing_ok=True)
+    split_dir = cache_dir / split
+    if split_dir.is_dir():
+        C.remove_leftover_temp_files(split_dir)
+        if not any(split_dir.iterdir()):
+            split_dir.rmdir()
 
 
 def preprocess(
@@ -140,8 +154,8 @@ def _preprocess_split(cfg: DataConfig, split: str, source: Source, manifest: dic
     old = manifest["splits"].get(split)
     if old is not None and old.get("fingerprint") != fingerprint and not overwrite:
         C.check_manifest(manifest, cfg, cache_dir, split, fingerprint)
-    if overwrite:  # rebuild the split from scratch, whatever it holds
-        shutil.rmtree(split_dir, ignore_errors=True)
+    if overwrite:  # rebuild the split: drop the entries the manifest names; every frame is written again
+        _remove_named_entries(cache_dir, split, manifest)
         old = None
     split_dir.mkdir(parents=True, exist_ok=True)
     C.remove_leftover_temp_files(split_dir)
@@ -153,7 +167,7 @@ def _preprocess_split(cfg: DataConfig, split: str, source: Source, manifest: dic
     todo, skipped = [], 0
     for i, fid in enumerate(ids):
         path = C.entry_path(cache_dir, split, fid)
-        if C.entry_is_valid(path):
+        if not overwrite and C.entry_is_valid(path):
             skipped += 1
             if fid not in frames:
                 frames[fid] = _record(C.read_entry_meta(path))
