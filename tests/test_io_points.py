@@ -110,13 +110,26 @@ def test_npz_points_key_and_per_point_keys(tmp_path: Path, cloud) -> None:
     np.testing.assert_array_equal(pc.fields["label"], np.arange(len(xyz)))
 
 
+# metres per file unit: aerial_classified.las declares US survey feet (WKT UNIT["Foot_US",0.3048006...] and
+# GeoTIFF keys 3076 = 4099 = 9003); ground_vegetation.las declares no coordinate system (metres)
+METRES_PER_UNIT = {"aerial_classified.las": 1200.0 / 3937.0, "ground_vegetation.las": 1.0}
+
+
 @pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
 def test_real_las_files(path: Path) -> None:
+    import warnings
+
+    from occkit.io.points import UnitsWarning
+
     las = laspy.read(path)
-    pc = read_points(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pc = read_points(path)
+    factor = METRES_PER_UNIT[path.name]
+    assert any(issubclass(w.category, UnitsWarning) for w in caught) == (factor != 1.0)
     assert len(pc) == las.header.point_count > 1000
     np.testing.assert_array_equal(pc.fields["classification"], np.asarray(las.classification))
-    truth = np.stack([las.x, las.y, las.z], axis=1)
+    truth = np.stack([las.x, las.y, las.z], axis=1) * factor
     np.testing.assert_allclose(pc.absolute_xyz(), truth, atol=1e-3, rtol=0)  # float32 near the origin: ~mm
     if np.abs(truth).max() > RECENTER_ABOVE:  # georeferenced: recentred so float32 keeps millimetres
         assert np.any(pc.origin != 0) and np.abs(pc.xyz).max() < 1e4
@@ -162,9 +175,9 @@ def test_truncated_nuscenes_bin(tmp_path: Path, cloud) -> None:
 
 def test_bin_ambiguous_and_neither(tmp_path: Path) -> None:
     (tmp_path / "both.bin").write_bytes(np.zeros(20, np.float32).tobytes())  # 80 bytes: 4 and 5 columns fit
-    _raises(tmp_path / "both.bin", "both 4 and 5")
+    _raises(tmp_path / "both.bin", r"\[4, 5\] columns all fit")
     (tmp_path / "none.bin").write_bytes(np.zeros(7, np.float32).tobytes())  # 28 bytes
-    _raises(tmp_path / "none.bin", "neither 4 nor 5")
+    _raises(tmp_path / "none.bin", r"none of \[4, 5, 6\] float32 columns fit")
     assert len(read_points(tmp_path / "both.bin", columns=5)) == 4
 
 
@@ -198,7 +211,7 @@ def test_truncated_structured_formats(tmp_path: Path, cloud, name: str) -> None:
     path = write_points(tmp_path / name, xyz, {"intensity": fields["intensity"]} if name != "a.las" else None,
                         **({"pcd_encoding": "binary"} if name == "a.pcd" else {}))
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    _raises(path, "not a readable|header promises")
+    _raises(path, "not a readable|header promises|header claims")
 
 
 def test_scan_with_no_points(tmp_path: Path) -> None:

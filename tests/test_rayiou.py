@@ -164,12 +164,12 @@ def test_real_aerial_scan_lifted_by_1_5_m() -> None:
     from occkit.io.points import read_points
 
     cloud = read_points(AERIAL_LAS)
-    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 60.0, 40.0, 56.0), voxel_size=(0.5, 0.5, 0.5))
+    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 19.0, 12.5, 20.0), voxel_size=(0.5, 0.5, 0.5))  # metres (read from feet)
     gt = voxelize(cloud.xyz, spec, features=("occupancy",)).occupancy
-    assert gt[:, :, -3:].sum() == 0 and 0 < gt.mean() < 0.05  # room to lift; sparse like real data
+    assert gt[:, :, -3:].sum() == 0 and 0 < gt.mean() < 0.15  # room to lift; a small tile with trees
     pred = np.roll(gt, 3, axis=2)
-    xs, ys = np.meshgrid(np.arange(0.25, 60, 2.0), np.arange(0.25, 40, 2.0))
-    origins = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 70.0)], axis=1)
+    xs, ys = np.meshgrid(np.arange(0.75, 19, 1.0), np.arange(0.25, 12.5, 1.0))
+    origins = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 30.0)], axis=1)
     m = RayIoU(spec, origins=origins, directions=np.array([[0.0, 0.0, -1.0]]))
     m.update(as_logits(pred), torch.from_numpy(grid_to_channels(gt)).float())
     r = m.compute()

@@ -33,7 +33,15 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"occkit.commands.{_name}").register(app)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    """Warnings read as one ``warning: ...`` line (they already name the file), not a source excerpt."""
+    return f"warning: {message}\n"
+
+
 def main() -> None:
+    import warnings
+
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     app()
 
 

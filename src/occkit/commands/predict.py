@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         pictures: bool = typer.Option(False, "--pictures", help="also write pictures/<name>_clouds.png (BEV) and "
                                       ".html (3D) of the raw, refined and LiDAR points"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+        columns: int | None = typer.Option(None, "--columns", help="float32 columns of .bin scans (default: from "
+                                           "the name and byte count, checked for plausible coordinates)"),
     ) -> None:
         """Predict occupancy for scans / depth maps / images and write grids and refined point clouds."""
         from rich.console import Console
@@ -65,7 +67,7 @@ def register(app: typer.Typer) -> None:
                                  grid_format=grid_format, cloud_format=cloud_format,  # type: ignore[arg-type]
                                  refine=refine, pictures=pictures,  # type: ignore[arg-type]
                                  threshold=threshold, depth_cache=cache, max_depth=max_depth,
-                                 progress=progress)
+                                 progress=progress, columns=columns)
         table = Table(title=f"{len(result.frames)} inputs, refine threshold {result.refine_threshold}")
         for col in ("input", "points", "kept", "added", "occupied", "alignment", "chamfer raw", "chamfer refined",
                     "F@1vox raw", "F@1vox refined"):

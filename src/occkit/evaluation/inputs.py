@@ -185,12 +185,16 @@ def collect_inputs(paths: list[str | Path], *, camera: str | Path | None = None,
 
 
 def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any = None,
-                max_depth: float | None = None, depth_png_scale: float = 0.001) -> LoadedPoints:
-    """Sensor-frame points of one input (scan read as is; depth unprojected; image through the depth model)."""
+                max_depth: float | None = None, depth_png_scale: float = 0.001,
+                columns: int | None = None) -> LoadedPoints:
+    """Sensor-frame points of one input (scan read as is; depth unprojected; image through the depth model).
+
+    ``columns``: the float32 column count of header-less ``.bin`` scans (``--columns``), else guessed."""
     if item.kind == "scan":
         from occkit.io.points import read_points
 
-        pc = read_points(item.path)
+        takes_columns = item.path.suffix.lower() in (".bin", ".npy", ".npz", ".txt")
+        pc = read_points(item.path, columns=columns if takes_columns else None)
         T_local = item.T_world_sensor @ make_transform(translation=pc.origin) if np.any(pc.origin) else \
             item.T_world_sensor
         return LoadedPoints(pc.xyz, dict(pc.fields), pc.origin, T_local, ray_origin=-np.asarray(pc.origin, float))

@@ -151,13 +151,14 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
             poses: str | Path | None = None, grid_format: GridFormat = "npz", cloud_format: CloudFormat = "all",
             refine: RefineMode = "default", pictures: bool = False,
             threshold: float | None = None, depth_model: Any = None, depth_cache: Any = None,
-            max_depth: float | None = None, progress: bool = True) -> PredictResult:
+            max_depth: float | None = None, progress: bool = True, columns: int | None = None) -> PredictResult:
     """Run a checkpoint over input files and write grids, refined clouds and ``predict_summary.json``.
 
     ``threshold`` sets both the grid threshold and the refine threshold; by default they are the config's
     ``eval.threshold`` and ``eval.refine_threshold``. ``depth_model`` (a ``DA3Depth`` or anything with its
     ``predict``) is needed only for image inputs; ``depth_cache`` (a ``DepthCache``) spares repeated runs;
-    ``max_depth`` (m) drops depth/image points farther from the camera.
+    ``max_depth`` (m) drops depth/image points farther from the camera. ``columns`` is the float32 column
+    count of header-less ``.bin`` scans (guessed, with a plausibility check, when None).
     """
     from occkit.data.grids import FrameToGrids
     from occkit.frame import Frame
@@ -187,7 +188,7 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     spec = cfg.data.grid
     frames: list[FramePrediction] = []
     for it in _progress(items, progress):
-        pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache, max_depth=max_depth)
+        pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache, max_depth=max_depth, columns=columns)
         frame = Frame(frame_id=it.name, points=pts.xyz, T_world_sensor=pts.T_world_local, pseudo_points=pts.xyz)
         al = to_grids.align(frame)
         model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=pts.ray_origin)

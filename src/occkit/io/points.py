@@ -3,11 +3,15 @@
 Formats
     ``.bin``       raw little-endian float32 rows. ``.pcd.bin`` (nuScenes) has 5 columns
                    (x y z intensity ring); a KITTI scan (``velodyne/`` folder or a 6-digit stem) has 4
-                   (x y z intensity). Other ``.bin`` names are inferred from the byte count; when both
-                   4 and 5 columns fit, or neither does, pass ``columns=``.
-    ``.pcd``       ascii / binary / binary_compressed via pypcd4.
-    ``.ply``       via plyfile (the ``vertex`` element).
-    ``.las/.laz``  via laspy (lazrs backend for LAZ).
+                   (x y z intensity); Waymo's KITTI-format export has 6 (x y z intensity elongation
+                   timestamp). The name's count is used only when it gives plausible coordinates; other
+                   names are inferred from the byte count and plausibility. When the guess is absurd or
+                   ambiguous the reader refuses and names ``columns=`` (``--columns``).
+    ``.pcd``       ascii / binary / binary_compressed via pypcd4, with occkit's header check (VERSION .5
+                   and .6 headers accepted; see occkit.io.pcd).
+    ``.ply``       via plyfile (the ``vertex`` element; damaged later elements are skipped with a warning).
+    ``.las/.laz``  via laspy (lazrs backend for LAZ); coordinates in feet (WKT or GeoTIFF units) are
+                   converted to metres with a warning.
     ``.npy``       an (N, >=3) array; ``.npz`` key ``points`` or ``xyz`` plus other per-point keys.
     ``.txt``       ASCII "x y z [extra ...]" per line (UAVScenes LiDAR); ``#`` comments, spaces or commas.
 
@@ -25,7 +29,12 @@ Bad input policy (the same for every format)
 Precision: ``PointCloud.xyz`` is float32 (what networks eat). Georeferenced clouds (UTM coordinates in
 the millions of metres) would lose decimetres in float32, so when any coordinate exceeds
 ``RECENTER_ABOVE`` metres the reader subtracts ``origin`` (the floor of the bounding-box minimum, float64)
-first; ``PointCloud.absolute_xyz()`` gives the float64 coordinates back.
+first; ``PointCloud.absolute_xyz()`` gives the float64 coordinates back. Points more than 10 km from the
+cloud's median are stray outliers: they are left in place (outside any grid), warned about with their count,
+and never decide the recentring.
+
+Headers that claim more points than the file holds (``.npy``, ``.pcd``, ``.las``) are refused before
+anything is allocated.
 """
 
 from __future__ import annotations
@@ -40,6 +49,10 @@ from typing import Literal
 import numpy as np
 
 from occkit.errors import InputFileError
+from occkit.io.las_units import las_units
+from occkit.io.pcd import read_pcd_structured
+from occkit.io.plausibility import check_las_point_count, check_npy_header, far_outliers, plausible_xyz
+from occkit.io.ply import read_ply_vertices
 
 RECENTER_ABOVE = 1.0e4  # metres; float32 spacing below it is <= 1 mm
 DEFAULT_EXTRA_COLUMNS = ("intensity", "ring")
@@ -51,6 +64,15 @@ Columns = int | Sequence[str] | None
 
 class NonFinitePointsWarning(UserWarning):
     """Rows with NaN/inf coordinates were dropped while reading (``nonfinite="drop"``)."""
+
+
+class OutlierPointsWarning(UserWarning):
+    """Points far from the rest of the cloud (likely sensor or export errors) were found and left out of
+    the recentring decision."""
+
+
+class UnitsWarning(UserWarning):
+    """Coordinates declared in another length unit were converted to metres."""
 
 
 @dataclass
@@ -90,6 +112,8 @@ def read_points(path: str | Path, *, columns: Columns = None, nonfinite: NonFini
     path = Path(path)
     if nonfinite not in ("error", "drop"):
         raise ValueError(f"nonfinite must be 'error' or 'drop', got {nonfinite!r}")
+    if path.is_dir():
+        raise InputFileError(path, "is a directory; expected a point-cloud file (" + ", ".join(SUFFIXES) + ")")
     if not path.is_file():
         raise InputFileError(path, "file not found (expected a point-cloud file: " + ", ".join(SUFFIXES) + ")")
     suffix = path.suffix.lower()
@@ -97,7 +121,9 @@ def read_points(path: str | Path, *, columns: Columns = None, nonfinite: NonFini
     if reader is None:
         raise InputFileError(path, f"unsupported point-cloud suffix {suffix!r}; expected one of {SUFFIXES}")
     if columns is not None and suffix not in _COLUMN_SUFFIXES:
-        raise ValueError(f"columns= applies to {_COLUMN_SUFFIXES} files, not {suffix} ({path})")
+        raise InputFileError(path, f"columns= (--columns) applies to {', '.join(_COLUMN_SUFFIXES)} files, "
+                                   f"not {suffix}")
+    _requested_count(columns)  # a bad count is an error before any file is read
     if path.stat().st_size == 0:
         raise InputFileError(path, "file is empty (expected a point cloud with at least one point)")
     xyz, fields = reader(path, columns) if suffix in _COLUMN_SUFFIXES else reader(path)
@@ -143,8 +169,17 @@ def _finish(path: Path, xyz: np.ndarray, fields: dict[str, np.ndarray], nonfinit
             raise InputFileError(path, "every point has NaN/inf coordinates (expected finite x y z)")
     origin = np.zeros(3)
     if np.abs(xyz).max() > RECENTER_ABOVE:
-        origin = np.floor(xyz.min(axis=0).astype(np.float64))
-        xyz = xyz.astype(np.float64) - origin
+        body = np.ones(len(xyz), dtype=bool)
+        stray = far_outliers(xyz)
+        if stray.any() and not stray.all():
+            body = ~stray
+            far = np.abs(np.asarray(xyz, np.float64)[stray]).max()
+            warnings.warn(f"{path}: {int(stray.sum())} of {len(xyz)} points lie more than 10 km from the rest of the "
+                          f"cloud (max |coordinate| {far:.3g}); kept as they are, and not used to place the cloud",
+                          OutlierPointsWarning, stacklevel=3)
+        if np.abs(xyz[body]).max() > RECENTER_ABOVE:
+            origin = np.floor(xyz[body].min(axis=0).astype(np.float64))
+            xyz = xyz.astype(np.float64) - origin
     return PointCloud(xyz=xyz, fields={k: np.ascontiguousarray(v) for k, v in fields.items()},
                       path=path, origin=origin)
 
@@ -174,7 +209,7 @@ def _requested_count(columns: Columns) -> int | None:
         return None
     if isinstance(columns, int):
         if columns < 3:
-            raise ValueError(f"columns= must be at least 3 (x y z), got {columns}")
+            raise InputFileError("--columns", f"must be at least 3 (x y z), got {columns}")
         return columns
     return len(list(columns))
 
@@ -188,24 +223,59 @@ def _bin_columns_by_name(path: Path) -> int | None:
     return None
 
 
+BIN_COLUMN_NAMES = {4: ("intensity",), 5: ("intensity", "ring"), 6: ("intensity", "elongation", "timestamp")}
+_BIN_GUESSES = (4, 5, 6)
+
+
 def _read_bin(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     size = path.stat().st_size
-    ncols = _requested_count(columns) or _bin_columns_by_name(path)
+    ncols = _requested_count(columns)
     if ncols is None:
-        fits = [c for c in (4, 5) if size % (4 * c) == 0]
-        if len(fits) != 1:
-            why = "both 4 and 5 float32 columns fit" if fits else "neither 4 nor 5 float32 columns fit"
-            raise InputFileError(path, f"{size} bytes: {why}; pass columns= (KITTI .bin has 4, nuScenes .pcd.bin 5)")
-        ncols = fits[0]
+        ncols = _guess_bin_columns(path, size)
     row = 4 * ncols
     if size % row:
         raise InputFileError(path, f"{size} bytes is not a whole number of {ncols}-column float32 rows "
                                    f"({row} bytes each; {size % row} bytes left over): truncated or wrong column count")
     table = np.fromfile(path, dtype="<f4").reshape(-1, ncols)
+    if (columns is None or isinstance(columns, int)) and ncols in BIN_COLUMN_NAMES:
+        columns = ["x", "y", "z", *BIN_COLUMN_NAMES[ncols]]
     return _split_columns(path, table, columns)
 
 
+def _guess_bin_columns(path: Path, size: int) -> int:
+    """The column count of a header-less .bin: the name's promise or the byte count, checked for plausibility."""
+    fits = [c for c in _BIN_GUESSES if size % (4 * c) == 0]
+    plausible = [c for c in fits if plausible_xyz(_peek_bin(path, c))]
+    named = _bin_columns_by_name(path)
+    hint = "pass columns= / --columns (KITTI .bin has 4, nuScenes .pcd.bin 5, Waymo KITTI-format 6)"
+    if named is not None:
+        if named in plausible:
+            return named
+        if named not in fits:
+            return named  # the size check then names the truncation
+        others = f"; {plausible} columns give plausible coordinates" if plausible else ""
+        raise InputFileError(path, f"its name promises {named} float32 columns, but read that way the coordinates "
+                                   f"are absurd (far beyond any sensor's range){others}: {hint}")
+    if len(plausible) == 1:
+        return plausible[0]
+    if not fits:
+        why = f"none of {list(_BIN_GUESSES)} float32 columns fit"
+    elif plausible:
+        why = f"{plausible} columns all fit and give plausible coordinates"
+    else:
+        why = f"{fits} columns fit, none with plausible coordinates"
+    raise InputFileError(path, f"{size} bytes: {why}; {hint}")
+
+
+def _peek_bin(path: Path, ncols: int, rows: int = 4096) -> np.ndarray:
+    """Up to ``rows`` rows spread through the file (start, middle, end) as an (n, ncols) float32 table."""
+    table = np.memmap(path, dtype="<f4", mode="r").reshape(-1, ncols)
+    step = max(1, len(table) // rows)
+    return np.asarray(table[::step][:rows])
+
+
 def _read_npy(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    check_npy_header(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -258,29 +328,14 @@ def _read_txt(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.nd
 
 
 def _read_pcd(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    import pypcd4
-
-    try:
-        data = pypcd4.PointCloud.from_path(path).pc_data
-    except Exception as exc:  # pypcd4 raises bare ValueError/KeyError/zlib.error on bad headers or bodies
-        raise InputFileError(path, f"not a readable PCD file (header + ascii/binary/binary_compressed body): "
-                                   f"{type(exc).__name__}: {exc}") from None
+    data = read_pcd_structured(path)
     # pypcd4 renames PCL's "_" padding fields to "#$%&~~<random>" and splits COUNT > 1 fields into name__0000 ...
     keep = [n for n in data.dtype.names or () if not n.startswith("#$%&~~")]
     return _structured_to_points(path, data[keep] if len(keep) != len(data.dtype.names or ()) else data)
 
 
 def _read_ply(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    import plyfile
-
-    try:
-        ply = plyfile.PlyData.read(str(path))
-        vertex = ply["vertex"].data
-    except KeyError:
-        raise InputFileError(path, "PLY file has no 'vertex' element (expected vertices with x, y, z)") from None
-    except Exception as exc:  # plyfile raises PlyParseError, ValueError, EOFError on bad files
-        raise InputFileError(path, f"not a readable PLY file: {type(exc).__name__}: {exc}") from None
-    return _structured_to_points(path, vertex)
+    return _structured_to_points(path, read_ply_vertices(path))
 
 
 def _structured_to_points(path: Path, data: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -299,12 +354,23 @@ def _read_las(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     import laspy
 
     try:
-        las = laspy.read(path)
+        with laspy.open(path) as reader:
+            h = reader.header
+            check_las_point_count(path, int(h.point_count), int(h.point_format.size), int(h.offset_to_point_data),
+                                  compressed=path.suffix.lower() == ".laz" or h.point_format.id >= 128)
+            las = reader.read()
+    except InputFileError:
+        raise
     except Exception as exc:  # laspy raises LaspyException, ValueError, OSError on bad files
         raise InputFileError(path, f"not a readable LAS/LAZ file: {type(exc).__name__}: {exc}") from None
     if len(las.points) != las.header.point_count:
         raise InputFileError(path, f"header promises {las.header.point_count} points but {len(las.points)} were read")
     xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], axis=1)
+    units = las_units(las.header)
+    if not units.is_metric:
+        xyz = xyz * np.array([units.horizontal, units.horizontal, units.vertical])
+        warnings.warn(f"{path}: coordinates declared in {units.horizontal_name} (x, y) and {units.vertical_name} (z); "
+                      "converted to metres", UnitsWarning, stacklevel=3)
     fields = {n: np.array(las[n]) for n in las.point_format.dimension_names if n not in ("X", "Y", "Z")}
     return xyz, fields
 
