@@ -98,18 +98,40 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | None, origin: 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
     """Run a python config file (or read a resolved config.json) and validate it."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; expected a python config file or a config.json")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     if path.suffix == ".json":
-        data: Any = json.loads(path.read_text())
+        try:
+            data: Any = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from None
     else:
+        data = _run_config_file(path)
+    return apply_overrides(validate_config(data, origin=str(path)), overrides)
+
+
+def _run_config_file(path: Path) -> Any:
+    """Execute a python config file and return its ``config``; its own errors name the file and line."""
+    try:
         namespace = runpy.run_path(str(path))
         if "config" not in namespace:
             raise ConfigError(f"{path}: a config file must define `config` (an ExperimentConfig or a dict)")
         data = namespace["config"]
-        if callable(data) and not isinstance(data, ExperimentConfig):
-            data = data()
-    return apply_overrides(validate_config(data, origin=str(path)), overrides)
+        return data() if callable(data) and not isinstance(data, ExperimentConfig) else data
+    except ConfigError:
+        raise
+    except SyntaxError as err:
+        raise ConfigError(f"{err.filename or path}:{err.lineno}: syntax error in the config file: {err.msg}") from None
+    except Exception as err:  # the file's own code raised: point at its line, not at occkit
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename) == path.resolve()
+                  or Path(f.filename) == path]
+        where = f"{path}:{frames[-1].lineno}" if frames else str(path)
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ConfigError(f"{where}: the config file raised {type(err).__name__}: {first}") from None
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:

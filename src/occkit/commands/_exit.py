@@ -13,6 +13,11 @@ from contextlib import contextmanager
 import typer
 
 
+def echo_error(err: object) -> None:
+    """One ``error: ...`` line on stderr, never wrapped to the terminal width."""
+    typer.echo(f"error: {err}", err=True)
+
+
 @contextmanager
 def exit_on_user_error() -> Iterator[None]:
     from occkit.errors import ConfigError, GridMismatchError, InputFileError, OccKitError, TrainingInterrupted

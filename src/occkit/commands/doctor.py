@@ -23,7 +23,9 @@ def register(app: typer.Typer) -> None:
         try:
             diagnosis = diagnose(run_dir)
         except OccKitError as err:
-            console.print(f"[red]error:[/] {err}")
+            from occkit.commands._exit import echo_error
+
+            echo_error(err)
             raise typer.Exit(2) from None
         path = write_report(diagnosis, out)
         if not diagnosis.findings:

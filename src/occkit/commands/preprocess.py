@@ -30,7 +30,9 @@ def run_preprocess(config: Path, *, splits: str = "train,val", workers: int = 1,
         cfg = load_config(config, overrides)
         reports = preprocess(cfg.data, names, workers=workers, overwrite=overwrite)
     except (OccKitError, ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/] {err}")
+        from occkit.commands._exit import echo_error
+
+        echo_error(err)
         return 2
     table = Table(title=f"cache {cfg.data.cache_dir}")
     for col in ("split", "frames", "written", "skipped", "seconds", "alignment paths"):

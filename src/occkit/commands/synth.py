@@ -38,6 +38,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unknown format {format!r}; choose from {FORMATS}", param_hint="--format")
         if split not in ("train", "val", "test"):
             raise typer.BadParameter(f"unknown split {split!r}; choose train, val or test", param_hint="--split")
+        if out.exists() and not out.is_dir():
+            from occkit.commands._exit import echo_error
+
+            echo_error(f"{out}: is a file; --out must be a folder (new or existing)")
+            raise typer.Exit(2)
         grid = grid or ("occ3d_nuscenes" if preset == "street" else "uav")
         if grid not in GridSpec.PRESETS:
             raise typer.BadParameter(f"unknown grid {grid!r}; choose from {sorted(GridSpec.PRESETS)}",

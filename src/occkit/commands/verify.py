@@ -307,7 +307,9 @@ def run_verify(data: Path | None, *, scenes: list[str] | None = None, samples: i
         stats = verify_source(source, spec, samples=samples, ego_frame=ego_frame,
                               fallback_to_lidar_center=fallback_to_lidar_center, min_in_range_ratio=min_in_range_ratio)
     except (OccKitError, ValueError) as err:
-        console.print(f"[red]error:[/] {err}")
+        from occkit.commands._exit import echo_error
+
+        echo_error(err)
         return 2
     return _report(stats, spec, console, max_empty=max_empty, ego_frame=ego_frame,
                    fallback_to_lidar_center=fallback_to_lidar_center, json_out=json_out)

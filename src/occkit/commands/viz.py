@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
             written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
                             max_points, html, zoom, console)
         except OccKitError as err:
-            console.print(f"[red]error:[/] {err}")
+            from occkit.commands._exit import echo_error
+
+            echo_error(err)
             raise typer.Exit(2) from None
         table = Table(title=f"occkit viz {grid_file.name}", show_header=True)
         table.add_column("picture")

@@ -55,12 +55,22 @@ def save_grids_npz(path: Path, grids: VoxelGrids) -> None:
     atomic_write(path, write)
 
 
+def _stem(path: Path) -> str:
+    """``scan.pcd.bin`` -> ``scan``: every point-file suffix removed."""
+    name = path.name
+    for suffix in (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or path.stem
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def voxelize(
         input: Path = typer.Argument(..., help="point file: .bin .pcd .ply .las .laz .npy .npz .txt"),
         grid: str = typer.Option("uav", help="grid preset: uav, occ3d_nuscenes, semantickitti, bev_height"),
-        out: Path | None = typer.Option(None, help="write occupancy/soft/count + grid spec to this .npz"),
+        out: Path | None = typer.Option(None, "--out", "-o", help="folder for <input name>.npz (occupancy/soft/count "
+                                        "+ grid spec), or a path ending in .npz"),
         pose_json: Path | None = typer.Option(None, help="JSON 4x4 T_grid_points applied before binning"),
         columns: int | None = typer.Option(None, help="float32 columns of a .bin / columns of a .txt (default: infer)"),
         center: bool = typer.Option(False, help="shift x/y so the cloud's median sits at the grid centre "
@@ -89,7 +99,9 @@ def register(app: typer.Typer) -> None:
                 cloud = read_points(input, columns=columns, nonfinite="drop" if drop_nonfinite else "error")
             T = read_pose_json(pose_json) if pose_json is not None else None
         except OccKitError as err:
-            console.print(f"[red]error:[/] {err}")
+            from occkit.commands._exit import echo_error
+
+            echo_error(err)
             raise typer.Exit(2) from None
         if center:
             xy = cloud.xyz[:, :2].astype(np.float64)
@@ -120,5 +132,6 @@ def register(app: typer.Typer) -> None:
             console.print("[yellow]warning:[/] fewer than half the points fall inside the grid: wrong frame or "
                           "pose? (the grid expects points in its own frame; see --pose-json)")
         if out is not None:
-            save_grids_npz(out, grids)
-            console.print(f"saved {out}")
+            target = out if out.suffix.lower() == ".npz" and not out.is_dir() else out / f"{_stem(input)}.npz"
+            save_grids_npz(target, grids)
+            console.print(f"saved {target}")

@@ -142,6 +142,19 @@ class GridSpec(BaseModel):
         if shape != self.shape:
             raise GridMismatchError(f"{what} has shape {shape} but {self.describe()} has shape {self.shape}")
 
+    def check_fits_memory(self, values_per_voxel: float, what: str, bytes_per_value: int = 4) -> None:
+        """Raise ConfigError before allocating ``values_per_voxel`` dense values per voxel when that exceeds
+        the memory this machine has: a too-fine voxel_size must be one line, not an out-of-memory kill."""
+        from occkit.errors import ConfigError
+        from occkit.utils.memory import available_memory_bytes
+
+        need = float(self.num_voxels) * values_per_voxel * bytes_per_value
+        have = available_memory_bytes()
+        if have is not None and need > have:
+            raise ConfigError(f"data.grid {self.describe()}: {what} would need {need / 2**30:,.1f} GiB, more than the "
+                              f"{have / 2**30:,.1f} GiB of memory available; use a larger voxel_size or a smaller "
+                              "pc_range")
+
     def describe(self) -> str:
         x, y, z = self.shape
         return f"GridSpec({x}x{y}x{z}, range={tuple(self.pc_range)}, voxel={tuple(self.voxel_size)})"

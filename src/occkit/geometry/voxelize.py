@@ -83,6 +83,8 @@ def voxelize(
         xyz = xyz.astype(np.float64) @ T[:3, :3].T + T[:3, 3]
 
     shape, n_vox = spec.shape, spec.num_voxels
+    # one bool mask plus one dense grid per feature (count/soft/heights are float32 or int32)
+    spec.check_fits_memory(0.25 + len(want), f"voxelizing {len(want)} feature grid(s)")
     need_frac = "soft" in want
     flat, inside, frac = _flat_ids(xyz, spec, keep_frac=need_frac)
     out = VoxelGrids(spec=spec, num_points=len(pts), num_in_range=len(flat))

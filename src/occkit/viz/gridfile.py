@@ -56,13 +56,20 @@ def _occupancy_from(path: Path, key: str, a: np.ndarray, free_label: int) -> tup
 def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
     """Load a .npy or .npz grid; raise InputFileError naming the file and the problem."""
     path = Path(path)
+    if path.is_dir():
+        raise InputFileError(path, "is a directory; expected a .npy or .npz grid file")
     if not path.is_file():
         raise InputFileError(path, "grid file not found")
+    if path.suffix.lower() not in (".npy", ".npz"):
+        raise InputFileError(path, f"unsupported grid file suffix {path.suffix!r}; expected .npy or .npz")
     try:
         loaded = np.load(path, allow_pickle=False)
         arrays = {k: loaded[k] for k in loaded.files} if hasattr(loaded, "files") else {"occupancy": loaded}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise InputFileError(path, f"not a readable .npy/.npz grid: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in first:  # numpy's wording for "this is not an array file"
+            first = "not numpy array data (numpy would have to unpickle it, which occkit never does)"
+        raise InputFileError(path, f"not a readable .npy/.npz grid: {first.rstrip('.')}") from None
     key = next((k for k in OCCUPANCY_KEYS if k in arrays), None)
     if key is None:
         raise InputFileError(path, f"has keys {sorted(arrays)}; expected one of {list(OCCUPANCY_KEYS)}")
