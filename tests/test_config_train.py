@@ -11,7 +11,7 @@ from occkit.cli import app
 from occkit.config import apply_overrides, load_config
 from occkit.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
+CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.py") if p.name != "__init__.py")
 
 
 def test_the_documented_configs_are_shipped() -> None:

@@ -74,7 +74,21 @@ def test_preprocess_cli_reports_bad_input(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "nope.py" in res.output
     cfg = tmp_path / "c.py"
     cfg.write_text("config = {}\n")
-    res = runner.invoke(app, ["preprocess", "--config", str(cfg)])
-    assert res.exit_code == 2 and "data.cache_dir is not set" in res.output
     res = runner.invoke(app, ["preprocess", "--config", str(cfg), "--split", "train,dev"])
     assert res.exit_code == 2 and "--split" in res.output
+
+
+def test_preprocess_accepts_a_train_config_without_cache_dir(tmp_path: Path) -> None:
+    """No data.cache_dir: preprocess fills the folder `occkit train` will read, from any working folder."""
+    from occkit.config import load_config, resolve_cache_dir
+
+    cfg = tmp_path / "c.py"
+    cfg.write_text(f"""config = {{"name": "nocache", "trainer": {{"runs_root": {str(tmp_path / 'runs')!r}}},
+    "data": {{"source": {{"kind": "synthetic", "train_frames": 1, "val_frames": 1}},
+             "grid": {{"pc_range": [-40, -40, -4, 40, 40, 47.2], "voxel_size": [4.0, 4.0, 6.4]}}}}}}
+""")
+    res = CliRunner().invoke(app, ["preprocess", "--config", str(cfg), "--no-progress", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    expected = Path(resolve_cache_dir(load_config(cfg), always=True).data.cache_dir)
+    assert expected.is_absolute() and expected.parent == (tmp_path / "runs" / "cache").resolve()
+    assert (expected / "manifest.json").is_file() and len(list((expected / "train").glob("*.npz"))) == 1

@@ -106,7 +106,7 @@ def test_cli_and_script_share_the_command(tmp_path: Path, monkeypatch: pytest.Mo
     assert main() == 0
 
 
-def test_config_mode_takes_source_grid_and_alignment_from_the_experiment_config(tmp_path: Path) -> None:
+def test_config_mode_takes_source_grid_and_alignment_from_the_experiment_config(tmp_path: Path, capsys) -> None:
     write_uavscenes(tmp_path, pose_shift=(0.0, 0.0, 500.0))
     cfg = REPO / "configs" / "uavscenes.py"
     console = _console()
@@ -118,7 +118,7 @@ def test_config_mode_takes_source_grid_and_alignment_from_the_experiment_config(
                       console=console) == 1
     assert "try fallback_to_lidar_center=True" in " ".join(console.export_text().split())
     console = _console()
-    assert run_verify(None, console=console) == 2 and "--data" in console.export_text()
+    assert run_verify(None, console=console) == 2 and "--data" in capsys.readouterr().err  # one error: line
 
 
 def test_folder_format_and_index_picking(tmp_path: Path) -> None:

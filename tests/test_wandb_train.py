@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -38,12 +39,18 @@ def test_offline_run_holds_metrics_config_and_artifacts(wandb_offline: Path) -> 
                  "epoch/time_seconds", "val/iou", "val/precision", "val/recall", "val/f1"):
         assert name in run.metrics, name
     assert len(run.metrics["train/loss"]) == 4 and len(run.metrics["val/iou"]) == 2
-    assert run.config["dataset"]["grid_shape"] == [16, 16, 4]
-    assert run.config["dataset"]["voxel_size"] == [1.0, 1.0, 1.0]
-    assert run.config["dataset"]["source"]["kind"] == cfg.data.source.kind
-    assert run.config["model"]["architecture"] == cfg.model.name
-    assert run.config["model"]["parameter_count"] == result.parameter_count > 0
-    assert run.config["training"]["lr"] == cfg.optim.lr and run.config["loss"]["kind"] == cfg.loss.kind
+    # W&B config keys are the config's own dotted paths, the same a --set override or a sweep uses
+    from occkit.config import apply_overrides
+
+    assert run.config["data.grid.voxel_size"] == [1.0, 1.0, 1.0] and run.config["data.grid_shape"] == [16, 16, 4]
+    assert run.config["data.source.kind"] == cfg.data.source.kind and run.config["model.name"] == cfg.model.name
+    assert run.config["model.parameter_count"] == result.parameter_count > 0
+    assert run.config["optim.lr"] == cfg.optim.lr and run.config["loss.kind"] == cfg.loss.kind
+    leaves = {k: v for k, v in run.config.items() if not k.startswith("_") and k not in
+              ("model.parameter_count", "data.grid_shape", "data.in_channels")}
+    assert len(leaves) > 50
+    rebuilt = apply_overrides(cfg, [f"{k}={json.dumps(v)}" for k, v in leaves.items()])
+    assert rebuilt == cfg  # every key is a path --set accepts, with the value the run used
     assert "model-best" in run.artifacts
     assert {"model-checkpoint-epoch0", "model-checkpoint-epoch1"} <= set(run.artifacts)
     assert run.tags == ["smoke", "cpu"] and run.name == result.run_dir.name  # auto name = run dir name

@@ -21,12 +21,27 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from occkit import __version__
+
+        typer.echo(f"occkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                       help="print the occkit version and exit")) -> None:
+    """Train, evaluate and diagnose 3D occupancy prediction networks."""
+    from occkit.utils.quiet import quiet_third_party
+
+    quiet_third_party()
+
+
 @app.command()
 def version() -> None:
     """Print the occkit version."""
-    from occkit import __version__
-
-    typer.echo(__version__)
+    _print_version(True)
 
 
 for _name in COMMAND_MODULES:

@@ -96,12 +96,21 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | None, origin: 
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Run a python config file (or read a resolved config.json) and validate it."""
+    """Run a python config file (or read a resolved config.json) and validate it.
+
+    A path that does not exist but names a shipped config (``synthetic_uav``, ``configs/synthetic_uav.py``)
+    loads the one inside the package, so the documented commands work from any folder."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; expected a python config file or a config.json")
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        from occkit.configs import PACKAGED_CONFIGS, packaged_config
+
+        shipped = packaged_config(str(path)) if len(path.parts) <= 2 else None
+        if shipped is None:
+            names = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.py") if p.stem != "__init__")
+            raise ConfigError(f"{path}: config file not found (nor a shipped config; those are {', '.join(names)})")
+        path = shipped
     if path.suffix == ".json":
         try:
             data: Any = json.loads(path.read_text())
@@ -132,6 +141,37 @@ def _run_config_file(path: Path) -> Any:
         where = f"{path}:{frames[-1].lineno}" if frames else str(path)
         first = str(err).splitlines()[0] if str(err) else ""
         raise ConfigError(f"{where}: the config file raised {type(err).__name__}: {first}") from None
+
+
+def resolve_cache_dir(cfg: ExperimentConfig, *, always: bool = False) -> ExperimentConfig:
+    """``cfg`` with data.cache_dir as the absolute folder training will use, so config.json records it and
+    `occkit eval` / `occkit preprocess` started from any folder find the same cache."""
+    if not (cfg.trainer.preprocess_cache or always):
+        return cfg
+    from occkit.data.cache import default_cache_dir
+
+    path = Path(cfg.data.cache_dir) if cfg.data.cache_dir else default_cache_dir(cfg.data, cfg.trainer.runs_root,
+                                                                                   cfg.name)
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": str(path.resolve())})})
+
+
+def config_summary(cfg: ExperimentConfig, parameter_count: int | None = None) -> list[str]:
+    """The few settings that decide a run, as short lines for the console (the full config is config.json)."""
+    d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.trainer
+    source = d.source.model_dump()
+    frames = "/".join(str(source[k]) for k in ("train_frames", "val_frames") if source.get(k) is not None)
+    x, y, z = d.grid.shape
+    voxel = " x ".join(f"{v:g}" for v in d.grid.voxel_size)
+    params = f", {parameter_count:,} parameters" if parameter_count is not None else ""
+    clip = f", clip {o.grad_clip:g}" if o.grad_clip else ", no clipping"
+    steps = f"{t.max_steps} steps" if t.max_steps and t.max_steps > 0 else f"{t.max_epochs} epochs"
+    return [
+        f"data: {d.source.kind}{f' ({frames} train/val frames)' if frames else ''}, input {d.input.points} "
+        f"[{', '.join(d.input.features)}], batch {d.batch_size}",
+        f"grid: {x} x {y} x {z} voxels of {voxel} m",
+        f"model: {m.name} {list(m.unet_channels)}{params}; loss {cfg.loss.kind}",
+        f"optim: lr {o.lr:g}, warmup {o.warmup_steps}, {o.schedule}{clip}; {steps} on {t.accelerator}",
+    ]
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
-from occkit.config import ExperimentConfig, apply_overrides
+from occkit.config import ExperimentConfig, apply_overrides, resolve_cache_dir
 from occkit.errors import ConfigError
 from occkit.utils.atomic import atomic_write_text
 
@@ -33,23 +33,20 @@ class MainJobResult:
 
 
 def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, workers: int = 2,
-                 pictures: int = 2) -> MainJobResult:
-    """Train ``cfg`` and write the full report; returns where everything is."""
-    from occkit.data.cache import default_cache_dir
+                 pictures: int = 2, resume: str | Path | None = None, progress: bool = True) -> MainJobResult:
+    """Train ``cfg`` (or continue it: ``resume`` as in ``fit``) and write the full report."""
     from occkit.data.preprocessing import preprocess
     from occkit.health.events import TrainingHealthError
     from occkit.train.runner import fit
 
-    if cfg.data.cache_dir is None:
-        cache_dir = default_cache_dir(cfg.data, cfg.trainer.runs_root, cfg.name)
-        cfg = apply_overrides(cfg, [f"data.cache_dir={json.dumps(str(cache_dir))}"])
+    cfg = resolve_cache_dir(cfg, always=True)
     _console.rule("[bold]1/5 preprocess")
     splits = ["train", "val"] + ([cfg.eval.select_threshold_on] if cfg.eval.select_threshold_on not in
                                  (None, "train", "val") else [])
-    preprocess(cfg.data, splits, workers=workers)
+    preprocess(cfg.data, splits, workers=workers, progress=progress)
     _console.rule("[bold]2/5 train")
     try:
-        result = fit(cfg, run_dir=run_dir)
+        result = fit(cfg, run_dir=run_dir, resume=resume)
         run_path, state = result.run_dir, result.state
         # the last checkpoint: best.ckpt is chosen on these same validation frames, so reporting it would flatter
         checkpoint = result.last_checkpoint or result.best_checkpoint
@@ -62,6 +59,7 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     out = MainJobResult(run_dir=run_path, report=report_dir / "REPORT.md", state=state)
     if checkpoint is not None and cfg.eval.select_threshold_on:
         cfg = select_threshold(checkpoint, cfg, cfg.eval.select_threshold_on)
+        _record_threshold(run_path, checkpoint, cfg)
     out.threshold_note = threshold_note(cfg)
     if checkpoint is not None:
         _console.rule("[bold]3/5 evaluate")
@@ -93,6 +91,14 @@ def select_threshold(checkpoint: Path, cfg: ExperimentConfig, split: str) -> Exp
     _console.print(f"threshold {best:g} selected on the {split} split (best IoU of the sweep; not reported)")
     return apply_overrides(cfg, [f"eval.threshold={best}", f"eval.refine_threshold={best}",
                                  f'eval.select_threshold_on="{split}"'])
+
+
+def _record_threshold(run_dir: Path, checkpoint: Path, cfg: ExperimentConfig) -> None:
+    """report/threshold.json: `occkit eval RUN_DIR` applies it, so its figures match the main job's."""
+    from occkit.train.run_lookup import THRESHOLD_FILE
+
+    atomic_write_text(run_dir / THRESHOLD_FILE, json.dumps({
+        "threshold": cfg.eval.threshold, "chosen_on": cfg.eval.select_threshold_on, "checkpoint": checkpoint.name}))
 
 
 def threshold_note(cfg: ExperimentConfig) -> str:
@@ -144,8 +150,23 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
         written += [path for _, path in write_pictures(
             pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
             gt_name=f"{name}: ground truth", prefix=f"{name}_", html=index == 0)]
-        np.save(report_dir / f"{name}_prediction.npy", pred.astype(np.float32))
+        save_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
+        save_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
     return written
+
+
+def save_grid_npz(path: Path, spec: Any, **arrays: Any) -> Path:
+    """A grid file `occkit viz` redraws on its own: the arrays plus ``grid_spec`` (GridSpec JSON)."""
+    import numpy as np
+
+    from occkit.utils.atomic import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, grid_spec=np.array(spec.model_dump_json()), **arrays)
+
+    atomic_write(path, write)
+    return path
 
 
 def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict[str, Any]:

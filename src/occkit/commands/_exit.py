@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import typer
 
+DEFAULT_WORKERS = 2  # preprocessing processes, the same for every verb that preprocesses
+
 
 def echo_error(err: object) -> None:
     """One ``error: ...`` line on stderr, never wrapped to the terminal width."""

@@ -11,7 +11,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(
         run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`"),
-        out: Path | None = typer.Option(None, help="Markdown report path (default RUN_DIR/report/doctor.md)"),
+        out: Path | None = typer.Option(None, "--out", "-o", help="folder for doctor.md and its plots (default "
+                                        "RUN_DIR/report)"),
     ) -> None:
         """Read a run (even a crashed one) and write a ranked diagnosis with plots."""
         from rich.console import Console
@@ -27,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
             echo_error(err)
             raise typer.Exit(2) from None
-        path = write_report(diagnosis, out)
+        path = write_report(diagnosis, out / "doctor.md" if out is not None else None)
         if not diagnosis.findings:
             console.print("[green]No problems found.[/]")
         for i, f in enumerate(diagnosis.findings, 1):

@@ -17,24 +17,52 @@ def default_out_dir(checkpoint: Path) -> Path:
     return (parent.parent if parent.name == "checkpoints" else parent) / "report"
 
 
-def resolve_config(checkpoint: Path, config: Path | None, overrides: list[str]):  # noqa: ANN201 (lazy import)
-    """The config file's config, or the one the checkpoint carries; ``--set`` overrides applied to it."""
-    from occkit.config import apply_overrides, load_config
-    from occkit.errors import InputFileError
+def resolve_model(checkpoint: Path, config: Path | None, overrides: list[str]):  # noqa: ANN201 (lazy import)
+    """(the .ckpt to load, its config) for a run directory, a checkpoints/ folder or a .ckpt file.
 
-    if not checkpoint.is_file():  # before torch is imported: a typo should fail in a second, not twenty
-        raise InputFileError(checkpoint, "checkpoint not found (expected a .ckpt file written by `occkit train`)")
+    The config is ``--config`` when given, else the run's config.json, else the one the checkpoint carries;
+    the threshold the main job chose (report/threshold.json) applies unless ``--set`` names eval.threshold.
+    """
+    from occkit.config import apply_overrides, load_config
+    from occkit.train.run_lookup import find_checkpoint
+
+    found = find_checkpoint(checkpoint)  # before torch is imported: a typo should fail in a second, not twenty
     from occkit.train.checkpoint import checkpoint_config, read_checkpoint
 
     if config is not None:
-        return load_config(config, overrides)
-    return apply_overrides(checkpoint_config(read_checkpoint(checkpoint), checkpoint), overrides)
+        cfg = load_config(config)
+    elif found.config_json is not None:
+        cfg = load_config(found.config_json)
+    else:
+        cfg = checkpoint_config(read_checkpoint(found.checkpoint), found.checkpoint)
+    chosen = found.chosen_threshold()
+    if chosen is not None and config is None and not any(o.startswith("eval.threshold=") for o in overrides):
+        cfg = apply_overrides(cfg, [f"eval.threshold={chosen['threshold']}",
+                                    f"eval.refine_threshold={chosen['threshold']}"])
+    return found.checkpoint, apply_overrides(cfg, overrides)
+
+
+def _one_model(run: Path | None, checkpoint: Path | None) -> Path:
+    from occkit.errors import ConfigError
+
+    if (run is None) == (checkpoint is None):
+        raise ConfigError("give the model once: a run directory or .ckpt as RUN, or --checkpoint")
+    return run if run is not None else checkpoint  # type: ignore[return-value]
+
+
+def _note_selection(ckpt: Path, split: str) -> None:
+    if ckpt.name == "best.ckpt" and split == "val":
+        typer.echo("note: best.ckpt was chosen on the val split, so its val figures flatter it; pass "
+                   f"{ckpt.with_name('last.ckpt')} (or --split test) for an unbiased figure", err=True)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a .ckpt written by `occkit train`"),
+        run: Path | None = typer.Argument(None, help="run directory (best.ckpt, else last.ckpt, and its config) "
+                                          "or a .ckpt file"),
+        checkpoint: Path | None = typer.Option(None, "--checkpoint", "-k", help="the same as RUN: a run directory "
+                                               "or a .ckpt written by `occkit train`"),
         config: Path | None = typer.Option(None, "--config", "-c",
                                            help="config file (default: the config saved in the checkpoint)"),
         split: str = typer.Option("val", "--split", help="train, val or test"),
@@ -49,12 +77,12 @@ def register(app: typer.Typer) -> None:
         from occkit.commands._exit import exit_on_user_error
 
         with exit_on_user_error():
-            cfg = resolve_config(checkpoint, config, list(overrides or []))
+            ckpt, cfg = resolve_model(_one_model(run, checkpoint), config, list(overrides or []))
             from occkit.evaluation.report import console_tables
             from occkit.evaluation.split_eval import evaluate
 
-            result = evaluate(checkpoint, cfg, split=split, out_dir=out or default_out_dir(checkpoint),
-                              progress=progress)
+            _note_selection(ckpt, split)
+            result = evaluate(ckpt, cfg, split=split, out_dir=out or default_out_dir(ckpt), progress=progress)
         console = Console(highlight=False)
         for table in console_tables(result.report):
             console.print(table)

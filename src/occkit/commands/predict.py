@@ -20,7 +20,8 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a .ckpt written by `occkit train`"),
+        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a run directory (best.ckpt, else last.ckpt, "
+                                        "and its config) or a .ckpt written by `occkit train`"),
         inputs: list[Path] = typer.Option(..., "--inputs", "-i", help="point-cloud file(s) or folder(s); with a "
                                           "camera file also depth maps (.npy, 16-bit .png) or images"),
         out: Path = typer.Option(..., "--out", "-o", help="output folder (grids/, refined/, predict_summary.json)"),
@@ -52,10 +53,10 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from occkit.commands._exit import exit_on_user_error
-        from occkit.commands.evaluate import resolve_config
+        from occkit.commands.evaluate import resolve_model
 
         with exit_on_user_error():
-            cfg = resolve_config(checkpoint, config, list(overrides or []))
+            checkpoint, cfg = resolve_model(checkpoint, config, list(overrides or []))
             from occkit.evaluation.prediction import predict as run_predict
 
             cache = None

@@ -10,9 +10,12 @@ from typing import Any
 
 import typer
 
+from occkit.commands._exit import DEFAULT_WORKERS
 
-def run_preprocess(config: Path, *, splits: str = "train,val", workers: int = 1, overrides: list[str] | None = None,
-                   overwrite: bool = False, console: Any = None) -> int:
+
+def run_preprocess(config: Path, *, splits: str = "train,val", workers: int = DEFAULT_WORKERS,
+                   overrides: list[str] | None = None, overwrite: bool = False, console: Any = None,
+                   progress: bool = True) -> int:
     """Load the config, preprocess the splits, print a summary table; returns the exit code."""
     from rich.console import Console
     from rich.table import Table
@@ -27,8 +30,12 @@ def run_preprocess(config: Path, *, splits: str = "train,val", workers: int = 1,
         bad = [s for s in names if s not in ("train", "val", "test")]
         if bad or not names:
             raise ValueError(f"--split: expected a comma-separated subset of train,val,test, got {splits!r}")
+        from occkit.config import resolve_cache_dir
+
         cfg = load_config(config, overrides)
-        reports = preprocess(cfg.data, names, workers=workers, overwrite=overwrite)
+        if not cfg.data.cache_dir:  # the folder `occkit train` would use for this config
+            cfg = resolve_cache_dir(cfg, always=True)
+        reports = preprocess(cfg.data, names, workers=workers, overwrite=overwrite, progress=progress)
     except (OccKitError, ValueError, FileNotFoundError) as err:
         from occkit.commands._exit import echo_error
 
@@ -54,10 +61,12 @@ def register(app: typer.Typer) -> None:
     def preprocess(
         config: Path = typer.Option(..., "--config", "-c", help="python config file (or a resolved config.json)"),
         split: str = typer.Option("train,val", "--split", help="comma-separated splits: train,val,test"),
-        workers: int = typer.Option(1, "--workers", "-j", min=1, help="parallel worker processes"),
-        overrides: list[str] = typer.Option([], "--set", help="config override KEY=VALUE (repeatable)"),
+        workers: int = typer.Option(DEFAULT_WORKERS, "--workers", "-j", min=1, help="parallel worker processes"),
+        overrides: list[str] = typer.Option([], "--set", "-s", help="config override KEY=VALUE (repeatable)"),
         overwrite: bool = typer.Option(False, "--overwrite", help="rebuild a cache made with other settings/data"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
-        """Voxelize every frame once into data.cache_dir (resumable, parallel, refuses stale caches)."""
+        """Voxelize every frame once into data.cache_dir (default: the folder `occkit train` uses for this
+        config); resumable, parallel, refuses stale caches."""
         raise typer.Exit(run_preprocess(config, splits=split, workers=workers, overrides=overrides,
-                                        overwrite=overwrite))
+                                        overwrite=overwrite, progress=progress))

@@ -32,6 +32,8 @@ def _wandb_overrides(wandb: bool | None, project: str | None, entity: str | None
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
+        assignments: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="overrides like --set, as a "
+                                                "W&B sweep's ${args_no_hyphens} passes them: optim.lr=0.001"),
         config: Path = typer.Option(..., "--config", "-c", help="python config file defining `config`"),
         overrides: list[str] = typer.Option(None, "--set", "-s", help="override a field: --set optim.lr=1e-4"),
         run_dir: Path | None = typer.Option(None, "--run-dir", help="run directory (default runs/<name>-<time>)"),
@@ -41,6 +43,7 @@ def register(app: typer.Typer) -> None:
         wandb_entity: str | None = typer.Option(None, "--wandb-entity", help="W&B entity (team or user)"),
         wandb_run_name: str | None = typer.Option(None, "--wandb-run-name", help="W&B run name (default: run dir)"),
         wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="comma-separated W&B tags: a,b"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show progress bars"),
     ) -> None:
         """Train a model from a config file; prints the run dir, parameter count and validation IoU."""
         from occkit.commands._exit import exit_on_user_error
@@ -48,7 +51,8 @@ def register(app: typer.Typer) -> None:
 
         with exit_on_user_error():
             extra = _wandb_overrides(wandb, wandb_project, wandb_entity, wandb_run_name, wandb_tags)
-            cfg = load_config(config, list(overrides or []) + extra)
+            extra += [] if progress else ["trainer.progress_bar=false"]
+            cfg = load_config(config, list(assignments or []) + list(overrides or []) + extra)
             from occkit.train.runner import fit
 
             result = fit(cfg, run_dir=run_dir, resume=resume)

@@ -82,7 +82,8 @@ def pick_indices(n: int, k: int) -> list[int]:
 
 
 def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool = True,
-                  fallback_to_lidar_center: bool = True, min_in_range_ratio: float = 0.01) -> list[SceneStats]:
+                  fallback_to_lidar_center: bool = True, min_in_range_ratio: float = 0.01,
+                  progress: bool = True) -> list[SceneStats]:
     """Align and bin up to ``samples`` frames per scene of ``source``; one SceneStats per scene."""
     from rich.progress import Progress
 
@@ -94,8 +95,8 @@ def verify_source(source: Any, spec: Any, *, samples: int = 200, ego_frame: bool
         by_scene.setdefault(scene_of(source, i), []).append(i)
     stats = {s: SceneStats(scene=s, frames_total=len(ix)) for s, ix in by_scene.items()}
     todo = [(s, ix[j]) for s, ix in by_scene.items() for j in pick_indices(len(ix), samples)]
-    with Progress() as progress:
-        for scene, i in progress.track(todo, description="verifying occupancy"):
+    with Progress(disable=not progress) as bar:
+        for scene, i in bar.track(todo, description="verifying occupancy"):
             st = stats[scene]
             try:
                 frame = source[i]
@@ -273,7 +274,7 @@ def run_verify(data: Path | None, *, scenes: list[str] | None = None, samples: i
                fallback_to_lidar_center: bool = True, min_in_range_ratio: float = 0.01, max_empty: float = 0.10,
                calibration_file: Path | None = None, accumulate: int = 1, json_out: Path | None = None,
                config: Path | None = None, overrides: list[str] | None = None, split: str = "train",
-               console: Any = None) -> int:
+               console: Any = None, progress: bool = True) -> int:
     """The whole check; returns the exit code (0 ok, 1 too many empty grids, 2 bad input or config).
 
     With ``config`` (an experiment config file) the source, grid and alignment settings come from its
@@ -305,7 +306,8 @@ def run_verify(data: Path | None, *, scenes: list[str] | None = None, samples: i
                 raise ValueError(str(exc).strip('"')) from None
             source = _build_source(data, names, source_format, interval, calibration_file, accumulate)
         stats = verify_source(source, spec, samples=samples, ego_frame=ego_frame,
-                              fallback_to_lidar_center=fallback_to_lidar_center, min_in_range_ratio=min_in_range_ratio)
+                              fallback_to_lidar_center=fallback_to_lidar_center, min_in_range_ratio=min_in_range_ratio,
+                              progress=progress)
     except (OccKitError, ValueError) as err:
         from occkit.commands._exit import echo_error
 
@@ -373,9 +375,11 @@ def register(app: typer.Typer) -> None:
         calibration_file: Path | None = typer.Option(None, help="UAVScenes calibration_results.py override"),
         accumulate: int = typer.Option(1, min=1, help="scans merged into each target"),
         json_out: Path | None = typer.Option(None, help="also write the numbers as JSON here"),
-        config: Path | None = typer.Option(None, help="experiment config: take source, grid and alignment "
-                                                      "settings from its data section"),
-        set_: list[str] = typer.Option([], "--set", help="config override, e.g. data.grid.voxel_size=[0.5,0.5,0.5]"),
+        config: Path | None = typer.Option(None, "--config", "-c", help="experiment config: take source, grid and "
+                                           "alignment settings from its data section"),
+        set_: list[str] = typer.Option([], "--set", "-s", help="config override, e.g. "
+                                       "data.grid.voxel_size=[0.5,0.5,0.5]"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
         split: str = typer.Option("train", help="with --config: which split's frames to check"),
     ) -> None:
         """Check that targets land inside the grid (empty grids, occupancy rates, fallback use) per scene."""
@@ -383,5 +387,5 @@ def register(app: typer.Typer) -> None:
                           interval=interval, ego_frame=ego_frame, fallback_to_lidar_center=fallback,
                           min_in_range_ratio=min_in_range_ratio, max_empty=max_empty,
                           calibration_file=calibration_file, accumulate=accumulate, json_out=json_out,
-                          config=config, overrides=set_, split=split)
+                          config=config, overrides=set_, split=split, progress=progress)
         raise typer.Exit(code)

@@ -244,8 +244,8 @@ def remove_leftover_temp_files(split_dir: Path) -> int:
 
 
 def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
-    """``root/cache/<name>-<key>``: the key hashes every data setting the cached grids depend on, so a changed
-    config (another grid, more frames, other features) gets its own cache instead of a stale-cache error."""
+    """``<root>/cache/<name>-<key>`` (absolute): the key hashes every data setting the cached grids depend on,
+    so a changed config (another grid, more frames, other features) gets its own cache, not a stale-cache error."""
     import hashlib
 
     from occkit.data.grids import PIPELINE_VERSION
@@ -253,4 +253,4 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(root) / "cache" / f"{name}-{key}"
+    return Path(root).resolve() / "cache" / f"{name}-{key}"  # absolute: the same cache from any folder

@@ -123,12 +123,41 @@ def probability_grid(module: Any, input_grid: np.ndarray) -> np.ndarray:
     return channels_to_grid(torch.sigmoid(logits[0].float()).cpu().numpy()).astype(np.float32)
 
 
-def write_grid(path_base: Path, prob: np.ndarray, threshold: float, fmt: GridFormat) -> Path:
-    """Occ3D labels.npz (occupied = OCCUPIED_LABEL, free = 17, masks all ones) or .npy probabilities."""
-    if fmt == "npy":
-        from occkit.utils.atomic import atomic_write
+@dataclass
+class PointsPrediction:
+    """One cloud through the model: the probability grid, where the grid sat, and the refined cloud."""
 
-        path = path_base.with_suffix(".npy")
+    prob: np.ndarray  # float32 [x, y, z]
+    alignment: Any  # occkit.data.alignment.Alignment: T_grid_sensor, path, in_range_ratio
+    model_xyz: np.ndarray  # the points the model saw (sensor frame; scale-aligned when the config asks)
+    refined: RefinedCloud
+
+
+def predict_points(module: Any, to_grids: Any, xyz: np.ndarray, T_world_sensor: np.ndarray, *,
+                   ray_origin: np.ndarray | None = None, fields: dict[str, np.ndarray] | None = None,
+                   refine_threshold: float = 0.5, refine: RefineMode = "default") -> PointsPrediction:
+    """Sensor-frame points -> probabilities and refined cloud, through the training pipeline (``to_grids``)."""
+    from occkit.frame import Frame
+
+    xyz = np.asarray(xyz, np.float32)
+    origin = np.zeros(3) if ray_origin is None else np.asarray(ray_origin, np.float64)
+    frame = Frame(frame_id="input", points=xyz, T_world_sensor=np.asarray(T_world_sensor, np.float64),
+                  pseudo_points=xyz)
+    al = to_grids.align(frame)
+    model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=origin)
+    prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor))
+    refined = refine_cloud(model_xyz, prob, to_grids.spec, refine_threshold, mode=refine,
+                           T_grid_points=al.T_grid_sensor, origin=origin, fields=fields or {})
+    return PointsPrediction(prob, al, model_xyz, refined)
+
+
+def write_grid(path_base: Path, prob: np.ndarray, threshold: float, fmt: GridFormat, spec: Any = None) -> Path:
+    """Occ3D labels.npz (occupied = OCCUPIED_LABEL, free = 17, masks all ones, plus ``grid_spec``) or .npy
+    probabilities with a ``.grid.json`` sidecar, so `occkit viz` redraws either without ``--grid``."""
+    if fmt == "npy":
+        from occkit.utils.atomic import atomic_write, atomic_write_text
+
+        path = path_base.with_name(f"{path_base.name}.npy")
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def write(tmp: Path) -> None:
@@ -136,6 +165,8 @@ def write_grid(path_base: Path, prob: np.ndarray, threshold: float, fmt: GridFor
                 np.save(fh, prob.astype(np.float32))
 
         atomic_write(path, write)
+        if spec is not None:
+            atomic_write_text(grid_sidecar(path), spec.model_dump_json())
         return path
     from occkit.io.occ3d import FREE_LABEL, write_occ3d_labels
 
@@ -143,7 +174,12 @@ def write_grid(path_base: Path, prob: np.ndarray, threshold: float, fmt: GridFor
     path.parent.mkdir(parents=True, exist_ok=True)
     semantics = np.where(prob > threshold, OCCUPIED_LABEL, FREE_LABEL).astype(np.uint8)
     ones = np.ones(prob.shape, np.uint8)
-    return write_occ3d_labels(path, semantics, ones, ones)
+    return write_occ3d_labels(path, semantics, ones, ones, spec=spec)
+
+
+def grid_sidecar(npy_path: Path) -> Path:
+    """``name.npy`` -> ``name.grid.json``: the GridSpec of a bare .npy grid."""
+    return npy_path.with_name(f"{npy_path.stem}.grid.json")
 
 
 def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictInput], out_dir: str | Path, *,
@@ -161,7 +197,6 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     count of header-less ``.bin`` scans (guessed, with a plausibility check, when None).
     """
     from occkit.data.grids import FrameToGrids
-    from occkit.frame import Frame
 
     if grid_format not in ("npz", "npy"):
         raise ConfigError(f"--format: expected 'npz' or 'npy', got {grid_format!r}")
@@ -189,13 +224,10 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
     frames: list[FramePrediction] = []
     for it in _progress(items, progress):
         pts = load_points(it, depth_model=depth_model, depth_cache=depth_cache, max_depth=max_depth, columns=columns)
-        frame = Frame(frame_id=it.name, points=pts.xyz, T_world_sensor=pts.T_world_local, pseudo_points=pts.xyz)
-        al = to_grids.align(frame)
-        model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=pts.ray_origin)
-        prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor))
-        grid_path = write_grid(out / "grids" / it.name, prob, grid_t, grid_format)
-        refined = refine_cloud(model_xyz, prob, spec, refine_t, mode=refine, T_grid_points=al.T_grid_sensor,
-                               origin=pts.ray_origin, fields=pts.fields)
+        done = predict_points(module, to_grids, pts.xyz, pts.T_world_local, ray_origin=pts.ray_origin,
+                              fields=pts.fields, refine_threshold=refine_t, refine=refine)
+        prob, al, refined = done.prob, done.alignment, done.refined
+        grid_path = write_grid(out / "grids" / it.name, prob, grid_t, grid_format, spec)
         paths = write_refined(out / "refined" / it.name, refined, pts.origin, CLOUD_SUFFIXES[cloud_format])
         inside = in_grid_mask(pts.xyz, spec, al.T_grid_sensor)
         counts = refined.counts

@@ -117,13 +117,19 @@ class HealthMonitor(Callback):
                 overlap = input_target_overlap(batch["input"], batch["target"])
             self._check(trainer, pl_module, step, overlap)
 
+    @staticmethod
+    def _print(trainer: Any, *args: Any, **kwargs: Any) -> None:
+        """Through the progress bar's console when there is one, so a HEALTH line never glues onto the bar."""
+        console = getattr(getattr(trainer, "progress_bar_callback", None), "_console", None) or _console
+        console.print(*args, **kwargs)
+
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         """The nonfinite detector speaks at the first skipped step and at the K-th; give the final count too."""
         reported = max((int(e.evidence.get("nonfinite_steps", 0)) for e in self.events if e.kind == "nonfinite"),
                        default=0)
         if trainer.is_global_zero and self._seen_nonfinite > reported:
-            _console.print(f"[bold yellow]HEALTH[/] {self._seen_nonfinite} step(s) in total had a non-finite loss "
-                           "or gradient and were skipped (status.json nonfinite_steps)", soft_wrap=True)
+            self._print(trainer, f"[bold yellow]HEALTH[/] {self._seen_nonfinite} step(s) in total had a non-finite "
+                        "loss or gradient and were skipped (status.json nonfinite_steps)", soft_wrap=True)
 
     # ---- internals ----------------------------------------------------------------------------
     def _record(self, pl_module: Any) -> None:
@@ -186,7 +192,7 @@ class HealthMonitor(Callback):
         self.checks.append(check)
         if trainer.is_global_zero:
             if self.verbose:
-                _console.print(check.status_line(), markup=False, soft_wrap=True)
+                self._print(trainer, check.status_line(), markup=False, soft_wrap=True)
             if self._health_log:
                 self._health_log.write(check.to_dict())
             self._log_scalars(trainer, check)
@@ -207,7 +213,8 @@ class HealthMonitor(Callback):
         self.events.append(event)
         if trainer.is_global_zero:
             colour = "red" if event.severity == "error" else "yellow"
-            _console.print(f"[bold {colour}]HEALTH {event.severity.upper()}[/] {event.one_line()}", soft_wrap=True)
+            self._print(trainer, f"[bold {colour}]HEALTH {event.severity.upper()}[/] {event.one_line()}",
+                        soft_wrap=True)
             if self._event_log:
                 self._event_log.write(event.to_json())
             self._alert(trainer, event)
@@ -235,7 +242,9 @@ class HealthMonitor(Callback):
 
     def _alert(self, trainer: Any, event: HealthEvent) -> None:
         for logger in trainer.loggers:
-            if type(logger).__name__ != "WandbLogger":
+            from occkit.train.loggers import is_wandb_logger
+
+            if not is_wandb_logger(logger):
                 continue
             try:
                 import wandb
@@ -243,7 +252,7 @@ class HealthMonitor(Callback):
                 level = wandb.AlertLevel.ERROR if event.severity == "error" else wandb.AlertLevel.WARN
                 logger.experiment.alert(title=f"occkit health: {event.kind}", text=event.one_line(), level=level)
             except Exception as err:  # an alert must never kill training (offline runs cannot send them)
-                _console.print(f"[dim]W&B alert not sent: {err}[/]")
+                self._print(trainer, f"[dim]W&B alert not sent: {err}[/]")
 
 
 def _mean(values: list[float]) -> float:

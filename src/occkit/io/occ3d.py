@@ -46,18 +46,25 @@ def _as_uint8(name: str, array: np.ndarray, shape: tuple[int, ...] | None, binar
 
 
 def write_occ3d_labels(
-    path: str | Path, semantics: np.ndarray, mask_lidar: np.ndarray, mask_camera: np.ndarray
+    path: str | Path, semantics: np.ndarray, mask_lidar: np.ndarray, mask_camera: np.ndarray,
+    spec: GridSpec | None = None,
 ) -> Path:
-    """Write an Occ3D ``labels.npz`` atomically (compressed, all three arrays uint8, same shape)."""
+    """Write an Occ3D ``labels.npz`` atomically (compressed, all three arrays uint8, same shape).
+
+    ``spec`` adds a ``grid_spec`` key (GridSpec JSON) so the file can be redrawn without naming its grid;
+    Occ3D readers ignore keys they do not know."""
     path = Path(path)
     sem = _as_uint8("semantics", semantics, None, binary=False)
     lidar = _as_uint8("mask_lidar", mask_lidar, sem.shape, binary=True)
     camera = _as_uint8("mask_camera", mask_camera, sem.shape, binary=True)
+    extra = {} if spec is None else {"grid_spec": np.array(spec.model_dump_json())}
+    if spec is not None:
+        spec.check_array(sem, f"{path}: semantics")
 
     def write(tmp: Path) -> None:
         # A file object, not a path: np.savez_compressed would append ".npz" to the temporary name.
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, semantics=sem, mask_lidar=lidar, mask_camera=camera)
+            np.savez_compressed(f, semantics=sem, mask_lidar=lidar, mask_camera=camera, **extra)
 
     atomic_write(path, write)
     return path

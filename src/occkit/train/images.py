@@ -40,12 +40,14 @@ class ValidationImages(Callback):
         mask = channels_to_grid(mask[0].cpu().numpy()) if isinstance(mask, torch.Tensor) else None
         images = validation_images(pred, gt, self.spec, mask=mask, threshold=self.threshold)
         step = trainer.global_step
+        from occkit.train.loggers import is_wandb_logger
+
         for logger in trainer.loggers:
             kind = type(logger).__name__
             for name, rgb in images.items():
                 if kind == "TensorBoardLogger":
                     logger.experiment.add_image(f"val/{name}", rgb, step, dataformats="HWC")
-                elif kind == "WandbLogger":
+                elif is_wandb_logger(logger):
                     logger.log_image(key=f"val/{name}", images=[rgb], step=step)
         if self.run_dir is not None:
             out = self.run_dir / "images"

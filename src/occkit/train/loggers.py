@@ -63,27 +63,33 @@ class RunCSVLogger(CSVLogger):
         return self._experiment
 
 
+def is_wandb_logger(logger: Any) -> bool:
+    """A (subclassed) Lightning WandbLogger, told without importing wandb where it is not installed."""
+    return any(c.__name__ == "WandbLogger" for c in type(logger).__mro__)
+
+
 def wandb_config(cfg: ExperimentConfig, parameter_count: int) -> dict[str, Any]:
-    """What a W&B run page should show: dataset, model, training and loss settings."""
-    grid = cfg.data.grid
-    return {
-        "name": cfg.name,
-        "seed": cfg.seed,
-        "dataset": {
-            "grid_shape": list(grid.shape),
-            "voxel_size": list(grid.voxel_size),
-            "pc_range": list(grid.pc_range),
-            "source": cfg.data.source.model_dump(mode="json"),
-            "input_points": cfg.data.input.points,
-            "input_features": list(cfg.data.input.features),
-            "target": cfg.data.target.model_dump(mode="json"),
-            "batch_size": cfg.data.batch_size,
-        },
-        "model": {"architecture": cfg.model.name, "parameter_count": int(parameter_count),
-                  "in_channels": cfg.data.in_channels, **cfg.model.model_dump(mode="json")},
-        "training": {**cfg.optim.model_dump(mode="json"), **cfg.trainer.model_dump(mode="json")},
-        "loss": cfg.loss.model_dump(mode="json"),
-    }
+    """The W&B run config: every config leaf under its own dotted path (``optim.lr``, ``data.grid.voxel_size``),
+    so a W&B sweep parameter maps one to one onto ``occkit train KEY=VALUE`` / ``--set KEY=VALUE``; plus what
+    the run measured about itself (``model.parameter_count``, ``data.grid_shape``, ``data.in_channels``)."""
+    flat = flatten_config(cfg.model_dump(mode="json"))
+    flat.update({"model.parameter_count": int(parameter_count), "data.grid_shape": list(cfg.data.grid.shape),
+                 "data.in_channels": int(cfg.data.in_channels)})
+    return flat
+
+
+def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> {dotted.path: leaf}; lists and scalars are leaves."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(flatten_config(value, path))
+        else:
+            out[path] = value
+    return out
 
 
 def _wandb_run_id(run_dir: Path) -> str | None:
@@ -99,10 +105,21 @@ def build_wandb_logger(cfg: ExperimentConfig, run_dir: Path, parameter_count: in
         raise ConfigError(WANDB_MISSING) from None
     from lightning.pytorch.loggers import WandbLogger
 
+    class DottedWandbLogger(WandbLogger):
+        """Lightning logs the module's hyperparameters as one nested ``config`` key; occkit's W&B config is
+        the flat dotted one from :func:`wandb_config` instead (the same values, so nothing is lost)."""
+
+        def log_hyperparams(self, params: Any) -> None:
+            nested = params.get("config") if isinstance(params, dict) else None
+            if isinstance(nested, dict):
+                self.experiment.config.update(flatten_config(nested), allow_val_change=True)
+                return
+            super().log_hyperparams(params)
+
     (run_dir / "wandb").mkdir(parents=True, exist_ok=True)
     run_id = _wandb_run_id(run_dir)
     log = cfg.logging
-    logger = WandbLogger(
+    logger = DottedWandbLogger(
         project=log.wandb_project, entity=log.wandb_entity, name=log.wandb_run_name or run_dir.name,
         tags=list(log.wandb_tags) or None, save_dir=str(run_dir), id=run_id, resume="allow" if run_id else None,
         log_model=False, config=wandb_config(cfg, parameter_count),

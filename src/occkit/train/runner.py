@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import Callback, RichProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from rich.console import Console
 
-from occkit.config import ExperimentConfig, save_config, validate_config
+from occkit.config import ExperimentConfig, resolve_cache_dir, save_config, validate_config
 from occkit.errors import ConfigError, InputFileError, TrainingInterrupted
 from occkit.health.events import TrainingHealthError
 from occkit.train.callbacks import (
@@ -35,7 +35,7 @@ from occkit.train.callbacks import (
     build_checkpoint_callbacks,
 )
 from occkit.train.checkpoint import AtomicCheckpointIO, check_checkpoint_grid
-from occkit.train.loggers import build_loggers, remember_wandb_run
+from occkit.train.loggers import build_loggers, is_wandb_logger, remember_wandb_run
 from occkit.train.module import OccupancyModule
 from occkit.train.status import write_status
 
@@ -130,12 +130,9 @@ def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) ->
     from occkit.data import build_dataloader
 
     if cfg.trainer.preprocess_cache:
-        from occkit.data.cache import default_cache_dir
         from occkit.data.preprocessing import preprocess
 
-        if not cfg.data.cache_dir:
-            cache_dir = default_cache_dir(cfg.data, cfg.trainer.runs_root, cfg.name)
-            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"cache_dir": str(cache_dir)})})
+        cfg = resolve_cache_dir(cfg)
         if is_rank_zero():
             preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
     return (build_dataloader(cfg.data, "train", seed=cfg.seed),
@@ -187,7 +184,7 @@ def fit(cfg: ExperimentConfig | dict[str, Any], *, run_dir: str | Path | None = 
     the ones the config would build (tests, custom models). Raises TrainingHealthError when the health
     guard stops the run (status.json then says stopped_by_guard).
     """
-    cfg = validate_config(cfg)
+    cfg = resolve_cache_dir(validate_config(cfg)) if train_loader is None else validate_config(cfg)
     use_wandb = cfg.logging.wandb if wandb is None else wandb
     rank_zero = is_rank_zero()
     run_dir, ckpt_path = resolve_run(cfg, run_dir, resume)
@@ -304,7 +301,11 @@ class _Session:
         self.module = module = OccupancyModule(cfg, net=net, loss_fn=loss_fn)
         self.n_params = n_params = module.parameter_count()
         if rank_zero and verbose:
-            _console.print(f"[bold]parameters:[/] {n_params:,}" + (
+            from occkit.config import config_summary
+
+            for line in config_summary(cfg, n_params):
+                _console.print(f"  {line}", markup=False, highlight=False)
+            _console.print(f"  full config: {run_dir / 'config.json'}" + (
                 f"   [bold]resuming from:[/] {ckpt_path} (step {resume_step})" if ckpt_path else ""))
         self.train_loader, self.val_loader = _build_loaders(cfg, train_loader, val_loader)
         has_val = self.val_loader is not None
@@ -333,7 +334,7 @@ class _Session:
 
         loggers = build_loggers(cfg, run_dir, use_wandb=use_wandb, parameter_count=n_params,
                                 resume_step=resume_step)
-        self.wandb_logger = next((lg for lg in loggers if type(lg).__name__ == "WandbLogger"), None)
+        self.wandb_logger = next((lg for lg in loggers if is_wandb_logger(lg)), None)
         if self.wandb_logger is not None:
             artifacts = WandbArtifacts(self.wandb_logger,
                                        metadata={"run_dir": str(run_dir), "grid": cfg.data.grid.describe()})

@@ -79,6 +79,9 @@ def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
         if m.shape != occ.shape:
             raise InputFileError(path, f"'{k}' has shape {m.shape}; expected {occ.shape} like '{key}'")
     spec = None
+    sidecar = path.with_name(f"{path.stem}.grid.json")  # what `occkit predict --format npy` writes beside a .npy
+    if "grid_spec" not in arrays and path.suffix.lower() == ".npy" and sidecar.is_file():
+        arrays["grid_spec"] = np.array(sidecar.read_text())
     if "grid_spec" in arrays:
         try:
             spec = GridSpec.model_validate_json(str(arrays["grid_spec"]))
