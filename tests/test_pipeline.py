@@ -49,7 +49,19 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert "validation IoU: iou " in result.output and "REPORT.md" in result.output
     report = tmp_path / "run" / "report"
     text = (report / "REPORT.md").read_text()
-    assert "## Validation metrics" in text and "![val00_overlay_bev](val00_overlay_bev.png)" in text
+    assert "## Validation metrics" in text and "![val00_overlay_bev.png](val00_overlay_bev.png)" in text
+    # ground truth, prediction and errors side by side per sample, with captions, and the training curves
+    assert "| ground truth: height of the highest occupied voxel | prediction: the same view" in text
+    assert "![training curves](training_curves.png)" in text
+    with Image.open(report / "training_curves.png") as im:
+        assert im.width > 600 and len(set(im.convert("RGB").getdata())) > 5
+    # the grids behind the pictures are kept and redraw without naming their grid
+    redraw = CliRunner().invoke(app, ["viz", str(report / "val00_prediction.npz"), "--gt",
+                                      str(report / "val00_ground_truth.npz"), "--out", str(tmp_path / "redraw"),
+                                      "--no-html"])
+    assert redraw.exit_code == 0, redraw.output
+    assert (tmp_path / "redraw" / "overlay_bev.png").is_file()
+    assert (report / "val01_view.html").is_file()  # a 3D view for every pictured sample
     assert "## The model beside the baselines" in text and "| input dilated 1 voxel (x/y) |" in text
     assert "gap closed" in text and "RayIoU (rays from each frame's sensor positions)" in text
     # the threshold was chosen on the test split, never on the reported validation frames

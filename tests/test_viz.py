@@ -68,7 +68,7 @@ def test_top_height_is_the_highest_occupied_centre() -> None:
 def test_bev_and_slices_pngs_have_size_and_content(tmp_path: Path) -> None:
     bev = save_png(bev_height_figure(scene(), SPEC, title="gt"), tmp_path / "bev.png")
     size, colours = png_stats(bev)
-    assert size == (730, 530) and colours > 50  # 16 m x 12 m grid: the plan keeps its 4:3 aspect
+    assert size == (730, 570) and colours > 50  # 16 m x 12 m grid: the plan keeps its 4:3 aspect (+ legend row)
     slices = save_png(height_slices_figure(torch.from_numpy(scene()), SPEC, max_panels=4), tmp_path / "s.png")
     size, colours = png_stats(slices)
     assert size == (800, 695) and colours > 10  # 2 x 2 panels
@@ -82,7 +82,7 @@ def test_bev_and_slices_pngs_have_size_and_content(tmp_path: Path) -> None:
 
 def test_rgb_array_for_loggers() -> None:
     rgb = figure_to_rgb(bev_height_figure(scene().astype(np.float32) * 0.9, SPEC))
-    assert rgb.shape == (530, 730, 3) and rgb.dtype == np.uint8
+    assert rgb.shape == (570, 730, 3) and rgb.dtype == np.uint8
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50 and rgb.std() > 10
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from occkit.config import ExperimentConfig, apply_overrides, resolve_cache_dir
-from occkit.errors import ConfigError
+from occkit.errors import ConfigError, OccKitError
 from occkit.utils.atomic import atomic_write_text
 
 _console = Console(highlight=False)
@@ -30,6 +30,7 @@ class MainJobResult:
     clouds: dict[str, Any] = field(default_factory=dict)  # pseudo-LiDAR input: raw vs refined vs LiDAR, val00
     threshold_note: str = ""
     findings: list[str] = field(default_factory=list)
+    curves: Path | None = None
 
 
 def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, workers: int = 2,
@@ -71,6 +72,7 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
             out.pictures += [Path(p) for p in out.clouds.pop("pictures")]
     _console.rule("[bold]5/5 doctor")
     out.findings = _doctor(run_path, report_dir)
+    out.curves = _training_curves(run_path, report_dir)
     _write_report(out, cfg, checkpoint)
     return out
 
@@ -119,6 +121,17 @@ def _evaluate(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict
     return evaluate(str(checkpoint), cfg, "val", report_dir).report
 
 
+def _training_curves(run_dir: Path, report_dir: Path) -> Path | None:
+    from occkit.health.rundir import read_run
+    from occkit.viz._common import save_png
+    from occkit.viz.curves import training_curves_figure
+
+    try:
+        return save_png(training_curves_figure(read_run(run_dir)), report_dir / "training_curves.png")
+    except OccKitError:
+        return None
+
+
 def _doctor(run_dir: Path, report_dir: Path) -> list[str]:
     from occkit.health.doctor import diagnose, write_report
 
@@ -149,7 +162,7 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
         name = f"val{index:02d}"
         written += [path for _, path in write_pictures(
             pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
-            gt_name=f"{name}: ground truth", prefix=f"{name}_", html=index == 0)]
+            gt_name=f"{name}: ground truth", prefix=f"{name}_", html=True)]
         save_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
         save_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
     return written
@@ -240,10 +253,32 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     lines += ["", "## Health", ""]
     lines += [f"- {f}" for f in out.findings] or ["- No problems found."]
     lines += ["", "Diagnosis with plots: [doctor.md](doctor.md)"]
-    pngs = [p for p in out.pictures if p.suffix == ".png"]
-    htmls = [p for p in out.pictures if p.suffix == ".html"]
-    if pngs:
-        lines += ["", "## Pictures", ""] + [f"![{p.stem}]({p.name})" for p in pngs]
-    if htmls:
-        lines += ["", "Interactive 3D view: " + ", ".join(f"[{p.name}]({p.name})" for p in htmls)]
+    if out.curves is not None:
+        lines += ["", "## Training", "", f"![training curves]({out.curves.name})", "",
+                  "Left: the loss per step. Right: validation IoU per epoch, with the best trivial baseline dashed."]
+    lines += sample_sections(out.pictures)
     atomic_write_text(out.report, "\n".join(lines) + "\n")
+
+
+def sample_sections(pictures: list[Path]) -> list[str]:
+    """Per validation sample: ground truth, prediction and the TP/FP/FN overlay side by side, with captions,
+    then the slices, IoU by height and 3D view below."""
+    names = sorted({p.name.split("_", 1)[0] for p in pictures if p.name.startswith("val")})
+    by_name = {p.name: p for p in pictures}
+    lines: list[str] = []
+    for name in names:
+        trio = [(f"{name}_gt_bev.png", "ground truth: height of the highest occupied voxel"),
+                (f"{name}_bev.png", "prediction: the same view, the same colour range"),
+                (f"{name}_overlay_bev.png", "errors: true positive, false positive, false negative")]
+        present = [(f, c) for f, c in trio if f in by_name]
+        if not present:
+            continue
+        lines += ["", f"## Validation sample {name}", "", "| " + " | ".join(c for _, c in present) + " |",
+                  "|" + "---|" * len(present), "| " + " | ".join(f"![{f}]({f})" for f, _ in present) + " |"]
+        more = [f for f in (f"{name}_slices.png", f"{name}_overlay_slices.png", f"{name}_per_height_iou.png")
+                if f in by_name]
+        lines += [""] + [f"![{f}]({f})" for f in more]
+        if f"{name}_view.html" in by_name:
+            lines += ["", f"Interactive 3D view, ground truth and prediction: [{name}_view.html]({name}_view.html)"]
+        lines += ["", f"Grids to redraw: `occkit viz {name}_prediction.npz --gt {name}_ground_truth.npz --out DIR`"]
+    return lines

@@ -41,27 +41,37 @@ def _label_plan_axes(ax, spec: GridSpec, window: Window | None = None) -> None: 
     ax.set_ylim(y0, y1)
 
 
-def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", threshold: float = 0.5,
-                      cmap: str = "viridis", zoom: bool = False) -> Figure:
-    """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up.
-
-    ``zoom`` crops the view to the occupied columns (plus a margin)."""
-    occ = bool_grid(grid, spec, title, threshold)
-    window = occupied_window(occ.any(axis=2), spec) if zoom else None
-    height = top_height(occ, spec)
-    fig = new_figure(7.3, plan_height(spec, 5.6, window) + 1.1)
-    ax = fig.add_subplot()
-    ax.set_facecolor(IGNORED_COLOR)
-    finite = height[np.isfinite(height)]
+def height_range(grids: Sequence[np.ndarray], spec: GridSpec) -> tuple[float, float]:
+    """One colour range (m) covering the top heights of every bool grid given: pictures meant to be compared
+    (ground truth beside prediction) must share it, or the same colour means different heights."""
+    tops = [top_height(g, spec) for g in grids]
+    finite = np.concatenate([t[np.isfinite(t)] for t in tops]) if tops else np.zeros(0)
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (spec.lower[2], spec.upper[2])
     if vmax - vmin < spec.size[2]:
         vmin, vmax = vmin - spec.size[2] / 2, vmax + spec.size[2] / 2
+    return vmin, vmax
+
+
+def bev_height_figure(grid: object, spec: GridSpec, title: str = "occupancy", threshold: float = 0.5,
+                      cmap: str = "viridis", zoom: bool = False,
+                      value_range: tuple[float, float] | None = None) -> Figure:
+    """BEV of an [x, y, z] grid, colour = height of each column's highest occupied voxel; x right, y up.
+
+    ``zoom`` crops the view to the occupied columns (plus a margin); ``value_range`` fixes the colour range
+    (see :func:`height_range`), else it spans this grid's own heights."""
+    occ = bool_grid(grid, spec, title, threshold)
+    window = occupied_window(occ.any(axis=2), spec) if zoom else None
+    height = top_height(occ, spec)
+    fig = new_figure(7.3, plan_height(spec, 5.6, window) + 1.5)
+    ax = fig.add_subplot()
+    ax.set_facecolor(IGNORED_COLOR)
+    vmin, vmax = value_range if value_range is not None else height_range([occ], spec)
     im = ax.imshow(np.ma.masked_invalid(height).T, origin="lower", extent=plan_extent(spec), cmap=cmap,
                    vmin=vmin, vmax=vmax, interpolation="nearest")
     fig.colorbar(im, ax=ax, shrink=0.85, label="height of highest occupied voxel (m)")
     _label_plan_axes(ax, spec, window)
-    ax.legend(handles=[Patch(facecolor=IGNORED_COLOR, edgecolor="0.5", label="no occupied voxel")],
-              loc="upper right", fontsize=8, framealpha=0.9)
+    fig.legend(handles=[Patch(facecolor=IGNORED_COLOR, edgecolor="0.5", label="no occupied voxel")],
+               loc="outside lower center", fontsize=8, framealpha=0.9)  # outside: never over data or labels
     n = int(occ.sum())
     x, y, z = spec.shape
     ax.set_title(f"{title}: BEV max height\n{n:,} occupied voxels ({n / occ.size:.3%}) on {x}x{y}x{z}, "
