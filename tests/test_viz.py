@@ -205,3 +205,25 @@ def test_zoom_crops_plan_views_to_the_occupied_area() -> None:
     assert full.get_xlim() == (-8.0, 8.0)
     ov = overlay_slices_figure(g, g, SPEC, zoom=True).axes[0]
     assert ov.get_xlim()[1] - ov.get_xlim()[0] < 3
+
+
+def test_semantic_occ3d_grid_is_drawn_in_its_class_colours(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from occkit.cli import app
+    from occkit.geometry.grid import GridSpec
+    from occkit.io.occ3d import write_occ3d_labels
+
+    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 16.0, 16.0, 4.0), voxel_size=(1.0, 1.0, 1.0))
+    sem = np.full(spec.shape, 17, np.uint8)
+    sem[:, :, 0] = 11  # driveable surface
+    sem[4:8, 4:8, 1:3] = 4  # a car on it
+    ones = np.ones(spec.shape, np.uint8)
+    path = write_occ3d_labels(tmp_path / "labels.npz", sem, ones, ones, spec=spec)
+    result = CliRunner().invoke(app, ["viz", str(path), "--out", str(tmp_path / "v"), "--no-html"])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "v" / "semantic_bev.png") as im:
+        colours = set(im.convert("RGB").getdata())
+    assert (0, 150, 245) in colours and (255, 0, 255) in colours  # Occ3D's car blue and driveable magenta

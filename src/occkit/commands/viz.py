@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         max_points: int = typer.Option(200_000, help="most voxels drawn in the HTML view (random subset beyond)"),
         html: bool = typer.Option(True, help="write the interactive 3D view (plotly.js embedded, ~5 MB)"),
         zoom: bool = typer.Option(False, help="crop the plan views to the occupied area (small scenes, big grids)"),
+        palette: str | None = typer.Option(None, "--palette", help="class colours of semantic grids: occ3d, "
+                                           "semantickitti or uavscenes (default: guessed from the labels)"),
     ) -> None:
         """Draw one occupancy grid (and its errors against a ground truth) as PNGs and a 3D HTML view."""
         from rich.console import Console
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise ConfigError(f"--levels: expected comma-separated integers, got {levels!r}") from None
             written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
-                            max_points, html, zoom, console)
+                            max_points, html, zoom, console, palette)
         except OccKitError as err:
             from occkit.commands._exit import echo_error
 
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
 def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None, threshold: float,
           mask: str, levels: list[int] | None, free_label: int, max_points: int, html: bool, zoom: bool,
-          console) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
+          console, palette: str | None = None) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
     """Read, check, draw; returns (description, path) of every file written."""
     from occkit.errors import ConfigError, GridMismatchError
     from occkit.viz.gridfile import read_grid_file, resolve_spec
@@ -84,7 +86,22 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
         eval_mask = truth.masks[key]
     name = grid_file.name.removesuffix(".npz").removesuffix(".npy")
     with console.status("drawing"):
-        return write_pictures(pred.occupancy, spec, out, gt=None if truth is None else truth.occupancy,
-                              mask=eval_mask, threshold=threshold, levels=levels, zoom=zoom, name=name,
-                              gt_name=f"ground truth {gt.name}" if gt is not None else "ground truth", html=html,
-                              max_points=max_points)
+        written = write_pictures(pred.occupancy, spec, out, gt=None if truth is None else truth.occupancy,
+                                 mask=eval_mask, threshold=threshold, levels=levels, zoom=zoom, name=name,
+                                 gt_name=f"ground truth {gt.name}" if gt is not None else "ground truth", html=html,
+                                 max_points=max_points)
+        for label, grid_read in (("", pred), ("gt_", truth)):
+            if grid_read is not None and grid_read.semantics is not None:
+                written.append(_semantic_picture(grid_read.semantics, spec, out / f"{label}semantic_bev.png",
+                                                 palette, free_label, f"{label}{grid_read.path.name}"))
+        return written
+
+
+def _semantic_picture(semantics, spec, path: Path, palette: str | None, free_label: int,  # noqa: ANN001
+                      title: str) -> tuple[str, Path]:
+    from occkit.viz._common import save_png
+    from occkit.viz.semantic import guess_palette, semantic_bev_figure
+
+    name = palette or guess_palette(free_label, int(semantics.max()))
+    return (f"semantic BEV ({name} colours)", save_png(semantic_bev_figure(semantics, spec, name, free_label,
+                                                                           title=title), path))
