@@ -131,3 +131,17 @@ def test_train_console_is_a_summary_without_third_party_noise(tmp_path: Path) ->
         assert noise not in text, noise
     health = [ln for ln in text.splitlines() if "HEALTH" in ln]
     assert health and all(ln.lstrip().startswith("HEALTH") for ln in health)  # never glued to the bar
+
+
+def test_readme_sweep_parameters_are_config_paths() -> None:
+    """The W&B sweep in the README names fields `occkit train KEY=VALUE` accepts."""
+    import re
+
+    from occkit.config import apply_overrides, load_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("# sweep.yaml", 1)[1].split("```", 1)[0]
+    params = re.findall(r"^  ([a-z_.]+): \{", block, flags=re.M)
+    assert params == ["optim.lr", "loss.kind"]
+    cfg = load_config("synthetic_uav")
+    apply_overrides(cfg, ["optim.lr=0.001", 'loss.kind="bce"', 'loss.kind="focal_dice"'])
