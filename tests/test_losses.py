@@ -211,3 +211,37 @@ def test_per_height_dice_and_weights_with_mask() -> None:
     per_h = [sum(w[z] * bce(x, t) for z2, x, t in vox if z2 == z) / 2 + dice([v for v in vox if v[0] == z], 0.5, w)
              for z in range(2)]
     assert out.per_height.tolist() == pytest.approx(per_h, rel=1e-5)
+
+
+def test_composable_terms_reproduce_the_presets_and_the_users_mix() -> None:
+    """loss.terms spells any mix; the presets are terms too (same value, fused or composed)."""
+    import torch
+
+    from occkit.losses import OccupancyLoss
+    from occkit.losses.config import LossConfig, describe_terms
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 6, 8, 8, generator=g) * 3
+    target = (torch.rand(2, 6, 8, 8, generator=g) < 0.02).float()
+    preset = LossConfig(kind="focal_dice", mean_weight=10.0)
+    spelled = LossConfig(terms=[{"kind": "focal"}, {"kind": "dice"}, {"kind": "mean", "weight": 10.0}])
+    for fused in (True, False):
+        a = OccupancyLoss(preset.model_copy(update={"fused": fused}))(logits, target).total
+        b = OccupancyLoss(spelled.model_copy(update={"fused": fused}))(logits, target).total
+        torch.testing.assert_close(a, b)
+    # the seed user's loss: weighted BCE (pos_weight 10) + 0.5 dice, which kind= alone cannot express
+    user = LossConfig(terms=[{"kind": "bce", "pos_weight": 10}, {"kind": "dice", "weight": 0.5}])
+    assert describe_terms(user) == "bce(pos_weight=10) + 0.5 dice"
+    out = OccupancyLoss(user)(logits, target)
+    from occkit.losses.terms import bce_map, soft_dice
+
+    expected = bce_map(logits, target, 10.0).mean() + 0.5 * soft_dice(
+        torch.sigmoid(logits), target, None, (0, 1, 2, 3), 1.0)
+    torch.testing.assert_close(out.total, expected)
+    assert set(out.terms) == {"weighted_bce", "dice"}
+    # a weighted voxel term does not fit the fused kernel: the composed path computes it, with gradients
+    heavy = OccupancyLoss(LossConfig(terms=[{"kind": "bce", "weight": 2.0}, {"kind": "bce", "pos_weight": 5}]))
+    assert heavy.fused_spec is None and set(heavy(logits, target).terms) == {"bce", "weighted_bce"}
+    x = logits.clone().requires_grad_(True)
+    heavy(x, target).total.backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

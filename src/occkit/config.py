@@ -157,6 +157,8 @@ def resolve_cache_dir(cfg: ExperimentConfig, *, always: bool = False) -> Experim
 
 def config_summary(cfg: ExperimentConfig, parameter_count: int | None = None) -> list[str]:
     """The few settings that decide a run, as short lines for the console (the full config is config.json)."""
+    from occkit.losses.config import describe_terms
+
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.trainer
     source = d.source.model_dump()
     frames = "/".join(str(source[k]) for k in ("train_frames", "val_frames") if source.get(k) is not None)
@@ -169,7 +171,7 @@ def config_summary(cfg: ExperimentConfig, parameter_count: int | None = None) ->
         f"data: {d.source.kind}{f' ({frames} train/val frames)' if frames else ''}, input {d.input.points} "
         f"[{', '.join(d.input.features)}], batch {d.batch_size}",
         f"grid: {x} x {y} x {z} voxels of {voxel} m",
-        f"model: {m.name} {list(m.unet_channels)}{params}; loss {cfg.loss.kind}",
+        f"model: {m.name} {list(m.unet_channels)}{params}; loss {describe_terms(cfg.loss)}",
         f"optim: lr {o.lr:g}, warmup {o.warmup_steps}, {o.schedule}{clip}; {steps} on {t.accelerator}",
     ]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from occkit.errors import ConfigError, GridMismatchError, OccKitError
-from occkit.losses.config import LossConfig
+from occkit.losses.config import LossConfig, LossTerm, preset_terms
 from occkit.losses.terms import bce_map, dice_from_sums, dice_sums, focal_map
 
 
@@ -31,12 +31,9 @@ class LossOutput:
     per_height: torch.Tensor | None = None
 
 
-_VOXEL_TERM = {"bce": "bce", "weighted_bce": "weighted_bce", "focal": "focal", "bce_dice": "bce",
-               "focal_dice": "focal", "dice": None}
-
-
 class OccupancyLoss(torch.nn.Module):
-    """Voxel-wise term (+ dice) (+ mean matching), masked and height-weighted. See the module docstring."""
+    """A weighted sum of terms (``loss.terms``, or the ``loss.kind`` preset: voxel-wise term + dice + mean
+    matching), masked and height-weighted. See the module docstring."""
 
     def __init__(self, cfg: LossConfig | None = None) -> None:
         super().__init__()
@@ -48,8 +45,29 @@ class OccupancyLoss(torch.nn.Module):
             self.register_buffer("height_weights", torch.tensor(hw, dtype=torch.float32), persistent=False)
         else:
             self.height_weights = None
-        self.voxel_term = _VOXEL_TERM[self.cfg.kind]
-        self.use_dice = self.cfg.kind in ("dice", "bce_dice", "focal_dice")
+        self.terms: list[LossTerm] = preset_terms(self.cfg)
+        names = [t.log_name for t in self.terms]
+        self.term_names = [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
+        self.fused_spec = self._fused_spec()
+
+    def _fused_spec(self):  # noqa: ANN202 - FusedSpec imported lazily
+        """The fused kernel's spec when the terms fit it (one voxel term at weight 1, one dice, one mean)."""
+        from occkit.losses.fused import FusedSpec
+
+        cfg = self.cfg
+        voxel = [t for t in self.terms if t.kind in ("bce", "focal")]
+        dice = [t for t in self.terms if t.kind == "dice"]
+        mean = [t for t in self.terms if t.kind == "mean"]
+        if len(voxel) > 1 or len(dice) > 1 or len(mean) > 1 or (voxel and voxel[0].weight != 1.0):
+            return None
+        v = voxel[0] if voxel else None
+        return FusedSpec(voxel=v.log_name if v else None,
+                         pos_weight=(v.pos_weight or 1.0) if v else 1.0,
+                         alpha=v.alpha if v and v.alpha is not None else cfg.focal_alpha,
+                         gamma=v.gamma if v and v.gamma is not None else cfg.focal_gamma,
+                         dice_weight=dice[0].weight if dice else 0.0,
+                         dice_smooth=dice[0].smooth if dice and dice[0].smooth is not None else cfg.dice_smooth,
+                         mean_weight=mean[0].weight if mean else 0.0)
 
     def _check(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
         if not logits.is_floating_point():
@@ -87,61 +105,56 @@ class OccupancyLoss(torch.nn.Module):
             count_h = valid.sum(red)  # observed voxels per height
         count = count_h.sum().clamp_min(1.0)
 
-        if cfg.fused:
+        if cfg.fused and self.fused_spec is not None:
             return self._fused(logits, target, weight, valid, count_h)
         total = logits.new_zeros(())
         per_height = logits.new_zeros(z)
         terms: dict[str, torch.Tensor] = {}
-        if self.voxel_term is not None:
-            if self.voxel_term == "focal":
-                lmap = focal_map(logits, target, cfg.focal_alpha, cfg.focal_gamma)
-            else:
-                lmap = bce_map(logits, target, cfg.pos_weight if self.voxel_term == "weighted_bce" else None)
-            wl = lmap if weight is None else weight * lmap
-            value = wl.sum() / count
-            total = total + value
-            terms[self.voxel_term] = value.detach()
-            per_height = per_height + wl.detach().sum(red) / count_h.clamp_min(1.0)
         probs = torch.sigmoid(logits)
-        if self.use_dice:
-            dw = 1.0 if cfg.kind == "dice" else cfg.dice_weight
-            inter_h, p_h, t_h = dice_sums(probs, target, weight, red)  # one pass, per height
-            value = dice_from_sums(inter_h.sum(), p_h.sum(), t_h.sum(), cfg.dice_smooth)
-            total = total + dw * value
-            terms["dice"] = value.detach()
-            with torch.no_grad():
-                per_height = per_height + dw * dice_from_sums(inter_h, p_h, t_h, cfg.dice_smooth)
-        if cfg.mean_weight > 0:
-            if valid is None:
-                diff = probs.mean() - target.mean()
-            else:
-                n = valid.sum().clamp_min(1.0)
-                diff = ((probs - target) * valid).sum() / n
-            value = diff * diff
-            total = total + cfg.mean_weight * value
-            terms["mean"] = value.detach()
+        for term, name in zip(self.terms, self.term_names, strict=True):
+            if term.kind in ("bce", "focal"):
+                if term.kind == "focal":
+                    alpha = term.alpha if term.alpha is not None else cfg.focal_alpha
+                    gamma = term.gamma if term.gamma is not None else cfg.focal_gamma
+                    lmap = focal_map(logits, target, alpha, gamma)
+                else:
+                    lmap = bce_map(logits, target, term.pos_weight)
+                wl = lmap if weight is None else weight * lmap
+                value = wl.sum() / count
+                per_height = per_height + term.weight * wl.detach().sum(red) / count_h.clamp_min(1.0)
+            elif term.kind == "dice":
+                smooth = term.smooth if term.smooth is not None else cfg.dice_smooth
+                inter_h, p_h, t_h = dice_sums(probs, target, weight, red)  # one pass, per height
+                value = dice_from_sums(inter_h.sum(), p_h.sum(), t_h.sum(), smooth)
+                with torch.no_grad():
+                    per_height = per_height + term.weight * dice_from_sums(inter_h, p_h, t_h, smooth)
+            else:  # mean matching
+                if valid is None:
+                    diff = probs.mean() - target.mean()
+                else:
+                    diff = ((probs - target) * valid).sum() / valid.sum().clamp_min(1.0)
+                value = diff * diff
+            total = total + term.weight * value
+            terms[name] = value.detach()
         return LossOutput(total=total, terms=terms, per_height=per_height.detach())
 
     def _fused(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
                valid: torch.Tensor | None, count_h: torch.Tensor) -> LossOutput:
         """The same loss through occkit.losses.fused (one forward pass, an analytic backward)."""
-        from occkit.losses.fused import FusedOccupancyLoss, FusedSpec
+        from occkit.losses.fused import FusedOccupancyLoss
 
-        cfg = self.cfg
-        dw = (1.0 if cfg.kind == "dice" else cfg.dice_weight) if self.use_dice else 0.0
-        spec = FusedSpec(voxel=self.voxel_term, pos_weight=cfg.pos_weight, alpha=cfg.focal_alpha,
-                         gamma=cfg.focal_gamma, dice_weight=dw, dice_smooth=cfg.dice_smooth,
-                         mean_weight=cfg.mean_weight)
+        spec = self.fused_spec
+        dw = spec.dice_weight
         total, voxel_h, dice, mean, inter_h, p_h, t_h = FusedOccupancyLoss.apply(
             logits, target, weight, valid, spec, count_h)
         terms: dict[str, torch.Tensor] = {}
         per_height = logits.new_zeros(logits.shape[1])
-        if self.voxel_term is not None:
-            terms[self.voxel_term] = (voxel_h.sum() / count_h.sum().clamp_min(1.0)).detach()
+        if spec.voxel is not None:
+            terms[spec.voxel] = (voxel_h.sum() / count_h.sum().clamp_min(1.0)).detach()
             per_height = per_height + voxel_h.detach() / count_h.clamp_min(1.0)
-        if self.use_dice:
+        if dw > 0:
             terms["dice"] = dice.detach()
-            per_height = per_height + dw * dice_from_sums(inter_h, p_h, t_h, cfg.dice_smooth).detach()
-        if cfg.mean_weight > 0:
+            per_height = per_height + dw * dice_from_sums(inter_h, p_h, t_h, spec.dice_smooth).detach()
+        if spec.mean_weight > 0:
             terms["mean"] = mean.detach()
         return LossOutput(total=total, terms=terms, per_height=per_height.detach())
