@@ -33,15 +33,40 @@ def test_healthy_stream_raises_nothing() -> None:
     assert DetectorSuite(HealthConfig()).replay(healthy_stream()) == []
 
 
-def test_collapse_fires_after_patience_with_onset() -> None:
+def test_collapse_with_nothing_above_half_fires_at_its_first_check() -> None:
     cfg = HealthConfig(collapse_patience=3)
     stream = [check(100, pred_mean=0.008)] + [check(100 * i, pred_mean=1e-4, pred_max=0.01) for i in range(2, 8)]
     events = DetectorSuite(cfg).replay(stream)
     collapse = [e for e in events if e.kind == "collapse"]
     assert len(collapse) == 1  # reported once, not at every check
-    assert collapse[0].step == 400 and collapse[0].evidence["onset_step"] == 200
+    assert collapse[0].step == 200 and collapse[0].evidence["onset_step"] == 200
     assert "collapsed" in collapse[0].message and "0.0083" in collapse[0].message
-    assert "focal" in collapse[0].suggestion
+    assert "focal" in collapse[0].suggestion and 'loss.kind="focal_dice"' in collapse[0].fix
+
+
+def test_the_users_logged_states_are_caught() -> None:
+    """The seed user's log: step 100 'Pred mean: 0.0100, max: 0.05' (mean above the target rate!), step 500
+    'Pred mean: 0.0001, max: 0.01', at 0.83 % occupancy."""
+    step100 = check(100, pred_mean=0.0100, pred_max=0.05, pred_occupied_frac=0.0, target_rate=0.0083)
+    (event,) = [e for e in DetectorSuite(HealthConfig()).replay([step100]) if e.kind == "collapse"]
+    assert event.step == 100 and "max probability 0.050 < 0.5" in event.message
+    step500 = check(500, pred_mean=0.0001, pred_max=0.01, pred_occupied_frac=0.0, target_rate=0.0083)
+    (event,) = [e for e in DetectorSuite(HealthConfig()).replay([step500]) if e.kind == "collapse"]
+    assert "mean far below the target rate" in event.message
+    # the partial collapse: mean 0.36x the target rate, max below 0.5, val IoU 0 at every validation
+    partial = check(300, pred_mean=0.36 * 0.0079, pred_max=0.41, pred_occupied_frac=0.0, target_rate=0.0079)
+    assert "collapse" in kinds(DetectorSuite(HealthConfig()).replay([partial]))
+    val = HealthCheck(step=300, loss=math.nan, target_rate=math.nan, pred_mean=math.nan, pred_min=math.nan,
+                      pred_max=math.nan, pred_occupied_frac=math.nan, grad_norm=math.nan, clip_fraction=0.0,
+                      clip_fraction_total=0.0, max_norm=None, lr=math.nan, val_iou=0.0, phase="val")
+    (event,) = DetectorSuite(HealthConfig()).replay([val])
+    assert event.kind == "collapse" and "Validation IoU is 0.000" in event.message
+
+
+def test_over_prediction_is_a_degeneracy_too() -> None:
+    stream = [check(100 * i, pred_mean=0.4, pred_max=0.99, pred_occupied_frac=0.35) for i in range(1, 5)]
+    events = [e for e in DetectorSuite(HealthConfig(collapse_patience=2)).replay(stream) if e.kind == "collapse"]
+    assert len(events) == 1 and "degenerate the other way" in events[0].message
 
 
 def test_collapse_needs_max_below_threshold() -> None:
@@ -65,14 +90,41 @@ def test_converged_run_is_not_a_plateau() -> None:
     assert "plateau" not in kinds(DetectorSuite(HealthConfig()).replay(stream))
 
 
-def test_starved_gradients_from_clipping() -> None:
-    stream = [check(100 * i, clip_fraction=0.97, clip_fraction_total=0.97, grad_norm=0.45, max_norm=0.1)
-              for i in range(1, 4)]
-    events = [e for e in DetectorSuite(HealthConfig(starved_patience=2)).replay(stream)
-              if e.kind == "starved_gradients"]
-    assert len(events) == 1 and events[0].step == 200
-    assert "Gradient clipping fired on 97% of steps (max_norm=0.1; median pre-clip norm 0.45)" in events[0].message
-    assert "grad_clip" in events[0].suggestion
+def test_clipping_is_named_only_where_it_changes_the_update() -> None:
+    def starved(**kw) -> list:
+        stream = [check(100 * i, clip_fraction=0.97, clip_fraction_total=0.97, grad_norm=0.45, max_norm=0.1, **kw)
+                  for i in range(1, 4)]
+        return [e for e in DetectorSuite(HealthConfig(starved_patience=2)).replay(stream)
+                if e.kind == "starved_gradients"]
+
+    assert starved(optimizer="AdamW", clip_factor_cv=0.05) == []  # Adam normalises a constant clip factor away
+    (sgd,) = starved(optimizer="SGD")
+    assert sgd.step == 200 and "Gradient clipping fired on 97% of steps (max_norm=0.1; median pre-clip norm 0.45)" \
+        in sgd.message and "SGD scales the update" in sgd.message and "grad_clip" in sgd.suggestion
+    (varying,) = starved(optimizer="AdamW", clip_factor_cv=0.9)
+    assert "varies strongly" in varying.message
+
+
+def test_tiny_update_ranks_the_learning_rate_first() -> None:
+    stream = [check(100 * i, lr=1e-4, update_ratio={"default/decay": 2e-5, "default/no_decay": 3e-5},
+                    clip_fraction=1.0, max_norm=0.1, grad_norm=0.05) for i in range(1, 4)]
+    (event,) = [e for e in DetectorSuite(HealthConfig(starved_patience=2)).replay(stream)
+                if e.kind == "starved_gradients"]
+    assert event.message.startswith("The update applied is tiny") and event.fix == ["optim.lr=1e-03"]
+    assert "grad_clip" not in event.suggestion
+
+
+def test_the_users_plateau_under_adamw_advises_the_learning_rate() -> None:
+    """Loss 1.35 -> 1.19 with grad norms 0.0026-0.19, clip 0.1 under AdamW: the lever is the lr, not the clip."""
+    norms = [0.0026, 0.19, 0.05, 0.1, 0.08, 0.02, 0.12, 0.04, 0.09]
+    losses = [1.35, 1.27, 1.22] + [1.19] * 6
+    stream = [check(100 * (i + 1), loss=v, lr=1e-4, grad_norm=g, max_norm=0.1, clip_fraction=0.4,
+                    clip_factor_cv=0.2) for i, (v, g) in enumerate(zip(losses, norms, strict=True))]
+    events = DetectorSuite(HealthConfig(plateau_window=300)).replay(stream)
+    (plateau,) = [e for e in events if e.kind == "plateau"]
+    assert plateau.suggestion.startswith("raise the learning rate first: optim.lr=1e-03 (from 1e-04)")
+    assert "grad_clip" not in plateau.suggestion and plateau.fix == ["optim.lr=1e-03"]
+    assert "starved_gradients" not in kinds(events)
 
 
 def test_tiny_lr_only_after_warmup() -> None:

@@ -25,6 +25,6 @@ config = ExperimentConfig(
     loss={"kind": "focal_dice", "focal_alpha": 0.95, "focal_gamma": 2.0, "dice_weight": 1.0, "mean_weight": 5.0},
     optim={"lr": 5e-4, "warmup_steps": 300, "schedule": "cosine", "grad_clip": 10.0},
     # noisy pseudo-LiDAR sits further from the LiDAR target than a LiDAR input would
-    health={"min_input_target_overlap": 0.1},
+    health={"min_input_target_overlap": 0.1, "min_offset_gain": 1.5},
     trainer={"max_epochs": 40, "precision": "bf16-mixed", "log_every_n_steps": 20, "checkpoint_every_n_epochs": 5},
 )

@@ -37,6 +37,14 @@ class HealthCheck:
     warmup_done: bool = True
     per_height_loss: list[float] = field(default_factory=list)
     layer_grad_norms: dict[str, float] = field(default_factory=dict)
+    optimizer: str = "AdamW"  # Adam-type optimisers normalise the gradient scale; SGD does not
+    update_ratio: dict[str, float] = field(default_factory=dict)  # per param group: |dw| / |w| of one step
+    clip_factor_cv: float | None = None  # spread (std / mean) of min(1, max_norm / norm) over the window
+    input_offset_m: list[float] | None = None  # estimated (x, y, z) offset of the input from the target, metres
+    input_offset_voxels: list[int] | None = None
+    input_offset_gain: float | None = None  # correlation at that offset / at zero offset
+    val_iou: float | None = None  # set on the check taken at a validation (phase "val")
+    phase: str = "train"  # "train": a window of training steps; "val": one validation result
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +75,13 @@ class Detector:
 
 
 class CollapseDetector(Detector):
-    """Prediction mean far below the target rate with nothing predicted occupied, K checks running."""
+    """The prediction degenerated: no confident positive, a mean far below or far above the target rate.
+
+    "No confident positive" (max probability below 0.5 while targets are occupied, the criterion users watch)
+    is reported at the first check past ``collapse_grace_steps``: once a run is that far, nothing above 0.5
+    means nothing is predicted occupied, whatever the mean says. A mean far off the target rate (either way)
+    is reported after ``collapse_patience`` checks.
+    """
 
     kind = "collapse"
 
@@ -77,28 +91,79 @@ class CollapseDetector(Detector):
         self.onset: int | None = None
         self.reported = False
 
+    def _state(self, check: HealthCheck) -> tuple[str, str] | None:
+        t = check.target_rate
+        mean_low = check.pred_mean < self.cfg.collapse_ratio * t
+        mean_high = check.pred_mean > self.cfg.overpredict_ratio * t and check.pred_occupied_frac > (
+            self.cfg.overpredict_ratio * t)
+        none_confident = check.pred_max < self.cfg.collapse_max_below or check.pred_occupied_frac <= 0.0
+        if none_confident:
+            low = " and the mean far below the target rate" if mean_low else ""
+            return "none_confident", (f"nothing is predicted occupied: max probability {check.pred_max:.3f} < "
+                                      f"{self.cfg.collapse_max_below:g}, 0 voxels above 0.5{low} (mean "
+                                      f"{check.pred_mean:.4g} = {check.pred_mean / t:.2f}x the target rate {t:.4g})")
+        if mean_high:
+            return "overpredict", (f"the prediction is degenerate the other way: mean {check.pred_mean:.4g} = "
+                                   f"{check.pred_mean / t:.0f}x the target rate {t:.4g}, "
+                                   f"{check.pred_occupied_frac:.1%} of voxels above 0.5")
+        return None
+
     def update(self, check: HealthCheck) -> HealthEvent | None:
-        if check.target_rate <= self.cfg.empty_target_rate:
+        if check.target_rate <= self.cfg.empty_target_rate or not math.isfinite(check.pred_mean):
             return None  # no target to collapse against: the empty-target detector speaks instead
-        collapsed = (check.pred_mean < self.cfg.collapse_ratio * check.target_rate
-                     and check.pred_max < self.cfg.collapse_max_below)
-        if not collapsed:
+        state = self._state(check) if check.step >= self.cfg.collapse_grace_steps else None
+        if state is None:
             self.streak, self.onset, self.reported = 0, None, False
             return None
         self.streak += 1
         self.onset = check.step if self.onset is None else self.onset
-        if self.streak < self.cfg.collapse_patience or self.reported:
+        patience = 1 if state[0] == "none_confident" else self.cfg.collapse_patience
+        if self.streak < patience or self.reported:
             return None
         self.reported = True
+        fix, suggestion = collapse_fix(state[0])
         return HealthEvent(
             step=check.step, kind=self.kind, severity="error",
-            message=(f"Prediction collapsed to 'all empty' at step {self.onset} (mean {check.pred_mean:.4g} vs "
-                     f"target {check.target_rate:.4g}, max {check.pred_max:.3f})"),
-            suggestion=("use focal + dice + mean-matching (loss.kind=focal_dice, loss.mean_weight=10) and the "
-                        "prior bias init (model.prior_occupancy = target rate); avoid weighted BCE or dice alone"),
-            evidence={"onset_step": self.onset, "pred_mean": check.pred_mean, "pred_max": check.pred_max,
+            message=f"Prediction collapsed at step {self.onset}: {state[1]}",
+            suggestion=suggestion, fix=fix,
+            evidence={"onset_step": self.onset, "state": state[0], "pred_mean": check.pred_mean,
+                      "pred_max": check.pred_max, "pred_occupied_frac": check.pred_occupied_frac,
                       "target_rate": check.target_rate, "checks": self.streak},
         )
+
+
+def collapse_fix(state: str) -> tuple[list[str], str]:
+    """The overrides that undo a collapse, and the sentence that explains them."""
+    if state == "overpredict":
+        return (['loss.kind="focal_dice"', "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
+                "match the mean to the target (loss.mean_weight=10) and start from the occupancy rate "
+                "(model.prior_occupancy); lower an inflated pos_weight")
+    return (['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
+            "use focal + dice + mean matching (loss.kind=focal_dice, loss.mean_weight=10) with the prior bias "
+            "init (model.prior_occupancy = the target rate): at <1% occupancy weighted BCE and dice both make "
+            "'all empty' nearly optimal")
+
+
+class ValIoUDetector(Detector):
+    """Validation IoU at (almost) zero while the validation targets are occupied."""
+
+    kind = "collapse"
+
+    def __init__(self, cfg: HealthConfig) -> None:
+        super().__init__(cfg)
+        self.reported = False
+
+    def update(self, check: HealthCheck) -> HealthEvent | None:
+        if check.phase != "val" or check.val_iou is None or self.reported:
+            return None
+        if check.val_iou >= self.cfg.zero_iou or check.step < self.cfg.collapse_grace_steps:
+            return None
+        self.reported = True
+        fix, suggestion = collapse_fix("none_confident")
+        return HealthEvent(step=check.step, kind=self.kind, severity="error",
+                           message=f"Validation IoU is {check.val_iou:.3f} at step {check.step}: nothing the model "
+                                   "predicts occupied is right (or it predicts nothing)",
+                           suggestion=suggestion, fix=fix, evidence={"val_iou": check.val_iou})
 
 
 class PlateauDetector(Detector):
@@ -134,19 +199,45 @@ class PlateauDetector(Detector):
             return None
         self.reported = True
         span = check.step - window[0][0]
+        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+        new_lr = min(3e-3, 10 * lr) if lr else 1e-3
+        clip_note = (f"; clipping matters here ({clipping_matters(check)}): also raise optim.grad_clip to 1-10"
+                     if check.max_norm and check.clip_fraction >= 0.5 and clipping_matters(check) else "")
+        ratio = _median_ratio(check)
+        ratio_note = f", update/weight ratio {ratio:.1e}" if ratio is not None else ""
         return HealthEvent(
             step=check.step, kind=self.kind, severity="warning",
             message=(f"Loss plateaued at {new:.4g} over the last {span} steps ({total:.0%} below start, "
-                     f"{rel:.1%} improvement in the window)"),
-            suggestion=("raise the learning rate (e.g. 1e-3 with warmup) and loosen gradient clipping "
-                        "(optim.grad_clip 1-10); check that targets are aligned with inputs"),
+                     f"{rel:.1%} improvement in the window{ratio_note})"),
+            suggestion=(f"raise the learning rate first: optim.lr={new_lr:.0e} (from {lr:.0e}) with warmup"
+                        if lr else "raise the learning rate (optim.lr around 1e-3 with warmup)") + clip_note
+                       + "; check that targets are aligned with inputs",
+            fix=[f"optim.lr={new_lr:.0e}"],
             evidence={"loss": new, "start_loss": self.start_loss, "window_improvement": rel,
-                      "total_improvement": total, "window_steps": span},
+                      "total_improvement": total, "window_steps": span, "update_ratio": ratio},
         )
 
 
+def _median_ratio(check: HealthCheck) -> float | None:
+    values = sorted(v for v in check.update_ratio.values() if math.isfinite(v))
+    return values[len(values) // 2] if values else None
+
+
+def clipping_matters(check: HealthCheck) -> str:
+    """Why clipping changes the update here ('' when it does not): with SGD the update scales with the clipped
+    norm; with Adam-type optimisers a near-constant clip factor cancels out in the normalisation, so only a
+    factor that varies strongly from step to step changes the update's direction and size."""
+    if not check.optimizer.lower().startswith("adam"):
+        return f"{check.optimizer} scales the update with the clipped gradient"
+    if check.clip_factor_cv is not None and check.clip_factor_cv > 0.5:
+        return f"the clip factor varies strongly from step to step (spread {check.clip_factor_cv:.2f})"
+    return ""
+
+
 class StarvedGradientDetector(Detector):
-    """Updates too small to learn: clipping cuts most steps, the lr is tiny, or gradients vanish."""
+    """Updates too small to learn, judged on the update actually applied (|dw|/|w| per parameter group): the lr
+    is ranked first; clipping is named only where it changes the update (SGD, or a clip factor that varies
+    strongly under Adam), since Adam's normalisation cancels a near-constant clip factor."""
 
     kind = "starved_gradients"
 
@@ -158,13 +249,27 @@ class StarvedGradientDetector(Detector):
     def update(self, check: HealthCheck) -> HealthEvent | None:
         reasons: list[str] = []
         suggestions: list[str] = []
-        if check.max_norm and check.clip_fraction >= self.cfg.clip_fraction_threshold and check.steps_in_window >= 2:
-            reasons.append(f"gradient clipping fired on {check.clip_fraction:.0%} of steps "
-                           f"(max_norm={check.max_norm:g}; median pre-clip norm {check.grad_norm:.3g})")
-            suggestions.append(f"raise optim.grad_clip to 1-10 (at least ~{max(1.0, 2 * check.grad_norm):.2g})")
-        if check.warmup_done and 0 < check.lr < self.cfg.tiny_lr:
+        fix: list[str] = []
+        ratio = _median_ratio(check)
+        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+        if check.warmup_done and ratio is not None and ratio < self.cfg.tiny_update_ratio:
+            reasons.append(f"the update applied is tiny: |dw|/|w| = {ratio:.1e} per step (healthy runs sit near "
+                           f"1e-3)")
+            new_lr = min(3e-3, 10 * lr) if lr else 1e-3
+            suggestions.append(f"raise optim.lr first (x10: {new_lr:.0e})")
+            fix.append(f"optim.lr={new_lr:.0e}")
+        if check.warmup_done and lr is not None and lr < self.cfg.tiny_lr:
             reasons.append(f"the learning rate is tiny ({check.lr:.1e} < {self.cfg.tiny_lr:.0e})")
             suggestions.append("use optim.lr around 1e-4 to 1e-3 with warmup")
+            fix = fix or ["optim.lr=1e-3"]
+        clipped = (check.max_norm and check.clip_fraction >= self.cfg.clip_fraction_threshold
+                   and check.steps_in_window >= 2)
+        why = clipping_matters(check) if clipped else ""
+        if clipped and why:
+            reasons.append(f"gradient clipping fired on {check.clip_fraction:.0%} of steps "
+                           f"(max_norm={check.max_norm:g}; median pre-clip norm {check.grad_norm:.3g}) and {why}")
+            suggestions.append(f"raise optim.grad_clip to 1-10 (at least ~{max(1.0, 2 * check.grad_norm):.2g})")
+            fix.append(f"optim.grad_clip={max(1.0, round(2 * check.grad_norm, 1)):g}")
         if math.isfinite(check.grad_norm) and check.grad_norm < self.cfg.vanishing_grad_norm:
             reasons.append(f"gradients vanish (median norm {check.grad_norm:.1e})")
             suggestions.append("check the loss on logits (not probabilities) and the model initialisation")
@@ -178,9 +283,10 @@ class StarvedGradientDetector(Detector):
         return HealthEvent(
             step=check.step, kind=self.kind, severity="warning",
             message="; ".join(r[0].upper() + r[1:] for r in reasons),
-            suggestion="; ".join(suggestions),
+            suggestion="; ".join(suggestions), fix=fix,
             evidence={"clip_fraction": check.clip_fraction, "clip_fraction_total": check.clip_fraction_total,
-                      "grad_norm": check.grad_norm, "max_norm": check.max_norm, "lr": check.lr},
+                      "grad_norm": check.grad_norm, "max_norm": check.max_norm, "lr": check.lr,
+                      "update_ratio": ratio, "optimizer": check.optimizer, "clip_factor_cv": check.clip_factor_cv},
         )
 
 
@@ -223,19 +329,28 @@ class EmptyTargetDetector(Detector):
         self.reported = False
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
-        if check.empty_target_fraction < self.cfg.empty_batch_fraction:
+        near_zero_loss = math.isfinite(check.loss) and check.loss < self.cfg.near_zero_loss
+        empty = check.empty_target_fraction >= self.cfg.empty_batch_fraction
+        nearly_empty = near_zero_loss and math.isfinite(check.target_rate) and check.target_rate < 1e-4
+        if not (empty or nearly_empty):
             self.reported = False
             return None
         if self.reported:
             return None
         self.reported = True
+        loss_note = (f"; a loss of {check.loss:.1e} is only reachable on (near-)empty targets: at 0.8% occupancy "
+                     "a prediction of 1e-4 costs about 0.76 under weighted BCE and 1.0 with dice"
+                     if near_zero_loss else "")
         return HealthEvent(
             step=check.step, kind=self.kind, severity="error",
             message=(f"{check.empty_target_fraction:.0%} of recent batches have empty targets "
-                     f"(occupancy {check.target_rate:.2e})"),
+                     f"(occupancy {check.target_rate:.2e}){loss_note}"),
             suggestion=("the ground truth is empty, not the model: run `occkit verify` on the data; check the "
-                        "ego-frame alignment (data.ego_frame, data.fallback_to_lidar_center) and the grid range"),
-            evidence={"empty_target_fraction": check.empty_target_fraction, "target_rate": check.target_rate},
+                        "ego-frame alignment (data.ego_frame, data.fallback_to_lidar_center=true) and the grid "
+                        "range"),
+            fix=["data.fallback_to_lidar_center=true"],
+            evidence={"empty_target_fraction": check.empty_target_fraction, "target_rate": check.target_rate,
+                      "loss": check.loss},
         )
 
 
@@ -251,28 +366,39 @@ class MisalignmentDetector(Detector):
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
         overlap = check.input_target_overlap
-        if overlap is None or check.target_rate <= self.cfg.empty_target_rate:
+        if check.target_rate <= self.cfg.empty_target_rate or (overlap is None and check.input_offset_voxels is None):
             return None
-        if overlap >= self.cfg.min_input_target_overlap:
+        low_overlap = overlap is not None and overlap < self.cfg.min_input_target_overlap
+        offset = check.input_offset_voxels
+        shifted = (offset is not None and max(abs(v) for v in offset) >= self.cfg.min_offset_voxels
+                   and (check.input_offset_gain or 0.0) >= self.cfg.min_offset_gain)
+        if not (low_overlap or shifted):
             self.streak, self.reported = 0, False
             return None
         self.streak += 1
         if self.streak < self.cfg.misalignment_patience or self.reported:
             return None
         self.reported = True
+        where = ""
+        if shifted and check.input_offset_m is not None:
+            mx, my, mz = check.input_offset_m
+            where = (f"the input is offset by ({mx:+.1f} m, {my:+.1f} m, {mz:+.1f} m) from the target "
+                     f"(x, y, z; correlation {check.input_offset_gain:.2f}x the aligned one)")
+        share = f"{overlap:.1%} of occupied target voxels lie next to an input voxel" if overlap is not None else ""
         return HealthEvent(
             step=check.step, kind=self.kind, severity="error",
-            message=(f"Only {overlap:.1%} of occupied target voxels lie next to an input voxel: the ground truth "
-                     "looks misaligned with the inputs"),
-            suggestion=("check the transforms between input and target (T_world_sensor, T_cam_lidar, ego frame) "
-                        "and that both were voxelized with the same GridSpec"),
-            evidence={"input_target_overlap": overlap},
+            message="The ground truth looks misaligned with the inputs: " + "; ".join(p for p in (where, share) if p),
+            suggestion=("check the transforms between input and target (T_world_sensor, T_cam_lidar, the ego "
+                        "frame) and that both were voxelized with the same GridSpec"
+                        + ("; the estimated offset is the correction to look for" if where else "")),
+            evidence={"input_target_overlap": overlap, "offset_m": check.input_offset_m,
+                      "offset_voxels": offset, "offset_gain": check.input_offset_gain},
         )
 
 
 DETECTORS: tuple[type[Detector], ...] = (
     NonFiniteDetector, EmptyTargetDetector, MisalignmentDetector, CollapseDetector, StarvedGradientDetector,
-    PlateauDetector,
+    PlateauDetector, ValIoUDetector,
 )
 
 
@@ -285,6 +411,8 @@ class DetectorSuite:
     def update(self, check: HealthCheck) -> list[HealthEvent]:
         events = []
         for det in self.detectors:
+            if (check.phase == "val") != isinstance(det, ValIoUDetector):
+                continue  # validation checks carry only the val IoU
             event = det.update(check)
             if event is not None:
                 events.append(event)

@@ -20,6 +20,7 @@ class HealthEvent:
     message: str
     suggestion: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    fix: list[str] = field(default_factory=list)  # config overrides that apply the suggestion (`--set` syntax)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_jsonable)
@@ -28,7 +29,7 @@ class HealthEvent:
     def from_dict(cls, data: dict[str, Any]) -> HealthEvent:
         return cls(step=int(data["step"]), kind=str(data["kind"]), severity=str(data.get("severity", "warning")),
                    message=str(data.get("message", "")), suggestion=str(data.get("suggestion", "")),
-                   evidence=dict(data.get("evidence", {})))
+                   evidence=dict(data.get("evidence", {})), fix=[str(f) for f in data.get("fix", [])])
 
     def one_line(self) -> str:
         return f"[{self.kind} @ step {self.step}] {self.message} -> {self.suggestion}"

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
 
+from occkit.health.alignment import estimate_offset, input_target_overlap
 from occkit.health.config import HealthConfig
 from occkit.health.detectors import DetectorSuite, HealthCheck
 from occkit.health.events import HealthEvent, JsonlWriter, TrainingHealthError
@@ -37,23 +37,6 @@ def layer_grad_norms(module: torch.nn.Module, depth: int = 2) -> dict[str, float
     return {k: math.sqrt(v) for k, v in sums.items()}
 
 
-def input_target_overlap(inputs: torch.Tensor, target: torch.Tensor) -> float | None:
-    """Fraction of occupied target voxels within one voxel of an occupied input voxel.
-
-    ``inputs`` is (B, F*Z, Y, X) with features stacked feature-major, ``target`` (B, Z, Y, X).
-    """
-    if inputs.ndim != 4 or target.ndim != 4:
-        return None
-    b, z = target.shape[0], target.shape[1]
-    if inputs.shape[1] % z:
-        return None
-    occupied_in = (inputs.detach().float().reshape(b, -1, z, *inputs.shape[2:]) > 0).any(dim=1)
-    near_in = F.max_pool3d(occupied_in.float().unsqueeze(1), kernel_size=3, stride=1, padding=1).squeeze(1) > 0
-    occupied_t = target.detach() > 0.5
-    n = int(occupied_t.sum())
-    return float((occupied_t & near_in).sum()) / n if n else None
-
-
 class _Window:
     """Per-step values since the last check."""
 
@@ -69,6 +52,7 @@ class _Window:
         self.pred_occ: list[float] = []
         self.grad_norms: list[float] = []
         self.clipped: list[bool] = []
+        self.clip_factors: list[float] = []
         self.per_height: torch.Tensor | None = None
         self.per_height_n = 0
 
@@ -77,8 +61,9 @@ class HealthMonitor(Callback):
     """Live training health: status line, health logs, detectors and the guard."""
 
     def __init__(self, cfg: HealthConfig, run_dir: str | Path | None = None, *, warmup_steps: int = 0,
-                 verbose: bool = True) -> None:
+                 verbose: bool = True, voxel_size: tuple[float, float, float] | None = None) -> None:
         self.cfg = cfg
+        self.voxel_size = voxel_size
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.warmup_steps = warmup_steps
         self.verbose = verbose
@@ -91,6 +76,9 @@ class HealthMonitor(Callback):
         self._last_step = -1
         self._seen_nonfinite = 0
         self._layer_norms: dict[str, float] = {}
+        self._weights_before: dict[str, list[torch.Tensor]] = {}
+        self._update_ratio: dict[str, float] = {}
+        self._optimizer = "AdamW"
         self._pending_stop: HealthEvent | None = None
         self._health_log = JsonlWriter(self.run_dir / "health.jsonl") if self.run_dir else None
         self._event_log = JsonlWriter(self.run_dir / "events.jsonl") if self.run_dir else None
@@ -100,6 +88,10 @@ class HealthMonitor(Callback):
         # Called before clipping: norms here are the real gradient flow of this step.
         if (trainer.global_step + 1) % self.cfg.every_n_steps == 0:
             self._layer_norms = layer_grad_norms(pl_module)
+            self._optimizer = type(getattr(optimizer, "optimizer", optimizer)).__name__
+            self._weights_before = {  # one copy of the weights per check: |dw|/|w| of the update applied next
+                _group_name(g, i): [p.detach().clone() for p in g["params"]]
+                for i, g in enumerate(getattr(optimizer, "param_groups", []))}
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         nonfinite = int(getattr(pl_module, "nonfinite_steps", 0))
@@ -111,11 +103,29 @@ class HealthMonitor(Callback):
             return  # no optimizer step happened (gradient accumulation, or a skipped step)
         self._last_step = step
         self._record(pl_module)
+        if self._weights_before:
+            self._update_ratio = _update_ratios(self._weights_before, trainer.optimizers[0])
+            self._weights_before = {}
         if step % self.cfg.every_n_steps == 0 and self.window.losses:
-            overlap = None
+            overlap, offset = None, None
             if isinstance(batch, dict) and "input" in batch and "target" in batch:
                 overlap = input_target_overlap(batch["input"], batch["target"])
-            self._check(trainer, pl_module, step, overlap)
+                offset = estimate_offset(batch["input"], batch["target"])
+            self._check(trainer, pl_module, step, overlap, offset)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """A validation IoU of zero is a collapse whatever the training statistics say."""
+        if trainer.sanity_checking or "val/iou" not in trainer.callback_metrics:
+            return
+        iou = float(trainer.callback_metrics["val/iou"])
+        check = HealthCheck(step=int(trainer.global_step), loss=math.nan, target_rate=math.nan, pred_mean=math.nan,
+                            pred_min=math.nan, pred_max=math.nan, pred_occupied_frac=math.nan, grad_norm=math.nan,
+                            clip_fraction=0.0, clip_fraction_total=0.0, max_norm=None, lr=math.nan, val_iou=iou,
+                            phase="val")
+        if trainer.is_global_zero and self._health_log:
+            self._health_log.write(check.to_dict())
+        for event in self.suite.update(check):
+            self._handle(trainer, event)
 
     @staticmethod
     def _print(trainer: Any, *args: Any, **kwargs: Any) -> None:
@@ -145,6 +155,9 @@ class HealthMonitor(Callback):
         w.pred_occ.append(float(stats.get("pred_occupied_frac", math.nan)))
         if "grad_norm" in stats:
             w.grad_norms.append(float(stats["grad_norm"]))
+            norm, max_norm = float(stats["grad_norm"]), stats.get("clip_max_norm")
+            if max_norm is not None and math.isfinite(float(max_norm)) and norm > 0 and math.isfinite(norm):
+                w.clip_factors.append(min(1.0, float(max_norm) / norm))
             clipped = bool(stats.get("clipped", False))
             w.clipped.append(clipped)
             self.total_clipped += int(clipped)
@@ -163,7 +176,7 @@ class HealthMonitor(Callback):
                            clip_fraction=0.0, clip_fraction_total=0.0, max_norm=None, lr=math.nan,
                            nonfinite_steps=nonfinite)
 
-    def _check(self, trainer: Any, pl_module: Any, step: int, overlap: float | None) -> None:
+    def _check(self, trainer: Any, pl_module: Any, step: int, overlap: float | None, offset: Any = None) -> None:
         w = self.window
         empty = [r <= self.cfg.empty_target_rate for r in w.target_rates if math.isfinite(r)]
         max_norm = self._max_norm if self._max_norm is not None and math.isfinite(float(self._max_norm)) else None
@@ -187,6 +200,14 @@ class HealthMonitor(Callback):
             warmup_done=step > self.warmup_steps,
             per_height_loss=(w.per_height / w.per_height_n).tolist() if w.per_height is not None else [],
             layer_grad_norms=dict(self._layer_norms),
+            optimizer=self._optimizer,
+            update_ratio=dict(self._update_ratio),
+            clip_factor_cv=_spread(w.clip_factors),
+            input_offset_voxels=[offset.dx, offset.dy, offset.dz] if offset is not None else None,
+            input_offset_m=(list(offset.metres(self.voxel_size)) if offset is not None and self.voxel_size
+                            else None),
+            input_offset_gain=(offset.gain if offset is not None and math.isfinite(offset.gain) else
+                               (1e9 if offset is not None else None)),
         )
         w.clear()
         self.checks.append(check)
@@ -232,6 +253,8 @@ class HealthMonitor(Callback):
         metrics["health/events"] = float(len(self.events))
         for layer, norm in check.layer_grad_norms.items():
             metrics[f"health/grad_norm/{layer}"] = norm
+        for group, ratio in check.update_ratio.items():
+            metrics[f"health/update_ratio/{group}"] = ratio
         if check.per_height_loss:
             ph = torch.tensor(check.per_height_loss)
             metrics["health/height_loss_max"] = float(ph.max())
@@ -253,6 +276,32 @@ class HealthMonitor(Callback):
                 logger.experiment.alert(title=f"occkit health: {event.kind}", text=event.one_line(), level=level)
             except Exception as err:  # an alert must never kill training (offline runs cannot send them)
                 self._print(trainer, f"[dim]W&B alert not sent: {err}[/]")
+
+
+def _group_name(group: dict[str, Any], index: int) -> str:
+    return str(group.get("name") or f"group{index}")
+
+
+def _update_ratios(before: dict[str, list[torch.Tensor]], optimizer: Any) -> dict[str, float]:
+    """|w_after - w_before| / |w_before| per parameter group, over the one step just taken."""
+    out = {}
+    for i, g in enumerate(getattr(optimizer, "param_groups", [])):
+        old = before.get(_group_name(g, i))
+        if not old or len(old) != len(g["params"]):
+            continue
+        delta = sum(float((p.detach() - o).float().pow(2).sum()) for p, o in zip(g["params"], old, strict=True))
+        norm = sum(float(o.float().pow(2).sum()) for o in old)
+        if norm > 0 and delta > 0:  # exactly 0: the step was skipped (non-finite), not starved
+            out[_group_name(g, i)] = math.sqrt(delta / norm)
+    return out
+
+
+def _spread(values: list[float]) -> float | None:
+    """std / mean (None for fewer than two values)."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return statistics.pstdev(values) / mean if mean > 0 else None
 
 
 def _mean(values: list[float]) -> float:

@@ -145,7 +145,8 @@ def _health_callbacks(cfg: ExperimentConfig, run_dir: Path, rank_zero: bool) -> 
         return []
     from occkit.health.monitor import HealthMonitor
 
-    return [HealthMonitor(cfg.health, run_dir if rank_zero else None, warmup_steps=cfg.optim.warmup_steps)]
+    return [HealthMonitor(cfg.health, run_dir if rank_zero else None, warmup_steps=cfg.optim.warmup_steps,
+                          voxel_size=tuple(cfg.data.grid.voxel_size))]
 
 
 def _build_trainer(cfg: ExperimentConfig, loggers: list, callbacks: list[Callback], run_dir: Path,
