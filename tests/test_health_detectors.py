@@ -173,3 +173,16 @@ def test_input_target_overlap(shift: int, expected: float) -> None:
     inputs = torch.zeros(1, 2 * z, y, x)  # two features stacked feature-major
     inputs[0, z + 1, 5 + shift:8 + shift, 5:8] = 0.7  # second feature only
     assert input_target_overlap(inputs, target) == pytest.approx(expected)
+
+
+def test_divergence_from_a_climbing_loss_or_dead_gradients() -> None:
+    climbing = [check(100 * i, loss=v, warmup_done=i > 1) for i, v in enumerate([1.0, 0.6, 0.5, 0.9, 1.1, 1.2], 1)]
+    (event,) = [e for e in DetectorSuite(HealthConfig()).replay(climbing) if e.kind == "diverging"]
+    assert "loss is climbing" in event.message and event.fix == ["optim.lr=1e-04"]
+    # lr 3.0: the first steps blow the network up, the gradient then dies while updates stay large
+    dead = [check(10, grad_norm=0.12, update_ratio={"g": 0.12}, lr=3.0, warmup_done=False)] + [
+        check(10 * i, grad_norm=0.001, update_ratio={"g": 1.5e-2}, lr=3.0, loss=0.61) for i in range(2, 6)]
+    (event,) = [e for e in DetectorSuite(HealthConfig()).replay(dead) if e.kind == "diverging"]
+    assert "gradients died" in event.message and event.fix == ["optim.lr=3e-01"]
+    # a healthy run whose gradients shrink 3x and whose loss falls raises nothing
+    assert "diverging" not in kinds(DetectorSuite(HealthConfig()).replay(healthy_stream()))

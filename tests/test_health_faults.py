@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from occkit.cli import app
 from occkit.config import ExperimentConfig
+from occkit.experiments.faults import run_fault
 from occkit.geometry.grid import GridSpec
 from occkit.health.events import TrainingHealthError
-from occkit.health.faults import run_fault
 
 TINY_GRID = GridSpec(pc_range=(-40.0, -40.0, -4.0, 40.0, 40.0, 47.2), voxel_size=(2.5, 2.5, 6.4))  # 32x32x8
 
@@ -41,7 +41,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> ExperimentConfig:
     return cfg
 
 
-@pytest.mark.parametrize("fault", ["healthy", "nan_inputs", "empty_targets", "misaligned"])
+@pytest.mark.parametrize("fault", ["healthy", "nan_inputs", "empty_targets", "misaligned", "offset_6"])
 def test_fault_is_named_by_its_cause(fault: str, base: ExperimentConfig, tmp_path: Path) -> None:
     result = run_fault(fault, base, run_root=tmp_path)
     assert result.correct, f"{fault}: detected {result.detected_kinds}, expected {result.spec.expected or 'nothing'}"
@@ -76,3 +76,26 @@ def test_training_health_error_carries_event() -> None:
 
     err = TrainingHealthError(HealthEvent(3, "collapse", "error", "collapsed", "use focal"))
     assert "collapse @ step 3" in str(err)
+
+
+def test_guard_stops_a_partial_collapse_with_exit_code_3(base: ExperimentConfig, tmp_path: Path) -> None:
+    """Weighted BCE with the class weight inverted: nothing reaches 0.5; the guard stops the run (exit 3)."""
+    config_file = tmp_path / "cfg.py"
+    config_file.write_text(f"config = {base.model_dump(mode='json')!r}\n")
+    result = CliRunner().invoke(app, [
+        "train", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
+        "--set", "health.guard=\"stop\"", "--set", "health.collapse_grace_steps=4",
+        "--set", 'loss.terms=[{"kind": "bce", "pos_weight": 0.002}]', "--set", "optim.lr=0.03",
+        "--set", "model.prior_occupancy=null"])
+    assert result.exit_code == 3, result.output
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "stopped_by_guard" and "collapse" in status["message"]
+
+
+def test_the_doctor_reads_the_fix_of_the_first_finding(base: ExperimentConfig, tmp_path: Path) -> None:
+    from occkit.health.doctor import diagnose
+
+    result = run_fault("offset_6", base, run_root=tmp_path)
+    first = diagnose(result.run_dir).findings[0]
+    assert first.kind == "misaligned_target" and first.evidence["offset_voxels"][0] == 6
+    assert "the input is offset by (+15.0 m" in first.title  # 6 voxels of 2.5 m

@@ -110,19 +110,28 @@ fit(cfg, run_dir=sys.argv[2], resume="auto" if sys.argv[5] == "resume" else None
 '''
 
 
+def _script(tmp_path: Path, text: str):  # noqa: ANN202 - returns a runner of the script
+    """Write ``text`` as a script; return a function running it with arguments (WANDB offline)."""
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    env = {**os.environ, "WANDB_MODE": "offline"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True,
+                              timeout=180)
+
+    return run
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_logs_every_step_once(tmp_path: Path) -> None:
     cfg, run_dir = _config(tmp_path), tmp_path / "run"
-    script = tmp_path / "kill.py"
-    script.write_text(KILL_SCRIPT)
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    first = subprocess.run([sys.executable, str(script), str(cfg), str(run_dir), "5", "20", "fresh"], env=env,
-                           capture_output=True, text=True, timeout=180)
+    run = _script(tmp_path, KILL_SCRIPT)
+    first = run(str(cfg), str(run_dir), "5", "20", "fresh")
     assert first.returncode == -signal.SIGKILL, first.stderr
     assert json.loads((run_dir / "status.json").read_text())["state"] == "running"  # killed: no final word
     (run_dir / "checkpoints" / ".last.ckpt.abcd1234.tmp").write_bytes(b"")  # what a kill mid-write leaves
-    second = subprocess.run([sys.executable, str(script), str(cfg), str(run_dir), "-1", "8", "resume"], env=env,
-                            capture_output=True, text=True, timeout=180)
+    second = run(str(cfg), str(run_dir), "-1", "8", "resume")
     assert second.returncode == 0, second.stderr
     assert _steps(run_dir) == list(range(8))
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))
@@ -190,14 +199,10 @@ runner.fit(cfg, run_dir=sys.argv[2], resume="auto" if sys.argv[3] == "resume" el
 @pytest.mark.slow
 def test_kill_between_epoch_end_checkpoints_loses_no_epoch(tmp_path: Path) -> None:
     cfg, run_dir = _config(tmp_path), tmp_path / "run"
-    script = tmp_path / "epoch_kill.py"
-    script.write_text(EPOCH_KILL_SCRIPT)
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    first = subprocess.run([sys.executable, str(script), str(cfg), str(run_dir), "fresh"], env=env,
-                           capture_output=True, text=True, timeout=180)
+    run = _script(tmp_path, EPOCH_KILL_SCRIPT)
+    first = run(str(cfg), str(run_dir), "fresh")
     assert first.returncode == -signal.SIGKILL, first.stderr
-    second = subprocess.run([sys.executable, str(script), str(cfg), str(run_dir), "resume"], env=env,
-                            capture_output=True, text=True, timeout=180)
+    second = run(str(cfg), str(run_dir), "resume")
     assert second.returncode == 0, second.stderr
     names = sorted(p.name for p in (run_dir / "checkpoints").glob("epoch=*.ckpt"))
     assert names == ["epoch=000.ckpt", "epoch=001.ckpt", "epoch=002.ckpt"]

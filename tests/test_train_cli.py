@@ -59,7 +59,7 @@ def test_cli_exits_3_when_the_health_guard_stops_the_run(tiny_config_file: Path,
         "train", "--config", str(tiny_config_file), "--set", f"trainer.runs_root={tmp_path / 'runs'}",
         "--set", "optim.lr=1e-9", "--set", "optim.warmup_steps=0", "--set", "model.prior_occupancy=1e-6",
         "--set", "model.input_skip=false",
-        "--set", "health.guard=stop", "--set", "health.collapse_patience=1"])
+        "--set", "health.guard=stop", "--set", "health.collapse_patience=1", "--set", "health.collapse_grace_steps=0"])
     assert result.exit_code == 3, result.output
     assert "health guard" in result.output
     (run,) = (tmp_path / "runs").iterdir()

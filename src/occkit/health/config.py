@@ -17,10 +17,10 @@ class HealthConfig(BaseModel):
     collapse_max_below: float = Field(0.5, gt=0, le=1)
     collapse_patience: int = Field(3, ge=1, description="consecutive checks before a mean far off the target "
                                                         "rate is reported")
-    collapse_grace_steps: int = Field(100, ge=0, description="steps before 'nothing above 0.5' counts as a "
+    collapse_grace_steps: int = Field(50, ge=0, description="steps before 'nothing above 0.5' counts as a "
                                                              "collapse (reported at the first check past it)")
-    overpredict_ratio: float = Field(10.0, gt=1, description="mean and share above 0.5 this many times the "
-                                                             "target rate: degenerate over-prediction")
+    overpredict_ratio: float = Field(3.0, gt=1, description="mean and share above 0.5 this many times the "
+                                                            "target rate: degenerate over-prediction")
     zero_iou: float = Field(1e-3, ge=0, description="validation IoU below this counts as zero")
     # plateau: little relative improvement over a window while the loss is still near its start
     plateau_window: int = Field(300, ge=2, description="steps compared by the plateau detector")
@@ -33,8 +33,14 @@ class HealthConfig(BaseModel):
     clip_fraction_threshold: float = Field(0.8, gt=0, le=1)
     starved_patience: int = Field(2, ge=1)
     tiny_lr: float = Field(1e-6, gt=0)
-    tiny_update_ratio: float = Field(1e-4, gt=0, description="|dw|/|w| per step below this starves learning")
+    tiny_update_ratio: float = Field(1e-3, gt=0, description="|dw|/|w| per step (median over parameter groups) "
+                                                             "below this learns too slowly (healthy: ~1e-3-1e-2)")
     vanishing_grad_norm: float = Field(1e-8, ge=0)
+    # divergence: the loss climbs above the best it reached
+    divergence_ratio: float = Field(1.5, gt=1, description="loss this many times its best (after warmup)")
+    divergence_patience: int = Field(2, ge=1)
+    saturation_ratio: float = Field(0.05, gt=0, lt=1, description="gradient norm this fraction of its first check, "
+                                                                  "with updates still large: a saturated network")
     # non-finite values
     nonfinite_patience: int = Field(5, ge=1, description="non-finite steps before the run is declared broken")
     # data problems

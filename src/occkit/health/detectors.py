@@ -97,6 +97,9 @@ class CollapseDetector(Detector):
         mean_high = check.pred_mean > self.cfg.overpredict_ratio * t and check.pred_occupied_frac > (
             self.cfg.overpredict_ratio * t)
         none_confident = check.pred_max < self.cfg.collapse_max_below or check.pred_occupied_frac <= 0.0
+        ratio = _median_ratio(check)
+        if none_confident and not mean_low and ratio is not None and ratio < self.cfg.tiny_update_ratio:
+            return None  # nothing has moved yet: too small an update (the starved detector names it), no collapse
         if none_confident:
             low = " and the mean far below the target rate" if mean_low else ""
             return "none_confident", (f"nothing is predicted occupied: max probability {check.pred_max:.3f} < "
@@ -117,7 +120,7 @@ class CollapseDetector(Detector):
             return None
         self.streak += 1
         self.onset = check.step if self.onset is None else self.onset
-        patience = 1 if state[0] == "none_confident" else self.cfg.collapse_patience
+        patience = 1 if state[0] == "none_confident" else min(2, self.cfg.collapse_patience)
         if self.streak < patience or self.reported:
             return None
         self.reported = True
@@ -135,7 +138,7 @@ class CollapseDetector(Detector):
 def collapse_fix(state: str) -> tuple[list[str], str]:
     """The overrides that undo a collapse, and the sentence that explains them."""
     if state == "overpredict":
-        return (['loss.kind="focal_dice"', "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
+        return (['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
                 "match the mean to the target (loss.mean_weight=10) and start from the occupancy rate "
                 "(model.prior_occupancy); lower an inflated pos_weight")
     return (['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
@@ -152,9 +155,15 @@ class ValIoUDetector(Detector):
     def __init__(self, cfg: HealthConfig) -> None:
         super().__init__(cfg)
         self.reported = False
+        self.starved = False  # the last training check showed updates too small to have moved anything yet
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
-        if check.phase != "val" or check.val_iou is None or self.reported:
+        if check.phase != "val":
+            ratio = _median_ratio(check)
+            low = check.pred_mean < self.cfg.collapse_ratio * check.target_rate
+            self.starved = ratio is not None and ratio < self.cfg.tiny_update_ratio and not low
+            return None
+        if check.val_iou is None or self.reported or self.starved:
             return None
         if check.val_iou >= self.cfg.zero_iou or check.step < self.cfg.collapse_grace_steps:
             return None
@@ -218,6 +227,16 @@ class PlateauDetector(Detector):
         )
 
 
+def spread(values: list[float]) -> float | None:
+    """std / mean of a series (None for fewer than two values or a non-positive mean): how steady it is."""
+    import statistics
+
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return statistics.pstdev(values) / mean if mean > 0 else None
+
+
 def _median_ratio(check: HealthCheck) -> float | None:
     values = sorted(v for v in check.update_ratio.values() if math.isfinite(v))
     return values[len(values) // 2] if values else None
@@ -245,6 +264,7 @@ class StarvedGradientDetector(Detector):
         super().__init__(cfg)
         self.streak = 0
         self.reported = False
+        self.peak_lr = 0.0
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
         reasons: list[str] = []
@@ -252,7 +272,9 @@ class StarvedGradientDetector(Detector):
         fix: list[str] = []
         ratio = _median_ratio(check)
         lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
-        if check.warmup_done and ratio is not None and ratio < self.cfg.tiny_update_ratio:
+        self.peak_lr = max(self.peak_lr, lr or 0.0)
+        annealing = lr is not None and lr < 0.5 * self.peak_lr  # a schedule's tail shrinks updates on purpose
+        if check.warmup_done and not annealing and ratio is not None and ratio < self.cfg.tiny_update_ratio:
             reasons.append(f"the update applied is tiny: |dw|/|w| = {ratio:.1e} per step (healthy runs sit near "
                            f"1e-3)")
             new_lr = min(3e-3, 10 * lr) if lr else 1e-3
@@ -290,6 +312,61 @@ class StarvedGradientDetector(Detector):
         )
 
 
+class DivergenceDetector(Detector):
+    """Steps too large, usually the lr: the loss climbs well above its best, or the gradients die (20x below
+    their first check) while the updates stay large, which is how a network saturated by huge steps looks."""
+
+    kind = "diverging"
+
+    def __init__(self, cfg: HealthConfig) -> None:
+        super().__init__(cfg)
+        self.best = math.inf
+        self.first_grad: float | None = None
+        self.streak = 0
+        self.reported = False
+
+    def update(self, check: HealthCheck) -> HealthEvent | None:
+        if not math.isfinite(check.loss) or check.target_rate <= self.cfg.empty_target_rate:
+            return None
+        if self.first_grad is None and math.isfinite(check.grad_norm) and check.grad_norm > 0:
+            self.first_grad = check.grad_norm
+        if not check.warmup_done:
+            self.best = min(self.best, check.loss)
+            return None
+        rising = math.isfinite(self.best) and check.loss > self.cfg.divergence_ratio * self.best
+        ratio = _median_ratio(check)
+        collapsed = check.pred_mean < self.cfg.collapse_ratio * check.target_rate  # its own cause, and detector
+        died = (self.first_grad is not None and math.isfinite(check.grad_norm) and not collapsed
+                and check.grad_norm < self.cfg.saturation_ratio * self.first_grad
+                and ratio is not None and ratio >= self.cfg.tiny_update_ratio)
+        self.best = min(self.best, check.loss)
+        if not (rising or died):
+            self.streak = 0
+            return None
+        self.streak += 1
+        if self.streak < self.cfg.divergence_patience or self.reported:
+            return None
+        self.reported = True
+        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+        new_lr = lr / 10 if lr else 1e-3
+        if rising:
+            what = (f"The loss is climbing: {check.loss:.4g} against a best of {self.best:.4g} "
+                    f"({check.loss / self.best:.1f}x) after warmup")
+        else:
+            what = (f"The gradients died: median norm {check.grad_norm:.2g}, "
+                    f"{self.first_grad / check.grad_norm:.0f}x below the first check, while each step still moves "
+                    f"the weights by {ratio:.1e} of their norm: huge steps saturated the network")
+        return HealthEvent(
+            step=check.step, kind=self.kind, severity="error",
+            message=what,
+            suggestion=f"lower the learning rate: optim.lr={new_lr:.0e}" + (f" (from {lr:.0e})" if lr else "")
+                       + "; a longer warmup (optim.warmup_steps) helps too",
+            fix=[f"optim.lr={new_lr:.0e}"],
+            evidence={"loss": check.loss, "best_loss": self.best, "lr": check.lr, "grad_norm": check.grad_norm,
+                      "first_grad_norm": self.first_grad, "update_ratio": ratio},
+        )
+
+
 class NonFiniteDetector(Detector):
     """Non-finite losses or gradients: each skipped step is counted; K of them break the run."""
 
@@ -315,6 +392,7 @@ class NonFiniteDetector(Detector):
             message=f"{n} step(s) had a non-finite loss or gradient and were skipped",
             suggestion=("look for NaN/inf in the inputs (occkit validates point files; check custom features), "
                         "lower the learning rate, or use bf16 instead of fp16"),
+            fix=[f"optim.lr={check.lr / 10:.0e}"] if math.isfinite(check.lr) and check.lr > 0 else [],
             evidence={"nonfinite_steps": n},
         )
 
@@ -398,7 +476,7 @@ class MisalignmentDetector(Detector):
 
 DETECTORS: tuple[type[Detector], ...] = (
     NonFiniteDetector, EmptyTargetDetector, MisalignmentDetector, CollapseDetector, StarvedGradientDetector,
-    PlateauDetector, ValIoUDetector,
+    PlateauDetector, ValIoUDetector, DivergenceDetector,
 )
 
 
@@ -406,16 +484,27 @@ class DetectorSuite:
     """All detectors together; feed checks in step order."""
 
     def __init__(self, cfg: HealthConfig) -> None:
+        self.cfg = cfg
         self.detectors = [cls(cfg) for cls in DETECTORS]
+        self.empty_targets = False  # empty targets or broken (non-finite) steps: every model symptom follows
+        self.diverged = False  # after "steps too large", a stalled loss is its symptom, not a call for more lr
 
     def update(self, check: HealthCheck) -> list[HealthEvent]:
         events = []
+        if check.phase != "val":
+            self.empty_targets = (check.empty_target_fraction >= self.cfg.empty_batch_fraction
+                                  or check.nonfinite_steps >= self.cfg.nonfinite_patience)
         for det in self.detectors:
-            if (check.phase == "val") != isinstance(det, ValIoUDetector):
+            if check.phase == "val" and not isinstance(det, ValIoUDetector):
                 continue  # validation checks carry only the val IoU
+            if self.empty_targets and not isinstance(det, EmptyTargetDetector | NonFiniteDetector):
+                continue  # with nothing to learn from, a frozen model or a zero val IoU is not a second cause
+            if self.diverged and isinstance(det, PlateauDetector | StarvedGradientDetector):
+                continue
             event = det.update(check)
             if event is not None:
                 events.append(event)
+                self.diverged = self.diverged or event.kind == "diverging"
         return events
 
     def replay(self, checks: list[HealthCheck]) -> list[HealthEvent]:

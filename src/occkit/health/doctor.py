@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from occkit.health.config import HealthConfig
-from occkit.health.detectors import DetectorSuite, HealthCheck
+from occkit.health.detectors import DetectorSuite, HealthCheck, spread
 from occkit.health.events import SEVERITY_RANK, HealthEvent
 from occkit.health.rundir import RunRecord, finite, read_run, stopped_without_status
 
-KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "collapse", "starved_gradients", "plateau",
+KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "diverging", "collapse", "starved_gradients",
+                 "plateau",
                  "crash", "damaged_files", "interrupted", "clipping_frequent"]
 
 
@@ -31,6 +32,7 @@ class Finding:
     suggestion: str
     evidence: dict[str, Any] = field(default_factory=dict)
     source: str = "replay"  # "live" (events.jsonl), "replay" (detectors re-run), "summary"
+    fix: list[str] = field(default_factory=list)  # config overrides that apply the suggestion
 
     @property
     def rank_key(self) -> tuple[int, int, int]:
@@ -108,7 +110,7 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
             empty_target_fraction=sum(t <= empty_rate for t in targets) / len(targets) if targets else 0.0,
             steps_in_window=len(window),
             warmup_done=step > warmup,
-            clip_factor_cv=_spread(factors),
+            clip_factor_cv=spread(factors),
         ))
         window = []
     checks += [HealthCheck(step=s, loss=math.nan, target_rate=math.nan, pred_mean=math.nan, pred_min=math.nan,
@@ -215,7 +217,8 @@ def _lifecycle_findings(run: RunRecord, summary: dict[str, Any], findings: dict[
 
 
 def _finding(event: HealthEvent, source: str) -> Finding:
-    return Finding(event.kind, event.severity, event.step, event.message, event.suggestion, event.evidence, source)
+    return Finding(event.kind, event.severity, event.step, event.message, event.suggestion, event.evidence, source,
+                   list(event.fix))
 
 
 def _merge(findings: dict[str, Finding], new: Finding) -> None:
@@ -262,12 +265,6 @@ def _fmt(value: Any) -> str:
         return f"{value:.4g}"
     return str(value)
 
-
-def _spread(values: list[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return statistics.pstdev(values) / mean if mean > 0 else None
 
 
 def _mean(values: list[float]) -> float:

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from occkit.health.alignment import estimate_offset, input_target_overlap
 from occkit.health.config import HealthConfig
-from occkit.health.detectors import DetectorSuite, HealthCheck
+from occkit.health.detectors import DetectorSuite, HealthCheck, spread
 from occkit.health.events import HealthEvent, JsonlWriter, TrainingHealthError
 
 _console = Console(highlight=False)
@@ -202,7 +202,7 @@ class HealthMonitor(Callback):
             layer_grad_norms=dict(self._layer_norms),
             optimizer=self._optimizer,
             update_ratio=dict(self._update_ratio),
-            clip_factor_cv=_spread(w.clip_factors),
+            clip_factor_cv=spread(w.clip_factors),
             input_offset_voxels=[offset.dx, offset.dy, offset.dz] if offset is not None else None,
             input_offset_m=(list(offset.metres(self.voxel_size)) if offset is not None and self.voxel_size
                             else None),
@@ -295,13 +295,6 @@ def _update_ratios(before: dict[str, list[torch.Tensor]], optimizer: Any) -> dic
             out[_group_name(g, i)] = math.sqrt(delta / norm)
     return out
 
-
-def _spread(values: list[float]) -> float | None:
-    """std / mean (None for fewer than two values)."""
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return statistics.pstdev(values) / mean if mean > 0 else None
 
 
 def _mean(values: list[float]) -> float:
