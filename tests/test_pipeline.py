@@ -62,6 +62,11 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert redraw.exit_code == 0, redraw.output
     assert (tmp_path / "redraw" / "overlay_bev.png").is_file()
     assert (report / "val01_view.html").is_file()  # a 3D view for every pictured sample
+    samples_view = (report / "val_samples_view.html").read_text()
+    assert "updatemenus" in samples_view and "scene2" in samples_view  # a menu over samples, two scenes
+    n_val = tiny(tmp_path).data.source.val_frames
+    assert all(f"val{i:02d} (" in samples_view for i in range(n_val))
+    assert "[val_samples_view.html](val_samples_view.html)" in text
     assert "## The model beside the baselines" in text and "| input dilated 1 voxel (x/y) |" in text
     assert "gap closed" in text and "RayIoU (rays from each frame's sensor positions)" in text
     # the threshold was chosen on the test split, never on the reported validation frames

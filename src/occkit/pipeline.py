@@ -141,7 +141,8 @@ def _doctor(run_dir: Path, report_dir: Path) -> list[str]:
 
 
 def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path, count: int = 2) -> list[Path]:
-    """GT vs prediction pictures for the first ``count`` validation samples, plus one 3D HTML view."""
+    """GT vs prediction pictures and a 3D view for the first ``count`` validation samples, their grids, and one
+    3D HTML file with every validation sample (ground truth beside prediction, a menu to pick the sample)."""
     import numpy as np
     import torch
 
@@ -153,18 +154,27 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
     module = load_module(checkpoint, cfg).eval()
     dataset = OccupancyDataset(cfg.data, "val", seed=cfg.seed, augment=False)
     written: list[Path] = []
-    for index in range(min(count, len(dataset))):
+    every: list[tuple[str, object, object]] = []
+    for index in range(len(dataset)):
         sample = dataset[index]
         with torch.no_grad():
             prob = torch.sigmoid(module(sample["input"][None].float()))[0]
         pred = channels_to_grid(prob.numpy())
         target = channels_to_grid(sample["target"].numpy()) > 0.5
         name = f"val{index:02d}"
+        every.append((f"{name} ({sample.get('frame_id', '')})", pred, target))
+        if index >= count:
+            continue
         written += [path for _, path in write_pictures(
             pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
             gt_name=f"{name}: ground truth", prefix=f"{name}_", html=True)]
         save_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
         save_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
+    if every:
+        from occkit.viz.html import write_samples_html
+
+        written.append(write_samples_html(report_dir / "val_samples_view.html", every, cfg.data.grid,
+                                          threshold=cfg.eval.threshold))
     return written
 
 
@@ -257,6 +267,9 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
         lines += ["", "## Training", "", f"![training curves]({out.curves.name})", "",
                   "Left: the loss per step. Right: validation IoU per epoch, with the best trivial baseline dashed."]
     lines += sample_sections(out.pictures)
+    if any(p.name == "val_samples_view.html" for p in out.pictures):
+        lines += ["", "Every validation sample in 3D, ground truth beside prediction (pick one from the menu): "
+                      "[val_samples_view.html](val_samples_view.html)"]
     atomic_write_text(out.report, "\n".join(lines) + "\n")
 
 

@@ -322,6 +322,7 @@ class DivergenceDetector(Detector):
         super().__init__(cfg)
         self.best = math.inf
         self.first_grad: float | None = None
+        self.first_loss: float | None = None
         self.streak = 0
         self.reported = False
 
@@ -329,14 +330,15 @@ class DivergenceDetector(Detector):
         if not math.isfinite(check.loss) or check.target_rate <= self.cfg.empty_target_rate:
             return None
         if self.first_grad is None and math.isfinite(check.grad_norm) and check.grad_norm > 0:
-            self.first_grad = check.grad_norm
+            self.first_grad, self.first_loss = check.grad_norm, check.loss
         if not check.warmup_done:
             self.best = min(self.best, check.loss)
             return None
         rising = math.isfinite(self.best) and check.loss > self.cfg.divergence_ratio * self.best
         ratio = _median_ratio(check)
         collapsed = check.pred_mean < self.cfg.collapse_ratio * check.target_rate  # its own cause, and detector
-        died = (self.first_grad is not None and math.isfinite(check.grad_norm) and not collapsed
+        stuck = self.first_loss is not None and check.loss > 0.5 * self.first_loss  # a fitting model's grads shrink too
+        died = (self.first_grad is not None and math.isfinite(check.grad_norm) and not collapsed and stuck
                 and check.grad_norm < self.cfg.saturation_ratio * self.first_grad
                 and ratio is not None and ratio >= self.cfg.tiny_update_ratio)
         self.best = min(self.best, check.loss)
