@@ -68,4 +68,5 @@ def test_missing_wandb_package_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setitem(sys.modules, "wandb", None)  # what Python does when the package is not installed
     train, val = tiny_loaders(4, 2)
     with pytest.raises(ConfigError, match=r'pip install "occkit\[wandb\]"'):
-        fit(tiny_config(tmp_path), wandb=True, train_loader=train, val_loader=val, verbose=False)
+        fit(tiny_config(tmp_path / "runs"), wandb=True, train_loader=train, val_loader=val, verbose=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no run dir left behind
