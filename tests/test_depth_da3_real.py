@@ -1,0 +1,87 @@
+"""The real Depth Anything 3 network (DA3-small, random weights, no hub) through occkit's adapter: intrinsics at
+the processed resolution, depth and confidence shapes, confidence filtering, the depth cache, and a forward and
+backward pass. Runs in the optional environment from ``bash scripts/setup_da3.sh``; skipped elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("depth_anything_3.cfg", reason="needs the DA3 environment: bash scripts/setup_da3.sh")
+pytestmark = [pytest.mark.da3, pytest.mark.slow]
+
+from occkit.depth.cache import DepthCache  # noqa: E402
+from occkit.depth.da3 import DA3Depth  # noqa: E402
+from occkit.depth.da3_network import NetworkInference, build_da3_network, processed_size  # noqa: E402
+
+K_ORIG = np.array([[400.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.fixture(scope="module")
+def net():
+    import torch
+
+    torch.manual_seed(0)
+    return build_da3_network("da3-small")
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((480, 640, 3)) * 255).astype(np.uint8)
+    path = tmp_path_factory.mktemp("img") / "frame.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_the_real_network_is_built_from_the_package_config(net) -> None:
+    assert type(net).__name__ == "DepthAnything3Net"
+    assert 30e6 < sum(p.numel() for p in net.parameters()) < 40e6  # DA3-small: 34.3 M
+
+
+def test_depth_confidence_and_intrinsics_at_the_processed_resolution(net, image: Path) -> None:
+    depth = DA3Depth(NetworkInference(net), model_name="da3-small", process_res=280, metric_scaling="none")
+    with pytest.warns(UserWarning, match="relative depth"):
+        (pred,) = depth.predict([image], K=K_ORIG)
+    w, h = processed_size((640, 480), 280, "upper_bound_resize")
+    assert (w, h) == (280, 210) and pred.size == (w, h)
+    assert pred.depth.shape == pred.conf.shape == (h, w) and np.isfinite(pred.depth).all()
+    np.testing.assert_allclose(pred.K[0, 0], 400.0 * 280 / 640, rtol=1e-6)  # K rescaled to the processed size
+    np.testing.assert_allclose(pred.K[1, 1], 400.0 * 210 / 480, rtol=1e-6)
+    assert pred.processed_image.shape == (h, w, 3)
+
+
+def test_confidence_filtering_keeps_the_confident_pixels(net, image: Path) -> None:
+    depth = DA3Depth(NetworkInference(net), model_name="da3-small", process_res=280, metric_scaling="none")
+    with pytest.warns(UserWarning):
+        (pred,) = depth.predict([image], K=K_ORIG)
+    every = pred.pseudo_points()
+    top = pred.pseudo_points(conf_percentile=40)
+    assert 0.55 * len(every) <= len(top) <= 0.65 * len(every)
+
+
+def test_the_depth_cache_runs_the_network_once(net, image: Path, tmp_path: Path) -> None:
+    depth = DA3Depth(NetworkInference(net), model_name="da3-small", process_res=280, metric_scaling="none")
+    cache = DepthCache(tmp_path / "cache")
+    with pytest.warns(UserWarning):
+        first = cache.get_or_compute([image], depth, K=K_ORIG)
+    second = cache.get_or_compute([image], depth, K=K_ORIG)
+    assert cache.stats["misses"] == 1 and cache.stats["hits"] == 1
+    np.testing.assert_array_equal(first[0].depth, second[0].depth)
+
+
+def test_forward_and_backward_reach_the_depth_network(net) -> None:
+    import torch
+
+    x = torch.rand(1, 1, 3, 140, 252)
+    out = net.train()(x, None, None, [], False, False, "saddle_balanced")
+    assert out["depth"].shape == (1, 1, 140, 252) and out["depth_conf"].shape == (1, 1, 140, 252)
+    out["depth"].mean().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert len(grads) > 100 and float(sum(g.abs().sum() for g in grads)) > 0
+    net.zero_grad()
+    net.eval()
