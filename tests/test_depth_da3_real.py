@@ -85,3 +85,33 @@ def test_forward_and_backward_reach_the_depth_network(net) -> None:
     assert len(grads) > 100 and float(sum(g.abs().sum() for g in grads)) > 0
     net.zero_grad()
     net.eval()
+
+
+def test_da3_small_inside_the_depth_occupancy_graph(net) -> None:
+    """DA3 -> splat -> BEV U-Net: one backward pass gives the DA3 parameters gradients (group names depth.*)."""
+    import torch
+
+    from occkit.depth.da3_network import DA3DepthModule
+    from occkit.geometry.grid import GridSpec
+    from occkit.models.config import ModelConfig
+    from occkit.models.depth_occupancy import DepthOccupancyModel
+    from occkit.models.unet import build_model
+
+    spec = GridSpec(pc_range=(0.0, -8.0, -2.0, 16.0, 8.0, 6.0), voxel_size=(1.0, 1.0, 1.0))
+    z = spec.shape[2]
+    bev = build_model(ModelConfig(unet_channels=[8, 16], input_skip=False), in_channels=z, out_levels=z)
+    model = DepthOccupancyModel(DA3DepthModule(net.train()), bev, spec, freeze_depth=["net.backbone."])
+    images = torch.rand(1, 3, 112, 140)
+    K = torch.tensor([[[80.0, 0, 69.5], [0, 80.0, 55.5], [0, 0, 1]]])
+    T = torch.tensor([[[0.0, 0, 1, 0], [-1, 0, 0, 0], [0, -1, 0, 1.0], [0, 0, 0, 1]]])
+    logits = model(images, K, T)
+    assert logits.shape == (1, z, spec.shape[1], spec.shape[0])
+    logits.mean().backward()
+    trained = [p for n, p in model.named_parameters() if n.startswith("depth.") and p.requires_grad]
+    assert trained and any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in trained)
+    backbone = [p for n, p in model.named_parameters() if n.startswith("depth.net.backbone.")]
+    assert len(backbone) == 207 and not any(p.requires_grad for p in backbone)  # the frozen part (the ViT)
+    head = [p for n, p in model.named_parameters() if n.startswith("depth.net.head.")]
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in head)  # the trained part
+    model.zero_grad()
+    net.eval()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from occkit.depth.da3 import PATCH_SIZE, DepthModelUnavailableError, _nearest_multiple
 from occkit.errors import InputFileError
@@ -143,3 +144,15 @@ class NetworkInference:
         return NetworkPrediction(depth=numpy("depth"), conf=numpy("depth_conf"), intrinsics=numpy("intrinsics"),
                                  extrinsics=numpy("extrinsics"), processed_images=shown,
                                  is_metric="metric" in self.model_name or "nested" in self.model_name)
+
+
+class DA3DepthModule(torch.nn.Module):
+    """A ``DepthAnything3Net`` as a plain depth module: normalised images (B, 3, H, W) -> depth (B, H, W), for
+    ``occkit.models.depth_occupancy.DepthOccupancyModel`` (its parameters are then named ``depth.net.*``)."""
+
+    def __init__(self, net: Any) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images[:, None], None, None, [], False, False, "saddle_balanced")["depth"][:, 0]
