@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from occkit.health import DetectorSuite, HealthCheck, HealthConfig
-from occkit.health.monitor import input_target_overlap
+from occkit.health.alignment import input_target_overlap
 
 
 def check(step: int, **kw) -> HealthCheck:

@@ -36,26 +36,36 @@ def occupied_input(inputs: torch.Tensor, z: int) -> torch.Tensor | None:
     return (inputs.detach().float().reshape(b, -1, z, *inputs.shape[2:]) > 0).any(dim=1)
 
 
+def _occupied_for(inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    return occupied_input(inputs, target.shape[1]) if target.ndim == 4 else None
+
+
+def measure_alignment(inputs: torch.Tensor, target: torch.Tensor) -> tuple[float | None, OffsetEstimate | None]:
+    """(:func:`input_target_overlap`, :func:`estimate_offset`) of one batch, the input occupancy built once."""
+    occ_in = _occupied_for(inputs, target)
+    return (None, None) if occ_in is None else (_overlap(occ_in, target), _offset(occ_in, target))
+
+
 def input_target_overlap(inputs: torch.Tensor, target: torch.Tensor) -> float | None:
     """Fraction of occupied target voxels within one voxel of an occupied input voxel."""
-    if target.ndim != 4:
-        return None
-    occ_in = occupied_input(inputs, target.shape[1])
-    if occ_in is None:
-        return None
+    occ_in = _occupied_for(inputs, target)
+    return None if occ_in is None else _overlap(occ_in, target)
+
+
+def _overlap(occ_in: torch.Tensor, target: torch.Tensor) -> float | None:
     near_in = F.max_pool3d(occ_in.float().unsqueeze(1), kernel_size=3, stride=1, padding=1).squeeze(1) > 0
     occupied_t = target.detach() > 0.5
     n = int(occupied_t.sum())
     return float((occupied_t & near_in).sum()) / n if n else None
 
 
-def estimate_offset(inputs: torch.Tensor, target: torch.Tensor, max_fraction: float = 0.3) -> OffsetEstimate | None:
+def estimate_offset(inputs: torch.Tensor, target: torch.Tensor) -> OffsetEstimate | None:
     """The input's offset from the target (see the module docstring); None when either is empty."""
-    if target.ndim != 4:
-        return None
-    occ_in = occupied_input(inputs, target.shape[1])
-    if occ_in is None:
-        return None
+    occ_in = _occupied_for(inputs, target)
+    return None if occ_in is None else _offset(occ_in, target)
+
+
+def _offset(occ_in: torch.Tensor, target: torch.Tensor, max_fraction: float = 0.3) -> OffsetEstimate | None:
     occ_t = target.detach() > 0.5
     if not bool(occ_in.any()) or not bool(occ_t.any()):
         return None

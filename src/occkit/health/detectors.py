@@ -50,6 +50,15 @@ class HealthCheck:
         return asdict(self)
 
     @classmethod
+    def blank(cls, step: int, **fields: Any) -> HealthCheck:
+        """A check that carries only ``fields`` (a validation result, a non-finite count): the statistics of a
+        training window are NaN, so the window detectors read nothing into it."""
+        nan = math.nan
+        base = dict(loss=nan, target_rate=nan, pred_mean=nan, pred_min=nan, pred_max=nan, pred_occupied_frac=nan,
+                    grad_norm=nan, clip_fraction=0.0, clip_fraction_total=0.0, max_norm=None, lr=nan)
+        return cls(step=step, **{**base, **fields})
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HealthCheck:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -73,6 +82,15 @@ class Detector:
     def update(self, check: HealthCheck) -> HealthEvent | None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def mean_far_below(self, check: HealthCheck) -> bool:
+        """The prediction mean is a small fraction of the target rate (the collapse side)."""
+        return check.pred_mean < self.cfg.collapse_ratio * check.target_rate
+
+    def not_moved_yet(self, check: HealthCheck) -> bool:
+        """The updates are too small to have moved the prediction, and it has not fallen: starved, not collapsed."""
+        ratio = _median_ratio(check)
+        return ratio is not None and ratio < self.cfg.tiny_update_ratio and not self.mean_far_below(check)
+
 
 class CollapseDetector(Detector):
     """The prediction degenerated: no confident positive, a mean far below or far above the target rate.
@@ -93,12 +111,11 @@ class CollapseDetector(Detector):
 
     def _state(self, check: HealthCheck) -> tuple[str, str] | None:
         t = check.target_rate
-        mean_low = check.pred_mean < self.cfg.collapse_ratio * t
+        mean_low = self.mean_far_below(check)
         mean_high = check.pred_mean > self.cfg.overpredict_ratio * t and check.pred_occupied_frac > (
             self.cfg.overpredict_ratio * t)
         none_confident = check.pred_max < self.cfg.collapse_max_below or check.pred_occupied_frac <= 0.0
-        ratio = _median_ratio(check)
-        if none_confident and not mean_low and ratio is not None and ratio < self.cfg.tiny_update_ratio:
+        if none_confident and self.not_moved_yet(check):
             return None  # nothing has moved yet: too small an update (the starved detector names it), no collapse
         if none_confident:
             low = " and the mean far below the target rate" if mean_low else ""
@@ -135,13 +152,15 @@ class CollapseDetector(Detector):
         )
 
 
+COLLAPSE_FIX = ['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"]
+
+
 def collapse_fix(state: str) -> tuple[list[str], str]:
-    """The overrides that undo a collapse, and the sentence that explains them."""
+    """The overrides that undo a collapse (either way), and the sentence that explains them."""
     if state == "overpredict":
-        return (['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
-                "match the mean to the target (loss.mean_weight=10) and start from the occupancy rate "
-                "(model.prior_occupancy); lower an inflated pos_weight")
-    return (['loss.kind="focal_dice"', "loss.terms=null", "loss.mean_weight=10", "model.prior_occupancy=0.0083"],
+        return (list(COLLAPSE_FIX), "match the mean to the target (loss.mean_weight=10) and start from the "
+                "occupancy rate (model.prior_occupancy); lower an inflated pos_weight")
+    return (list(COLLAPSE_FIX),
             "use focal + dice + mean matching (loss.kind=focal_dice, loss.mean_weight=10) with the prior bias "
             "init (model.prior_occupancy = the target rate): at <1% occupancy weighted BCE and dice both make "
             "'all empty' nearly optimal")
@@ -159,9 +178,7 @@ class ValIoUDetector(Detector):
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
         if check.phase != "val":
-            ratio = _median_ratio(check)
-            low = check.pred_mean < self.cfg.collapse_ratio * check.target_rate
-            self.starved = ratio is not None and ratio < self.cfg.tiny_update_ratio and not low
+            self.starved = self.not_moved_yet(check)
             return None
         if check.val_iou is None or self.reported or self.starved:
             return None
@@ -208,8 +225,8 @@ class PlateauDetector(Detector):
             return None
         self.reported = True
         span = check.step - window[0][0]
-        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
-        new_lr = min(3e-3, 10 * lr) if lr else 1e-3
+        lr = _usable_lr(check)
+        new_lr = _raised_lr(lr)
         clip_note = (f"; clipping matters here ({clipping_matters(check)}): also raise optim.grad_clip to 1-10"
                      if check.max_norm and check.clip_fraction >= 0.5 and clipping_matters(check) else "")
         ratio = _median_ratio(check)
@@ -225,6 +242,15 @@ class PlateauDetector(Detector):
             evidence={"loss": new, "start_loss": self.start_loss, "window_improvement": rel,
                       "total_improvement": total, "window_steps": span, "update_ratio": ratio},
         )
+
+
+def _usable_lr(check: HealthCheck) -> float | None:
+    return check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+
+
+def _raised_lr(lr: float | None) -> float:
+    """The lr a starved or stalled run should try: ten times the current one (at most 3e-3), else 1e-3."""
+    return min(3e-3, 10 * lr) if lr else 1e-3
 
 
 def spread(values: list[float]) -> float | None:
@@ -271,13 +297,13 @@ class StarvedGradientDetector(Detector):
         suggestions: list[str] = []
         fix: list[str] = []
         ratio = _median_ratio(check)
-        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+        lr = _usable_lr(check)
         self.peak_lr = max(self.peak_lr, lr or 0.0)
         annealing = lr is not None and lr < 0.5 * self.peak_lr  # a schedule's tail shrinks updates on purpose
         if check.warmup_done and not annealing and ratio is not None and ratio < self.cfg.tiny_update_ratio:
             reasons.append(f"the update applied is tiny: |dw|/|w| = {ratio:.1e} per step (healthy runs sit near "
                            f"1e-3)")
-            new_lr = min(3e-3, 10 * lr) if lr else 1e-3
+            new_lr = _raised_lr(lr)
             suggestions.append(f"raise optim.lr first (x10: {new_lr:.0e})")
             fix.append(f"optim.lr={new_lr:.0e}")
         if check.warmup_done and lr is not None and lr < self.cfg.tiny_lr:
@@ -336,7 +362,7 @@ class DivergenceDetector(Detector):
             return None
         rising = math.isfinite(self.best) and check.loss > self.cfg.divergence_ratio * self.best
         ratio = _median_ratio(check)
-        collapsed = check.pred_mean < self.cfg.collapse_ratio * check.target_rate  # its own cause, and detector
+        collapsed = self.mean_far_below(check)  # its own cause, and detector
         stuck = self.first_loss is not None and check.loss > 0.5 * self.first_loss  # a fitting model's grads shrink too
         died = (self.first_grad is not None and math.isfinite(check.grad_norm) and not collapsed and stuck
                 and check.grad_norm < self.cfg.saturation_ratio * self.first_grad
@@ -349,7 +375,7 @@ class DivergenceDetector(Detector):
         if self.streak < self.cfg.divergence_patience or self.reported:
             return None
         self.reported = True
-        lr = check.lr if math.isfinite(check.lr) and check.lr > 0 else None
+        lr = _usable_lr(check)
         new_lr = lr / 10 if lr else 1e-3
         if rising:
             what = (f"The loss is climbing: {check.loss:.4g} against a best of {self.best:.4g} "

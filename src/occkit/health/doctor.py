@@ -19,8 +19,7 @@ from occkit.health.events import SEVERITY_RANK, HealthEvent
 from occkit.health.rundir import RunRecord, finite, read_run, stopped_without_status
 
 KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "diverging", "collapse", "starved_gradients",
-                 "plateau",
-                 "crash", "damaged_files", "interrupted", "clipping_frequent"]
+                 "plateau", "crash", "damaged_files", "interrupted", "clipping_frequent"]
 
 
 @dataclass
@@ -113,10 +112,8 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
             clip_factor_cv=spread(factors),
         ))
         window = []
-    checks += [HealthCheck(step=s, loss=math.nan, target_rate=math.nan, pred_mean=math.nan, pred_min=math.nan,
-                           pred_max=math.nan, pred_occupied_frac=math.nan, grad_norm=math.nan, clip_fraction=0.0,
-                           clip_fraction_total=0.0, max_norm=None, lr=math.nan, val_iou=v, phase="val")
-               for s, v in run.epochs.get("val/iou", []) if math.isfinite(v)]
+    checks += [HealthCheck.blank(s, val_iou=v, phase="val") for s, v in run.epochs.get("val/iou", [])
+               if math.isfinite(v)]
     return sorted(checks, key=lambda c: (c.step, c.phase == "val"))
 
 
@@ -264,7 +261,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
 
 
 def _mean(values: list[float]) -> float:

@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from rich.console import Console
 
-from occkit.health.alignment import estimate_offset, input_target_overlap
+from occkit.health.alignment import measure_alignment
 from occkit.health.config import HealthConfig
 from occkit.health.detectors import DetectorSuite, HealthCheck, spread
 from occkit.health.events import HealthEvent, JsonlWriter, TrainingHealthError
@@ -109,8 +109,7 @@ class HealthMonitor(Callback):
         if step % self.cfg.every_n_steps == 0 and self.window.losses:
             overlap, offset = None, None
             if isinstance(batch, dict) and "input" in batch and "target" in batch:
-                overlap = input_target_overlap(batch["input"], batch["target"])
-                offset = estimate_offset(batch["input"], batch["target"])
+                overlap, offset = measure_alignment(batch["input"], batch["target"])
             self._check(trainer, pl_module, step, overlap, offset)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
@@ -118,10 +117,7 @@ class HealthMonitor(Callback):
         if trainer.sanity_checking or "val/iou" not in trainer.callback_metrics:
             return
         iou = float(trainer.callback_metrics["val/iou"])
-        check = HealthCheck(step=int(trainer.global_step), loss=math.nan, target_rate=math.nan, pred_mean=math.nan,
-                            pred_min=math.nan, pred_max=math.nan, pred_occupied_frac=math.nan, grad_norm=math.nan,
-                            clip_fraction=0.0, clip_fraction_total=0.0, max_norm=None, lr=math.nan, val_iou=iou,
-                            phase="val")
+        check = HealthCheck.blank(int(trainer.global_step), val_iou=iou, phase="val")
         if trainer.is_global_zero and self._health_log:
             self._health_log.write(check.to_dict())
         for event in self.suite.update(check):
@@ -171,10 +167,7 @@ class HealthMonitor(Callback):
             w.per_height_n += 1
 
     def _nonfinite_check(self, trainer: Any, nonfinite: int) -> HealthCheck:
-        return HealthCheck(step=int(trainer.global_step), loss=math.nan, target_rate=math.nan, pred_mean=math.nan,
-                           pred_min=math.nan, pred_max=math.nan, pred_occupied_frac=math.nan, grad_norm=math.nan,
-                           clip_fraction=0.0, clip_fraction_total=0.0, max_norm=None, lr=math.nan,
-                           nonfinite_steps=nonfinite)
+        return HealthCheck.blank(int(trainer.global_step), nonfinite_steps=nonfinite)
 
     def _check(self, trainer: Any, pl_module: Any, step: int, overlap: float | None, offset: Any = None) -> None:
         w = self.window
@@ -206,8 +199,7 @@ class HealthMonitor(Callback):
             input_offset_voxels=[offset.dx, offset.dy, offset.dz] if offset is not None else None,
             input_offset_m=(list(offset.metres(self.voxel_size)) if offset is not None and self.voxel_size
                             else None),
-            input_offset_gain=(offset.gain if offset is not None and math.isfinite(offset.gain) else
-                               (1e9 if offset is not None else None)),
+            input_offset_gain=min(offset.gain, 1e9) if offset is not None else None,  # inf is not JSON
         )
         w.clear()
         self.checks.append(check)
@@ -264,9 +256,9 @@ class HealthMonitor(Callback):
             logger.log_metrics(metrics, step=check.step)
 
     def _alert(self, trainer: Any, event: HealthEvent) -> None:
-        for logger in trainer.loggers:
-            from occkit.train.loggers import is_wandb_logger
+        from occkit.train.loggers import is_wandb_logger
 
+        for logger in trainer.loggers:
             if not is_wandb_logger(logger):
                 continue
             try:
@@ -294,7 +286,6 @@ def _update_ratios(before: dict[str, list[torch.Tensor]], optimizer: Any) -> dic
         if norm > 0 and delta > 0:  # exactly 0: the step was skipped (non-finite), not starved
             out[_group_name(g, i)] = math.sqrt(delta / norm)
     return out
-
 
 
 def _mean(values: list[float]) -> float:
