@@ -34,6 +34,10 @@ def test_offline_run_holds_metrics_config_and_artifacts(wandb_offline: Path) -> 
     result = fit(cfg, wandb=True, train_loader=train, val_loader=val, verbose=False)
     assert result.state == "finished"
     run = read_offline_run(result.run_dir / "wandb")
+    from occkit.train.loggers import wandb_files_hint
+
+    hint = wandb_files_hint(result.run_dir)  # W&B's banner is silenced; occkit says where the run is
+    assert hint is not None and "wandb sync" in hint and str(result.run_dir / "wandb" / "offline-run-") in hint
     for name in ("train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/occupancy_rate",
                  "target/occupancy_rate", "train/loss_focal", "epoch/train_loss", "epoch/val_loss", "epoch/lr",
                  "epoch/time_seconds", "val/iou", "val/precision", "val/recall", "val/f1"):

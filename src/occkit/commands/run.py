@@ -44,6 +44,11 @@ def register(app: typer.Typer) -> None:
                                                       for k in ("iou", "precision", "recall")))
         typer.echo(f"run dir: {result.run_dir}")
         typer.echo(f"report: {result.report}")
+        from occkit.train.loggers import wandb_files_hint
+
+        hint = wandb_files_hint(result.run_dir)
+        if hint:
+            typer.echo(hint)
         if result.state == "stopped_by_guard":
             raise typer.Exit(3)
         if result.state != "finished":

@@ -67,5 +67,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"validation IoU: {iou:.4f}" if iou is not None else "validation IoU: n/a (no validation ran)")
         if result.best_iou is not None:
             typer.echo(f"best validation IoU: {result.best_iou:.4f} ({result.best_checkpoint})")
+        from occkit.train.loggers import wandb_files_hint
+
+        hint = wandb_files_hint(result.run_dir)
+        if hint:
+            typer.echo(hint)
         if result.state != "finished":
             raise typer.Exit(1)

@@ -127,6 +127,16 @@ def build_wandb_logger(cfg: ExperimentConfig, run_dir: Path, parameter_count: in
     return logger
 
 
+def wandb_files_hint(run_dir: Path) -> str | None:
+    """Where a run's W&B files are and how to upload an offline one (W&B's own banner is silenced)."""
+    folder = Path(run_dir) / "wandb"
+    offline = sorted(folder.glob("offline-run-*"))
+    if offline:
+        return f"W&B offline run: {offline[-1]} (upload it with `wandb sync {offline[-1]}`)"
+    online = sorted(folder.glob("run-*"))
+    return f"W&B run files: {online[-1]}" if online else None
+
+
 def remember_wandb_run(logger: Logger, run_dir: Path) -> None:
     """Store the W&B run id so `--resume` continues the same W&B run."""
     from occkit.utils.atomic import atomic_write_text

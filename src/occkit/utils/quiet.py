@@ -24,4 +24,5 @@ def quiet_third_party() -> None:
     for pattern in _KNOWN_DEPRECATIONS:
         warnings.filterwarnings("ignore", message=pattern)
     warnings.filterwarnings("ignore", category=UserWarning, message=r".*does not have many workers.*")
-    os.environ.setdefault("WANDB_SILENT", "true")  # occkit prints where the W&B run is and how to sync it
+    # `occkit train` and `occkit run` print where the W&B run is and how to sync it instead
+    os.environ.setdefault("WANDB_SILENT", "true")
