@@ -57,14 +57,14 @@ class OccupancyModel:
     def threshold(self) -> float:
         return float(self.cfg.eval.threshold)
 
-    def _run(self, points: Any, pose: Any, refine: str, threshold: float | None) -> Any:
+    def _run(self, points: Any, pose: Any, refine: str | None, threshold: float | None) -> Any:
         from occkit.evaluation.prediction import predict_points
         from occkit.evaluation.refine_modes import REFINE_MODES
 
         pts = np.asarray(points)
         if pts.ndim != 2 or pts.shape[1] < 3 or not np.isfinite(pts[:, :3]).all():
             raise ConfigError(f"points: expected a finite (N, >=3) array in the sensor frame, got shape {pts.shape}")
-        if refine not in REFINE_MODES:
+        if refine is not None and refine not in REFINE_MODES:
             raise ConfigError(f"mode: expected one of {', '.join(REFINE_MODES)}, got {refine!r}")
         T = np.eye(4) if pose is None else np.asarray(pose, np.float64)
         if T.shape != (4, 4):
@@ -75,7 +75,7 @@ class OccupancyModel:
 
     def predict(self, points: Any, pose: Any = None) -> GridPrediction:
         """Occupancy probabilities for an (N, >=3) sensor-frame cloud (``pose``: 4x4 T_world_sensor)."""
-        out = self._run(points, pose, "filter", None)
+        out = self._run(points, pose, None, None)
         return GridPrediction(out.prob, self.spec, out.alignment.T_grid_sensor, self.threshold, out.alignment.path)
 
     def refine(self, points: Any, pose: Any = None, *, mode: str = "default",

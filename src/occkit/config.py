@@ -104,12 +104,12 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; expected a python config file or a config.json")
     if not path.is_file():
-        from occkit.configs import PACKAGED_CONFIGS, packaged_config
+        from occkit.configs import packaged_config, packaged_names
 
         shipped = packaged_config(str(path)) if len(path.parts) <= 2 else None
         if shipped is None:
-            names = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.py") if p.stem != "__init__")
-            raise ConfigError(f"{path}: config file not found (nor a shipped config; those are {', '.join(names)})")
+            raise ConfigError(f"{path}: config file not found (nor a shipped config; those are "
+                              f"{', '.join(packaged_names())})")
         path = shipped
     if path.suffix == ".json":
         try:

@@ -149,6 +149,7 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
     from occkit.data.dataset import OccupancyDataset
     from occkit.geometry.layout import channels_to_grid
     from occkit.train.checkpoint import load_module
+    from occkit.viz.gridfile import write_grid_npz
     from occkit.viz.pictures import write_pictures
 
     module = load_module(checkpoint, cfg).eval()
@@ -168,28 +169,14 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
         written += [path for _, path in write_pictures(
             pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
             gt_name=f"{name}: ground truth", prefix=f"{name}_", html=True)]
-        save_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
-        save_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
+        write_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
+        write_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
     if every:
         from occkit.viz.html import write_samples_html
 
         written.append(write_samples_html(report_dir / "val_samples_view.html", every, cfg.data.grid,
                                           threshold=cfg.eval.threshold))
     return written
-
-
-def save_grid_npz(path: Path, spec: Any, **arrays: Any) -> Path:
-    """A grid file `occkit viz` redraws on its own: the arrays plus ``grid_spec`` (GridSpec JSON)."""
-    import numpy as np
-
-    from occkit.utils.atomic import atomic_write
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, grid_spec=np.array(spec.model_dump_json()), **arrays)
-
-    atomic_write(path, write)
-    return path
 
 
 def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict[str, Any]:

@@ -44,15 +44,10 @@ def save_grids_npz(path: Path, grids: VoxelGrids) -> None:
     """npz with occupancy (bool), soft (float32), count (int32), grid_spec (JSON) and stats (JSON)."""
     import numpy as np
 
-    from occkit.utils.atomic import atomic_write
+    from occkit.viz.gridfile import write_grid_npz
 
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as fh:
-            np.savez_compressed(fh, occupancy=grids.occupancy, soft=grids.soft, count=grids.count,
-                                grid_spec=np.array(grids.spec.model_dump_json()),
-                                stats=np.array(json.dumps(grids.stats)))
-
-    atomic_write(path, write)
+    write_grid_npz(path, grids.spec, occupancy=grids.occupancy, soft=grids.soft, count=grids.count,
+                   stats=np.array(json.dumps(grids.stats)))
 
 
 def _stem(path: Path) -> str:

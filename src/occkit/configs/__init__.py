@@ -13,3 +13,8 @@ def packaged_config(name: str) -> Path | None:
         if candidate.is_file() and candidate.suffix == ".py" and candidate.name != "__init__.py":
             return candidate
     return None
+
+
+def packaged_names() -> list[str]:
+    """The shipped configs' names, sorted."""
+    return sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.py") if p.name != "__init__.py")

@@ -116,6 +116,19 @@ def _nearest_multiple(x: int, p: int) -> int:
     return up if abs(up - x) <= abs(x - down) else down
 
 
+def processing_sizes(orig_size: tuple[int, int], process_res: int, method: str
+                     ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """DA3's two sizes for an image of ``orig_size`` (w, h): after the boundary resize, and after rounding each
+    side to a multiple of 14 ("*_resize") or centre-cropping down to one ("*_crop")."""
+    w0, h0 = orig_size
+    bound = max(w0, h0) if method.startswith("upper") else min(w0, h0)
+    s = process_res / float(bound)
+    w1, h1 = (w0, h0) if bound == process_res else (max(1, int(round(w0 * s))), max(1, int(round(h0 * s))))
+    if method.endswith("resize"):
+        return (w1, h1), (max(1, _nearest_multiple(w1, PATCH_SIZE)), max(1, _nearest_multiple(h1, PATCH_SIZE)))
+    return (w1, h1), ((w1 // PATCH_SIZE) * PATCH_SIZE, (h1 // PATCH_SIZE) * PATCH_SIZE)
+
+
 def processed_intrinsics(K: np.ndarray, orig_size: tuple[int, int], processed_size: tuple[int, int],
                          process_res: int, method: str) -> np.ndarray:
     """Map K of the original ``(w, h)`` image onto DA3's processed ``(w, h)`` output.
@@ -125,14 +138,10 @@ def processed_intrinsics(K: np.ndarray, orig_size: tuple[int, int], processed_si
     to a plain rescale and warns.
     """
     w0, h0 = orig_size
-    bound = max(w0, h0) if method.startswith("upper") else min(w0, h0)
-    s = process_res / float(bound)
-    w1, h1 = (w0, h0) if bound == process_res else (max(1, int(round(w0 * s))), max(1, int(round(h0 * s))))
+    (w1, h1), (w2, h2) = processing_sizes(orig_size, process_res, method)
     if method.endswith("resize"):
-        w2, h2 = max(1, _nearest_multiple(w1, PATCH_SIZE)), max(1, _nearest_multiple(h1, PATCH_SIZE))
         K2 = scale_intrinsics(K, (w0, h0), (w2, h2))
     else:
-        w2, h2 = (w1 // PATCH_SIZE) * PATCH_SIZE, (h1 // PATCH_SIZE) * PATCH_SIZE
         K2 = scale_intrinsics(K, (w0, h0), (w1, h1))
         K2[0, 2] -= (w1 - w2) // 2
         K2[1, 2] -= (h1 - h2) // 2

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from occkit.depth.da3 import PATCH_SIZE, DepthModelUnavailableError, _nearest_multiple
+from occkit.depth.da3 import DepthModelUnavailableError, processing_sizes
 from occkit.errors import InputFileError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -62,13 +62,7 @@ def build_da3_network(name: str = "da3-small", weights: str | Path | None = None
 
 def processed_size(size: tuple[int, int], process_res: int, method: str) -> tuple[int, int]:
     """DA3's processed ``(w, h)`` for an image of ``size``: boundary resize, then round or crop to 14."""
-    w0, h0 = size
-    bound = max(w0, h0) if method.startswith("upper") else min(w0, h0)
-    s = process_res / float(bound)
-    w1, h1 = (w0, h0) if bound == process_res else (max(1, int(round(w0 * s))), max(1, int(round(h0 * s))))
-    if method.endswith("resize"):
-        return max(1, _nearest_multiple(w1, PATCH_SIZE)), max(1, _nearest_multiple(h1, PATCH_SIZE))
-    return (w1 // PATCH_SIZE) * PATCH_SIZE, (h1 // PATCH_SIZE) * PATCH_SIZE
+    return processing_sizes(size, process_res, method)[1]
 
 
 def _load_rgb(image: Any) -> np.ndarray:
@@ -90,14 +84,11 @@ def preprocess(images: list[Any], process_res: int, method: str) -> tuple[np.nda
     for image in images:
         rgb = np.asarray(_load_rgb(image), np.uint8)
         h0, w0 = rgb.shape[:2]
-        w, h = processed_size((w0, h0), process_res, method)
+        (w1, h1), (w, h) = processing_sizes((w0, h0), process_res, method)
         pil = Image.fromarray(rgb)
         if method.endswith("resize"):
             pil = pil.resize((w, h), Image.BICUBIC)
         else:
-            bound = max(w0, h0) if method.startswith("upper") else min(w0, h0)
-            s = process_res / float(bound)
-            w1, h1 = max(1, int(round(w0 * s))), max(1, int(round(h0 * s)))
             pil = pil.resize((w1, h1), Image.BICUBIC)
             left, top = (w1 - w) // 2, (h1 - h) // 2
             pil = pil.crop((left, top, left + w, top + h))

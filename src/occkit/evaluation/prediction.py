@@ -130,13 +130,14 @@ class PointsPrediction:
     prob: np.ndarray  # float32 [x, y, z]
     alignment: Any  # occkit.data.alignment.Alignment: T_grid_sensor, path, in_range_ratio
     model_xyz: np.ndarray  # the points the model saw (sensor frame; scale-aligned when the config asks)
-    refined: RefinedCloud
+    refined: RefinedCloud | None  # None when no refinement was asked for
 
 
 def predict_points(module: Any, to_grids: Any, xyz: np.ndarray, T_world_sensor: np.ndarray, *,
                    ray_origin: np.ndarray | None = None, fields: dict[str, np.ndarray] | None = None,
-                   refine_threshold: float = 0.5, refine: RefineMode = "default") -> PointsPrediction:
-    """Sensor-frame points -> probabilities and refined cloud, through the training pipeline (``to_grids``)."""
+                   refine_threshold: float = 0.5, refine: RefineMode | None = "default") -> PointsPrediction:
+    """Sensor-frame points -> probabilities and refined cloud (``refine=None``: the grid only), through the
+    training pipeline (``to_grids``)."""
     from occkit.frame import Frame
 
     xyz = np.asarray(xyz, np.float32)
@@ -146,8 +147,9 @@ def predict_points(module: Any, to_grids: Any, xyz: np.ndarray, T_world_sensor: 
     al = to_grids.align(frame)
     model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=origin)
     prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor))
-    refined = refine_cloud(model_xyz, prob, to_grids.spec, refine_threshold, mode=refine,
-                           T_grid_points=al.T_grid_sensor, origin=origin, fields=fields or {})
+    refined = None if refine is None else refine_cloud(model_xyz, prob, to_grids.spec, refine_threshold, mode=refine,
+                                                       T_grid_points=al.T_grid_sensor, origin=origin,
+                                                       fields=fields or {})
     return PointsPrediction(prob, al, model_xyz, refined)
 
 

@@ -167,12 +167,12 @@ class FaultResult:
         return max(0, event.step - self.onset_step)
 
 
-def _onset(spec: FaultSpec, run_dir: Path) -> int | None:
+def _onset(spec: FaultSpec, run: Any) -> int | None:
     """Step at which the fault became visible: 0 for injected ones; for a collapse the first step from which on
     nothing is predicted above 0.5."""
     if spec.onset != "collapse":
         return 0
-    pairs = sorted(read_run(run_dir).steps.get("pred/max", []))
+    pairs = sorted(run.steps.get("pred/max", []))
     onset = None
     for step, value in pairs:
         if value < 0.5:
@@ -182,8 +182,8 @@ def _onset(spec: FaultSpec, run_dir: Path) -> int | None:
     return onset
 
 
-def _final(run_dir: Path) -> tuple[float | None, float | None]:
-    run = read_run(run_dir)
+def _final(run: Any) -> tuple[float | None, float | None]:
+    """The last validation IoU and the mean training loss of the last 20 steps."""
     _, ious = run.series("val/iou")
     _, losses = run.series("train/loss")
     losses = [v for v in losses if math.isfinite(v)]
@@ -219,8 +219,9 @@ def run_fault(name: str, base: ExperimentConfig, *, run_root: Path, verbose: boo
     except TrainingHealthError:
         stopped = True
     events = [HealthEvent.from_dict(e) for e in read_jsonl(run_dir / "events.jsonl")]
-    iou, loss = _final(run_dir)
-    return FaultResult(name, spec, run_dir, events, _onset(spec, run_dir), stopped, iou, loss)
+    run = read_run(run_dir)
+    iou, loss = _final(run)
+    return FaultResult(name, spec, run_dir, events, _onset(spec, run), stopped, iou, loss)
 
 
 @dataclass

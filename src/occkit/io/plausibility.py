@@ -19,7 +19,7 @@ MAX_PLAUSIBLE_M = 1.0e5  # no LiDAR sees 100 km; UTM-sized values are handled by
 OUTLIER_DISTANCE_M = 1.0e4  # a point this far from the cloud's median is not part of the scene
 
 
-def plausible_xyz(table: np.ndarray, georeferenced_ok: bool = False) -> bool:
+def plausible_xyz(table: np.ndarray) -> bool:
     """Whether the first three columns look like coordinates: mostly finite (NaN rows are the NaN policy's
     business) and, where finite, within a sane range."""
     xyz = np.asarray(table[:, :3], dtype=np.float64)
@@ -27,9 +27,8 @@ def plausible_xyz(table: np.ndarray, georeferenced_ok: bool = False) -> bool:
     if len(xyz) == 0 or finite.mean() < 0.5:
         return False
     xyz = xyz[finite]
-    limit = 1.0e8 if georeferenced_ok else MAX_PLAUSIBLE_M
     spread = np.abs(xyz - np.median(xyz, axis=0)).max()
-    return bool(np.abs(xyz).max() < limit and spread < MAX_PLAUSIBLE_M)
+    return bool(np.abs(xyz).max() < MAX_PLAUSIBLE_M and spread < MAX_PLAUSIBLE_M)
 
 
 def far_outliers(xyz: np.ndarray) -> np.ndarray:

@@ -129,10 +129,9 @@ def _build_loaders(cfg: ExperimentConfig, train_loader: Any, val_loader: Any) ->
         return train_loader, val_loader
     from occkit.data import build_dataloader
 
-    if cfg.trainer.preprocess_cache:
+    if cfg.trainer.preprocess_cache:  # fit() already set data.cache_dir (resolve_cache_dir)
         from occkit.data.preprocessing import preprocess
 
-        cfg = resolve_cache_dir(cfg)
         if is_rank_zero():
             preprocess(cfg.data, ("train", "val"), workers=cfg.trainer.preprocess_workers, progress=True)
     return (build_dataloader(cfg.data, "train", seed=cfg.seed),
@@ -368,6 +367,7 @@ class _Session:
 
 def _last_callback(ckpt_callbacks: list) -> Any:
     return next(cb for cb in ckpt_callbacks if cb.role == "last")
+
 
 def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
     out = {}

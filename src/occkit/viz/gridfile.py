@@ -53,6 +53,21 @@ def _occupancy_from(path: Path, key: str, a: np.ndarray, free_label: int) -> tup
     return a != 0, None
 
 
+def write_grid_npz(path: str | Path, spec: GridSpec, **arrays: object) -> Path:
+    """An .npz grid file :func:`read_grid_file` reads back on its own: ``arrays`` plus ``grid_spec`` (GridSpec
+    JSON), written atomically."""
+    from occkit.utils.atomic import atomic_write
+
+    path = Path(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare path
+            np.savez_compressed(fh, grid_spec=np.array(spec.model_dump_json()), **arrays)
+
+    atomic_write(path, write)
+    return path
+
+
 def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
     """Load a .npy or .npz grid; raise InputFileError naming the file and the problem."""
     path = Path(path)
