@@ -58,15 +58,19 @@ def test_guard_stop_ends_the_run(base: ExperimentConfig, tmp_path: Path) -> None
     assert status["global_step"] < cfg.trainer.max_steps
 
 
-def test_guard_stop_exit_code_from_cli(base: ExperimentConfig, tmp_path: Path) -> None:
+def _train_with_guard(base: ExperimentConfig, tmp_path: Path, *overrides: str):  # noqa: ANN202 - click Result
+    """`occkit train` on ``base`` with the guard in stop mode and ``overrides`` (each a --set value)."""
     config_file = tmp_path / "cfg.py"
     config_file.write_text(f"config = {base.model_dump(mode='json')!r}\n")
+    sets = [arg for o in ("health.guard=\"stop\"", *overrides) for arg in ("--set", o)]
+    return CliRunner().invoke(app, ["train", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
+                                    *sets])
+
+
+def test_guard_stop_exit_code_from_cli(base: ExperimentConfig, tmp_path: Path) -> None:
     # the grid floats 200 m above the ground and alignment has no fallback: every target is empty
-    result = CliRunner().invoke(app, [
-        "train", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
-        "--set", "health.guard=\"stop\"", "--set", "data.fallback_to_lidar_center=false",
-        "--set", "data.cache_dir=null",
-        "--set", "data.grid.pc_range=[-40, -40, 200, 40, 40, 251.2]"])
+    result = _train_with_guard(base, tmp_path, "data.fallback_to_lidar_center=false", "data.cache_dir=null",
+                               "data.grid.pc_range=[-40, -40, 200, 40, 40, 251.2]")
     assert result.exit_code == 3, result.output
     assert "health guard" in result.output
 
@@ -80,13 +84,9 @@ def test_training_health_error_carries_event() -> None:
 
 def test_guard_stops_a_partial_collapse_with_exit_code_3(base: ExperimentConfig, tmp_path: Path) -> None:
     """Weighted BCE with the class weight inverted: nothing reaches 0.5; the guard stops the run (exit 3)."""
-    config_file = tmp_path / "cfg.py"
-    config_file.write_text(f"config = {base.model_dump(mode='json')!r}\n")
-    result = CliRunner().invoke(app, [
-        "train", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
-        "--set", "health.guard=\"stop\"", "--set", "health.collapse_grace_steps=4",
-        "--set", 'loss.terms=[{"kind": "bce", "pos_weight": 0.002}]', "--set", "optim.lr=0.03",
-        "--set", "model.prior_occupancy=null"])
+    result = _train_with_guard(base, tmp_path, "health.collapse_grace_steps=4",
+                               'loss.terms=[{"kind": "bce", "pos_weight": 0.002}]', "optim.lr=0.03",
+                               "model.prior_occupancy=null")
     assert result.exit_code == 3, result.output
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "stopped_by_guard" and "collapse" in status["message"]

@@ -24,11 +24,7 @@ def training_curves_figure(run: RunRecord) -> Figure:
             smooth = np.convolve(v, np.ones(k) / k, mode="valid")
             loss_ax.plot(s[k - 1:], smooth, color="C0", lw=1.6, label=f"running mean ({k} steps)")
         loss_ax.legend(fontsize=8, loc="upper right")
-    else:
-        loss_ax.text(0.5, 0.5, "no train/loss logged", ha="center", va="center", transform=loss_ax.transAxes)
-    loss_ax.set_xlabel("step")
-    loss_ax.set_ylabel("loss")
-    loss_ax.set_title("training loss", fontsize=10)
+    _label(loss_ax, bool(pairs), "no train/loss logged", "step", "loss", "training loss")
     _, ious = run.series("val/iou")
     _, base = run.series("val/iou_best_baseline")
     ious, base = finite(ious), finite(base)
@@ -39,10 +35,15 @@ def training_curves_figure(run: RunRecord) -> Figure:
             iou_ax.plot(np.arange(1, len(base) + 1), base, "--", color="C3", label="best baseline")
         iou_ax.set_xticks(x)
         iou_ax.legend(fontsize=8, loc="lower right")
-    else:
-        iou_ax.text(0.5, 0.5, "no validation logged", ha="center", va="center", transform=iou_ax.transAxes)
-    iou_ax.set_xlabel("validation (epoch)")
-    iou_ax.set_ylabel("IoU")
-    iou_ax.set_title("validation IoU per epoch", fontsize=10)
+    _label(iou_ax, bool(ious), "no validation logged", "validation (epoch)", "IoU", "validation IoU per epoch")
     fig.suptitle(f"{run.name}: training curves", fontsize=11)
     return fig
+
+
+def _label(ax, has_data: bool, empty: str, xlabel: str, ylabel: str, title: str) -> None:  # noqa: ANN001 - Axes
+    """Axis labels and title; a centred note when the panel has nothing to draw."""
+    if not has_data:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
