@@ -37,6 +37,8 @@ from occkit.utils.atomic import atomic_write, atomic_write_text
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _SPARSE_BELOW = 0.25
+# the camera arrays of a sample (occkit.data.camera_inputs), stored as they are
+CAMERA_DTYPES = {"image": np.uint8, "K": np.float32, "T_grid_cam": np.float32, "depth_gt": np.float32}
 
 
 class CacheError(OccKitError, ValueError):
@@ -62,12 +64,21 @@ def cache_settings(cfg: DataConfig) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "pipeline_version": PIPELINE_VERSION,
         "grid": cfg.grid.model_dump(mode="json"),
-        "input": cfg.input.model_dump(mode="json"),
+        "input": _input_settings(cfg),
         "target": cfg.target.model_dump(mode="json"),
         "alignment": {"ego_frame": cfg.ego_frame, "fallback_to_lidar_center": cfg.fallback_to_lidar_center,
                       "min_in_range_ratio": cfg.min_in_range_ratio,
                       "use_dataset_grid_frame": cfg.use_dataset_grid_frame},
     }  # the source is covered by its fingerprint, recorded per split
+
+
+def _input_settings(cfg: DataConfig) -> dict[str, Any]:
+    """The input config as the cache key sees it; no camera is left out, so caches made before the camera
+    option existed stay valid."""
+    out = cfg.input.model_dump(mode="json")
+    if out.get("camera") is None:
+        out.pop("camera", None)
+    return out
 
 
 def _norm(obj: Any) -> Any:
@@ -156,6 +167,9 @@ def encode(sample: dict[str, Any]) -> dict[str, np.ndarray]:
         out[key] = np.asarray(float(sample[key]))
     if sample.get("sensor_origins") is not None:
         out["sensor_origins"] = np.asarray(sample["sensor_origins"], np.float32).reshape(-1, 3)
+    for key, dtype in CAMERA_DTYPES.items():
+        if sample.get(key) is not None:
+            out[key] = np.asarray(sample[key], dtype)
     return out
 
 
@@ -181,6 +195,9 @@ def decode(data: Any) -> dict[str, Any]:
         out[key] = float(data[key])
     if "sensor_origins" in data:
         out["sensor_origins"] = np.asarray(data["sensor_origins"], np.float32).reshape(-1, 3)
+    for key, dtype in CAMERA_DTYPES.items():
+        if key in data:
+            out[key] = np.asarray(data[key], dtype)
     return out
 
 

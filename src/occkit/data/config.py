@@ -14,6 +14,14 @@ from occkit.sources.config import SourceConfig, SyntheticSourceConfig
 OCCUPANCY_FEATURES = ("occupancy", "soft", "count")
 
 
+class CameraInputConfig(BaseModel):
+    """Camera images in every sample, for a model that predicts depth itself (``model.depth``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    scale: float = Field(0.5, gt=0, le=1, description="image resize factor (the intrinsics are scaled with it)")
+    name: str | None = Field(None, description="which camera of the frame; None = its first")
+
+
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: Literal["lidar", "pseudo"] = "lidar"
@@ -26,6 +34,10 @@ class InputConfig(BaseModel):
                                                      "the ego frame")
     soft_lambda: float = Field(0.3, gt=0)
     soft_gamma: float = Field(5.0, ge=0)
+    camera: CameraInputConfig | None = Field(
+        None, description="also give each sample the camera image (3, H, W), its intrinsics K at that size, "
+                          "T_grid_cam and the true depth when the source has it: the input of a model with its "
+                          "own depth network (model.depth); the voxel input above is still built")
 
 
 class TargetConfig(BaseModel):

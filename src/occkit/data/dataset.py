@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from occkit.data import augment as A
 from occkit.data import cache as C
+from occkit.data.camera_inputs import CAMERA_KEYS, augment_camera
 from occkit.data.config import DataConfig
 from occkit.data.grids import FrameToGrids, check_model_arrays
 from occkit.sources.base import Source
@@ -94,7 +95,8 @@ class OccupancyDataset(Dataset):
         sample = self.load(index)
         if self.augment:
             rng = np.random.default_rng([self.seed, epoch, index])
-            sample = A.apply_sample(sample, A.draw(rng, self.cfg.augment, self.cfg.grid))
+            d = A.draw(rng, self.cfg.augment, self.cfg.grid)
+            sample = augment_camera(A.apply_sample(sample, d), d, self.cfg.grid)
         out: dict[str, Any] = {
             "input": torch.from_numpy(np.ascontiguousarray(sample["input"], dtype=np.float32)),
             "target": torch.from_numpy(np.ascontiguousarray(sample["target"], dtype=np.float32)),
@@ -105,6 +107,9 @@ class OccupancyDataset(Dataset):
             out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=bool))
         if sample.get("sensor_origins") is not None and not self.augment:  # a flipped grid has moved sensors
             out["sensor_origins"] = torch.from_numpy(np.asarray(sample["sensor_origins"], dtype=np.float32))
+        for key in CAMERA_KEYS:
+            if sample.get(key) is not None:
+                out[key] = torch.from_numpy(np.ascontiguousarray(sample[key]))
         return out
 
 
@@ -124,6 +129,9 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         batch["mask"] = torch.stack([s["mask"] for s in samples])
     if samples and all("sensor_origins" in s for s in samples):  # (K, 3) each; K differs between frames
         batch["sensor_origins"] = [s["sensor_origins"] for s in samples]
+    for key in CAMERA_KEYS:  # same-size images: one camera setting per dataset
+        if samples and all(key in s for s in samples):
+            batch[key] = torch.stack([s[key] for s in samples])
     return batch
 
 

@@ -198,6 +198,11 @@ class FrameToGrids:
         if mask is not None:
             out["mask"] = grid_to_channels(mask)
         out["sensor_origins"] = sensor_origins(frame, al.T_grid_sensor)
+        cam = self.cfg.input.camera
+        if cam is not None:
+            from occkit.data.camera_inputs import camera_arrays
+
+            out.update(camera_arrays(frame, al.T_grid_sensor, cam.scale, cam.name))
         return out
 
 
