@@ -115,3 +115,50 @@ def test_da3_small_inside_the_depth_occupancy_graph(net) -> None:
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in head)  # the trained part
     model.zero_grad()
     net.eval()
+
+
+def test_da3_small_trains_with_the_occupancy_network_in_lightning(tmp_path) -> None:
+    """Issue 16, item 4 on a CPU: DA3-small (``model.depth.kind="da3"``) and the BEV U-Net trained together by
+    the real Lightning trainer on the synthetic world's camera images; the depth group's gradient norms are
+    logged and the checkpoint holds DA3's weights beside the occupancy network's."""
+    import csv
+
+    import torch
+
+    from occkit.config import load_config
+    from occkit.train.runner import fit
+
+    cfg = load_config("synthetic_depth_finetune", [
+        f'trainer.runs_root="{tmp_path}"', 'data.grid.pc_range=[-6.4, -6.4, -10.0, 6.4, 6.4, 50.5]',
+        "data.source.train_frames=2", "data.source.val_frames=1", "data.source.test_frames=1",
+        "data.source.accumulate_poses=2", "data.batch_size=1", "trainer.max_epochs=1",
+        "trainer.log_every_n_steps=1", "health.every_n_steps=1", "trainer.preprocess_cache=false",
+        "model.unet_channels=[8, 16]", 'model.depth.kind="da3"', "model.depth.frozen_steps=0",
+        "optim.warmup_steps=0", "data.augment.flip=false", "data.augment.rotate90=false"])
+    result = fit(cfg, run_dir=tmp_path / "da3", wandb=False, verbose=False)
+    norms = []
+    with open(result.run_dir / "metrics.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("health/grad_norm/net.depth"):
+                norms.append(float(row["health/grad_norm/net.depth"]))
+    assert norms and max(norms) > 0
+    state = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    assert sum(k.startswith("net.depth.net.backbone.") for k in state) > 100
+    assert any(k.startswith("net.refinement.") for k in state)
+
+
+def test_da3_takes_unit_images_of_any_size(net) -> None:
+    """The graph hands DA3 [0, 1] images at the sample's size (not a multiple of 14): normalised and resized inside,
+    depth back at the image's size, gradient through the resizes."""
+    import torch
+
+    from occkit.depth.da3_network import DA3DepthModule
+
+    module = DA3DepthModule(net.train(), takes_unit_images=True)
+    images = torch.rand(1, 3, 128, 160, requires_grad=True)
+    depth = module(images)
+    assert depth.shape == (1, 128, 160) and bool(torch.isfinite(depth).all())
+    depth.mean().backward()
+    assert images.grad is not None and float(images.grad.abs().sum()) > 0
+    net.zero_grad()
+    net.eval()

@@ -41,10 +41,14 @@ class ExperimentConfig(BaseModel):
         from occkit.data.config import OCCUPANCY_FEATURES
 
         first = self.data.input.features[0] if self.data.input.features else None
-        if self.model.input_skip and first not in OCCUPANCY_FEATURES:
+        # a depth model's U-Net reads the soft occupancy it splats itself, whatever the voxel input's features
+        if self.model.input_skip and self.model.depth is None and first not in OCCUPANCY_FEATURES:
             raise ValueError(f"model.input_skip reads the input occupancy from the first of data.input.features, "
                              f"which must be one of {OCCUPANCY_FEATURES} (got {first!r}); put one first or set "
                              "model.input_skip=False")
+        if self.model.depth is not None and self.data.input.camera is None:
+            raise ValueError("model.depth predicts depth from camera images, so the samples must carry them: set "
+                             "data.input.camera (e.g. {'scale': 0.5})")
         return self
 
 

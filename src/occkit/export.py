@@ -65,6 +65,9 @@ def export_model(module: Any, out_dir: str | Path, fmt: ExportFormat = "torchscr
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: is a file; --out must be a folder")
     out.mkdir(parents=True, exist_ok=True)
+    from occkit.evaluation.prediction import refuse_image_model
+
+    refuse_image_model(module, "occkit export")
     net = module.net.eval()
     example = example_input(module)
     x = torch.from_numpy(example)

@@ -146,7 +146,7 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
     import numpy as np
     import torch
 
-    from occkit.data.dataset import OccupancyDataset
+    from occkit.data.dataset import OccupancyDataset, collate
     from occkit.geometry.layout import channels_to_grid
     from occkit.train.checkpoint import load_module
     from occkit.viz.gridfile import write_grid_npz
@@ -159,7 +159,7 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
     for index in range(len(dataset)):
         sample = dataset[index]
         with torch.no_grad():
-            prob = torch.sigmoid(module(sample["input"][None].float()))[0]
+            prob = torch.sigmoid(module.predict_batch(collate([sample]))[0])[0]
         pred = channels_to_grid(prob.numpy())
         target = channels_to_grid(sample["target"].numpy()) > 0.5
         name = f"val{index:02d}"

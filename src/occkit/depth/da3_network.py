@@ -138,12 +138,35 @@ class NetworkInference:
 
 
 class DA3DepthModule(torch.nn.Module):
-    """A ``DepthAnything3Net`` as a plain depth module: normalised images (B, 3, H, W) -> depth (B, H, W), for
-    ``occkit.models.depth_occupancy.DepthOccupancyModel`` (its parameters are then named ``depth.net.*``)."""
+    """A ``DepthAnything3Net`` as a plain depth module: images (B, 3, H, W) -> depth (B, H, W), for
+    ``occkit.models.depth_occupancy.DepthOccupancyModel`` (its parameters are then named ``depth.net.*``).
 
-    def __init__(self, net: Any) -> None:
+    By default the images are already ImageNet-normalised at a multiple of DA3's 14-pixel patch.
+    ``takes_unit_images=True`` takes images in [0, 1] at any size, as the occupancy graph hands them: they are
+    normalised and resized to the nearest multiple of 14 here, and the depth is resized back (both bilinear,
+    so the gradient passes)."""
+
+    def __init__(self, net: Any, takes_unit_images: bool = False) -> None:
         super().__init__()
         self.net = net
+        self.takes_unit_images = takes_unit_images
+        self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.from_numpy(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images[:, None], None, None, [], False, False, "saddle_balanced")["depth"][:, 0]
+        if not self.takes_unit_images:
+            return self._depth(images)
+        import torch.nn.functional as F
+
+        h, w = images.shape[-2:]
+        size = (max(14, round(h / 14) * 14), max(14, round(w / 14) * 14))
+        x = (images - self.mean) / self.std
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        depth = self._depth(x)
+        if size != (h, w):
+            depth = F.interpolate(depth[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        return depth
+
+    def _depth(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x[:, None], None, None, [], False, False, "saddle_balanced")["depth"][:, 0]

@@ -46,13 +46,17 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
     spec = to_grids.spec
     points = to_grids.input_points(frame)
     T = to_grids.align(frame, points).T_grid_sensor
-    # what the model saw: with data.input.pseudo_ground_align the points rescaled to the known ground height
-    model_points = np.asarray(to_grids.model_points(frame, T, points), np.float64)
-    inputs = to_grids.input_grid(model_points, T)
-    with torch.no_grad():
-        logits = module(torch.from_numpy(np.ascontiguousarray(inputs, np.float32))[None])
+    if getattr(module, "reads_images", False):  # a depth model: its own depth is the pseudo-LiDAR it refines
+        model_points, logits = _own_depth_points(module, frame, to_grids, T)
+        pseudo = model_points
+    else:
+        # what the model saw: with data.input.pseudo_ground_align the points rescaled to the known ground height
+        model_points = np.asarray(to_grids.model_points(frame, T, points), np.float64)
+        inputs = to_grids.input_grid(model_points, T)
+        with torch.no_grad():
+            logits = module(torch.from_numpy(np.ascontiguousarray(inputs, np.float32))[None])
+        pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)
     prob = channels_to_grid(torch.sigmoid(logits[0].float()).numpy())
-    pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)
     pseudo = pseudo[np.all(np.isfinite(pseudo[:, :3]), axis=1)]
     lidar = np.asarray(frame.target_points if frame.target_points is not None else frame.points, np.float64)
     camera = camera_in_sensor(frame)
@@ -62,3 +66,20 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
                        lidar=lidar[in_grid_mask(lidar, spec, T)], prob=prob,
                        target=to_grids.target_grid(frame, T) > 0.5, T_grid_sensor=T, spec=spec,
                        pseudo=model_points, ray_origin=ray_origin, threshold=float(threshold))
+
+
+def _own_depth_points(module: Any, frame: Any, to_grids: Any, T_grid_sensor: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(the depth model's own ground-aligned points in the sensor frame, its logits) for one frame."""
+    import torch
+
+    from occkit.data.camera_inputs import camera_arrays
+    from occkit.geometry.transforms import apply_transform, invert_transform
+
+    cam = to_grids.cfg.input.camera
+    arrays = camera_arrays(frame, T_grid_sensor, cam.scale, cam.name)
+    batch = {k: torch.from_numpy(np.ascontiguousarray(arrays[k]))[None] for k in ("image", "K", "T_grid_cam")}
+    with torch.no_grad():
+        logits, _ = module.forward_batch(batch)
+        depth = module.net.depth_maps(batch["image"], batch["K"], batch["T_grid_cam"])[0]
+        pts_grid = module.net.grid_points(depth, batch["K"][0], batch["T_grid_cam"][0]).double().numpy()
+    return apply_transform(invert_transform(T_grid_sensor), pts_grid), logits

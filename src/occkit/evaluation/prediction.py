@@ -112,12 +112,22 @@ def _load(module_or_checkpoint: Any, cfg: Any) -> Any:
     return module_or_checkpoint.eval()
 
 
+def refuse_image_model(module: Any, what: str) -> None:
+    """ConfigError for a model with its own depth network (``model.depth``) where a voxel input is given."""
+    if getattr(module, "reads_images", False):
+        from occkit.errors import ConfigError
+
+        raise ConfigError(f"{what}: this model reads camera images through its own depth network (model.depth), "
+                          "not voxelized points; evaluate it on its dataset with: occkit eval RUN")
+
+
 def probability_grid(module: Any, input_grid: np.ndarray) -> np.ndarray:
     """Model input (F*Z, Y, X) -> float32 [x, y, z] probabilities (sigmoid of the logits)."""
     import torch
 
     from occkit.geometry.layout import channels_to_grid
 
+    refuse_image_model(module, "occkit predict")
     with torch.no_grad():
         logits = module(torch.from_numpy(np.ascontiguousarray(input_grid, np.float32))[None])
     return channels_to_grid(torch.sigmoid(logits[0].float()).cpu().numpy()).astype(np.float32)

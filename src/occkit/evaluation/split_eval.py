@@ -95,7 +95,6 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     from torch.utils.data import DataLoader
 
     from occkit.data.dataset import OccupancyDataset, collate
-    from occkit.data.grids import input_occupancy
     from occkit.metrics import OccupancyMetrics
 
     module, cfg, ckpt_name = _module_and_config(module_or_checkpoint, cfg)
@@ -114,11 +113,10 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     quality = _quality_metric(module, cfg, data_cfg, source)
     with torch.no_grad(), _Bar(len(dataset), progress, f"evaluating {split}") as bar:
         for batch in loader:
-            logits = module(batch["input"])
+            logits, occ = module.predict_batch(batch)
             target = batch["target"]
             mask = batch.get("mask") if cfg.eval.use_visibility_mask else None
             overall.update(logits, target, mask)
-            occ = input_occupancy(batch["input"], data_cfg.input.features, nz)
             quality.update(logits, target, occ, mask)
             if ray is not None:
                 _update_rays(ray, logits, target, mask, occ, batch.get("sensor_origins"))

@@ -1,10 +1,51 @@
-"""BEV height U-Net settings."""
+"""BEV height U-Net settings, and the optional depth network in front of it (``model.depth``)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class DepthNetConfig(BaseModel):
+    """A depth network trained in the same graph as the occupancy network (``occkit.models.depth_occupancy``).
+
+    Needs ``data.input.camera``. Its parameters are named ``depth.*`` and the occupancy network's
+    ``refinement.*``: ``optim.custom_keys={"refinement": {"lr_mult": 10}}`` gives the occupancy network ten
+    times the depth network's learning rate.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["cnn", "da3"] = Field("cnn", description="cnn: occkit's small depth CNN (occkit.models.depth_cnn); "
+                                                           "da3: Depth Anything 3 built from its package config")
+    weights: str | None = Field(None, description="cnn: a state-dict file (.pt, read weights-only); da3: a local "
+                                                  "weights folder; None = random initialisation")
+    da3_config: str = Field("da3-small", description="da3: the package config the network is built from")
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 96], min_length=2,
+                                description="cnn: channels per encoder level (each level halves the image)")
+    freeze: bool | list[str] = Field(False, description="True = a frozen depth network; a list of parameter-name "
+                                                        "prefixes freezes those parts (e.g. ['net.backbone.'])")
+    frozen_steps: int = Field(0, ge=0, description="keep the depth network still for the first N optimizer steps: "
+                                                   "until the occupancy network has learnt something, its gradient "
+                                                   "would only push a pre-trained depth network off course")
+    splat: Literal["trilinear", "hard"] = Field("trilinear", description="trilinear: gradients reach the depth "
+                                                                          "(occkit.depth.soft_splat)")
+    prior: Literal["none", "ground_plane"] = Field(
+        "none", description="ground_plane: the network predicts depth relative to where each pixel's ray meets the "
+                            "plane z = data.input.pseudo_ground_z (occkit.depth.plane_prior): the camera's known "
+                            "height gives the scale; none: the network's output is the depth")
+    ground_align: bool = Field(True, description="rescale the points along their rays so that their dominant "
+                                                 "ground lands at data.input.pseudo_ground_z (the scale is a "
+                                                 "constant of the step; the gradient still reaches the depth)")
+    depth_loss_weight: float = Field(
+        0.0, ge=0, description="also train the depth network on the samples' true depth (depth_gt: rendered, or "
+                               "LiDAR projected into the image) with the scale-invariant log loss, at this weight "
+                               "beside the occupancy loss: the supervision it was pre-trained with keeps its "
+                               "geometry while the occupancy loss fine-tunes it; 0 = occupancy loss only")
+    occupancy_grad: bool = Field(True, description="False: the occupancy loss does not reach the depth network (it "
+                                                   "then learns from depth_loss_weight alone): the ablation that "
+                                                   "tells the two training signals apart")
+    max_depth: float = Field(400.0, gt=0, description="depth beyond this (m) is dropped before unprojection")
 
 
 class ModelConfig(BaseModel):
@@ -43,3 +84,6 @@ class ModelConfig(BaseModel):
                              "filter reads beside the occupancy (LMSCNet-style lift back to height); 0 = off")
     skip_occupied_prob: float = Field(0.95, gt=0, lt=1,
                                       description="input_skip: the step-0 probability of a voxel that holds input")
+    depth: DepthNetConfig | None = Field(
+        None, description="a depth network in front of the U-Net: images -> depth -> soft splat -> occupancy "
+                          "(needs data.input.camera); None = the U-Net reads the voxelized input")

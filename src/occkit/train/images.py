@@ -33,7 +33,8 @@ class ValidationImages(Callback):
         from occkit.viz.images import validation_images
 
         with torch.no_grad():
-            prob = torch.sigmoid(pl_module(batch["input"][:1].float()))[0].float().cpu()
+            first = {k: v[:1] for k, v in batch.items() if isinstance(v, torch.Tensor)}
+            prob = torch.sigmoid(pl_module.predict_batch(first)[0])[0].float().cpu()
         pred = channels_to_grid(prob.numpy())
         gt = channels_to_grid(batch["target"][0].float().cpu().numpy()) >= 0.5
         mask = batch.get("mask")

@@ -28,7 +28,11 @@ class OccupancyModule(L.LightningModule):
         # Only the config travels in hparams: load_from_checkpoint rebuilds net and loss from it.
         self.save_hyperparameters({"config": self.cfg.model_dump(mode="json")})
         z = self.cfg.data.grid.shape[2]
-        if net is None:
+        if net is None and self.cfg.model.depth is not None:
+            from occkit.models.depth_occupancy import build_depth_occupancy
+
+            net = build_depth_occupancy(self.cfg.model, self.cfg.data)
+        elif net is None:
             from occkit.models import build_model
 
             net = build_model(self.cfg.model, self.cfg.data.in_channels, z)
@@ -54,6 +58,30 @@ class OccupancyModule(L.LightningModule):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)
 
+    @property
+    def reads_images(self) -> bool:
+        """The network has its own depth network and reads the batch's camera images, not its voxel input."""
+        return callable(getattr(self.net, "forward_batch", None))
+
+    @property
+    def input_features(self) -> list[str]:
+        """The features of the voxel grid the occupancy network reads (a depth model splats ``soft`` only)."""
+        return ["soft"] if self.reads_images else list(self.cfg.data.input.features)
+
+    def forward_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, the voxel features the occupancy network read) for a dataset batch: its ``input``, or
+        for a depth model the grid it splatted from its own depth."""
+        if self.reads_images:
+            return self.net.forward_batch(batch)
+        return self.net(batch["input"]), batch["input"]
+
+    def predict_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, input occupancy (B, Z, Y, X) bool): what evaluation and the baselines read."""
+        from occkit.data.grids import input_occupancy
+
+        logits, grid = self.forward_batch(batch)
+        return logits, input_occupancy(grid, self.input_features, self.cfg.data.grid.shape[2])
+
     def parameter_count(self) -> int:
         counter = getattr(self.net, "parameter_count", None)
         return int(counter()) if callable(counter) else sum(p.numel() for p in self.net.parameters())
@@ -78,8 +106,12 @@ class OccupancyModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         inputs, target, mask = self._unpack(batch)
-        logits = self.net(inputs)
+        logits, _ = self.forward_batch(batch)
         total, terms, per_height = self._loss(logits, target, mask)
+        depth_term = self._depth_loss(batch)
+        if depth_term is not None:
+            total = total + self.cfg.model.depth.depth_loss_weight * depth_term
+            terms["depth"] = depth_term
         stats = self._prediction_stats(logits, target, mask)
         lr = self._current_lr()
         bsz = int(inputs.shape[0])
@@ -111,6 +143,18 @@ class OccupancyModule(L.LightningModule):
         self.log_dict(logs, on_step=True, on_epoch=False, batch_size=bsz)
         self.log("epoch/train_loss", total.detach(), on_step=False, on_epoch=True, sync_dist=True, batch_size=bsz)
         return total
+
+    def _depth_loss(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """model.depth.depth_loss_weight: the scale-invariant log loss of the depth the grid was made from against
+        the batch's true depth, or None when off, frozen this step or without depth_gt."""
+        dcfg = self.cfg.model.depth
+        depth = getattr(self.net, "last_depth_graph", None)
+        if (dcfg is None or not dcfg.depth_loss_weight or depth is None or not depth.requires_grad
+                or "depth_gt" not in batch):
+            return None
+        from occkit.models.depth_cnn import silog_loss
+
+        return silog_loss(depth, batch["depth_gt"].to(depth.dtype), lam=0.5)
 
     @torch.no_grad()
     def _prediction_stats(self, logits: torch.Tensor, target: torch.Tensor,
@@ -151,6 +195,11 @@ class OccupancyModule(L.LightningModule):
         self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
         self.log("train/clipped", float(clipped), on_step=True, on_epoch=False)
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        depth_cfg = self.cfg.model.depth
+        if depth_cfg is not None and self.reads_images:  # model.depth.frozen_steps
+            self.net.hold_depth = self.global_step < depth_cfg.frozen_steps
+
     def on_train_epoch_start(self) -> None:
         self._epoch_t0 = time.perf_counter()
 
@@ -171,17 +220,20 @@ class OccupancyModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         inputs, target, mask = self._unpack(batch)
-        logits = self.net(inputs)
+        logits, occ = self.predict_batch(batch)
         total, _, _ = self._loss(logits, target, mask)
+        bsz = int(inputs.shape[0])
         if torch.isfinite(total).all():
-            self.log("epoch/val_loss", total, on_step=False, on_epoch=True, sync_dist=True,
-                     batch_size=int(inputs.shape[0]))
+            self.log("epoch/val_loss", total, on_step=False, on_epoch=True, sync_dist=True, batch_size=bsz)
         self.val_metric.update(logits.detach().float(), target, mask)
         if self.val_quality is not None:
-            from occkit.data.grids import input_occupancy
-
-            occ = input_occupancy(inputs, self.cfg.data.input.features, self.cfg.data.grid.shape[2])
             self.val_quality.update(logits.detach().float(), target, occ, mask)
+        depth = getattr(self.net, "last_depth", None)
+        if self.reads_images and depth is not None and "depth_gt" in batch:
+            from occkit.metrics.depth import depth_errors
+
+            for name, value in depth_errors(depth, batch["depth_gt"]).items():
+                self.log(f"val/depth_{name}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=bsz)
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metric.compute()  # torchmetrics syncs the counts across ranks
