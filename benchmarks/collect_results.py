@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["quality", "refinement", "voxelize", "synth", "train_throughput", "health_faults", "loss_study"]
+ORDER = ["quality", "refinement", "depth_finetune", "voxelize", "synth", "train_throughput", "health_faults",
+         "loss_study"]
 
 
 def main() -> None:
