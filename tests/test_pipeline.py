@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -115,3 +116,15 @@ def test_a_pseudo_lidar_run_reports_raw_refined_and_lidar_clouds(tmp_path: Path)
     with Image.open(report / "val00_clouds.png") as im:
         assert im.width > 600 and len(set(im.convert("RGB").getdata())) > 5
     assert "plotly" in (report / "val00_clouds.html").read_text()[:300000].lower()
+    # drawn in the grid frame, measured against the LiDAR in that same frame: the sensor frame's distances
+    from occkit.data.grids import FrameToGrids
+    from occkit.evaluation.frame_refine import refine_frame
+    from occkit.evaluation.refine import chamfer_distance
+    from occkit.pipeline import write_refined_cloud_pictures
+    from occkit.train.checkpoint import load_module
+
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    figures = write_refined_cloud_pictures(ckpt, cfg, tmp_path / "again")
+    fc = refine_frame(load_module(ckpt, cfg).eval(), cfg.data.source.build("val")[0], FrameToGrids(cfg.data),
+                      cfg.eval.refine_threshold)
+    assert figures["raw"]["chamfer"] == pytest.approx(chamfer_distance(fc.raw, fc.lidar).chamfer, rel=1e-6)

@@ -182,6 +182,8 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
 def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report_dir: Path) -> dict[str, Any]:
     """Raw pseudo-LiDAR, refined cloud and LiDAR of the first validation frame, side by side (PNG + 3D HTML),
     with their Chamfer distance and F-score at one voxel to the LiDAR."""
+    import numpy as np
+
     from occkit.data.grids import FrameToGrids
     from occkit.evaluation.frame_refine import refine_frame
     from occkit.evaluation.refine import chamfer_distance, fscore
@@ -191,15 +193,20 @@ def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report
     module = load_module(checkpoint, cfg).eval()
     frame = cfg.data.source.build("val")[0]
     fc = refine_frame(module, frame, FrameToGrids(cfg.data), cfg.eval.refine_threshold)
-    clouds = {"raw": fc.raw, "refined": fc.refined.xyz, "lidar": fc.lidar}
-    title = f"val00 ({frame.frame_id}): raw pseudo-LiDAR, refined, LiDAR"
+    from occkit.geometry.transforms import apply_transform
+
+    # drawn in the grid frame: a nadir sensor's own x axis points down, so its frame would give a side view
+    clouds = {name: apply_transform(fc.T_grid_sensor, np.asarray(cloud, np.float64)[:, :3])
+              for name, cloud in (("raw", fc.raw), ("refined", fc.refined.xyz), ("lidar", fc.lidar))}
+    title = f"val00 ({frame.frame_id}): raw pseudo-LiDAR, refined, LiDAR (grid frame)"
     pics = [write_clouds_bev(report_dir / "val00_clouds.png", clouds, fc.refined.origin, title),
             write_clouds_html(report_dir / "val00_clouds.html", clouds, fc.refined.origin, title)]
     voxel = float(min(cfg.data.grid.size[0], cfg.data.grid.size[1]))
     figures = {}
     for name in ("raw", "refined"):
-        figures[name] = {"chamfer": chamfer_distance(clouds[name], fc.lidar).chamfer,
-                         "fscore_1vox": fscore(clouds[name], fc.lidar, voxel).fscore, "points": len(clouds[name])}
+        lidar = clouds["lidar"]
+        figures[name] = {"chamfer": chamfer_distance(clouds[name], lidar).chamfer,
+                         "fscore_1vox": fscore(clouds[name], lidar, voxel).fscore, "points": len(clouds[name])}
     return {"frame": frame.frame_id, **figures, "counts": fc.refined.counts, "pictures": pics}
 
 
