@@ -187,14 +187,13 @@ def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report
     from occkit.data.grids import FrameToGrids
     from occkit.evaluation.frame_refine import refine_frame
     from occkit.evaluation.refine import chamfer_distance, fscore
+    from occkit.geometry.transforms import apply_transform
     from occkit.train.checkpoint import load_module
     from occkit.viz.clouds import write_clouds_bev, write_clouds_html
 
     module = load_module(checkpoint, cfg).eval()
     frame = cfg.data.source.build("val")[0]
     fc = refine_frame(module, frame, FrameToGrids(cfg.data), cfg.eval.refine_threshold)
-    from occkit.geometry.transforms import apply_transform
-
     # drawn in the grid frame: a nadir sensor's own x axis points down, so its frame would give a side view
     clouds = {name: apply_transform(fc.T_grid_sensor, np.asarray(cloud, np.float64)[:, :3])
               for name, cloud in (("raw", fc.raw), ("refined", fc.refined.xyz), ("lidar", fc.lidar))}
@@ -203,8 +202,8 @@ def write_refined_cloud_pictures(checkpoint: Path, cfg: ExperimentConfig, report
             write_clouds_html(report_dir / "val00_clouds.html", clouds, fc.refined.origin, title)]
     voxel = float(min(cfg.data.grid.size[0], cfg.data.grid.size[1]))
     figures = {}
+    lidar = clouds["lidar"]
     for name in ("raw", "refined"):
-        lidar = clouds["lidar"]
         figures[name] = {"chamfer": chamfer_distance(clouds[name], lidar).chamfer,
                          "fscore_1vox": fscore(clouds[name], lidar, voxel).fscore, "points": len(clouds[name])}
     return {"frame": frame.frame_id, **figures, "counts": fc.refined.counts, "pictures": pics}

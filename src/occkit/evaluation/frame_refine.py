@@ -80,6 +80,5 @@ def _own_depth_points(module: Any, frame: Any, to_grids: Any, T_grid_sensor: np.
     batch = {k: torch.from_numpy(np.ascontiguousarray(arrays[k]))[None] for k in ("image", "K", "T_grid_cam")}
     with torch.no_grad():
         logits, _ = module.forward_batch(batch)
-        depth = module.net.depth_maps(batch["image"], batch["K"], batch["T_grid_cam"])[0]
-        pts_grid = module.net.grid_points(depth, batch["K"][0], batch["T_grid_cam"][0]).double().numpy()
+    pts_grid = module.net.last_points[0].double().cpu().numpy()  # the points that forward pass splatted
     return apply_transform(invert_transform(T_grid_sensor), pts_grid), logits

@@ -63,8 +63,10 @@ class DepthOccupancyModel(nn.Module):
             for p in hits:
                 p.requires_grad_(False)
         self.depth_frozen = not any(p.requires_grad for p in self.depth.parameters())
-        self.last_depth: torch.Tensor | None = None
+        # what the last occupancy_input call splatted: the depth (ground scale applied, with its graph for a depth
+        # loss) and each sample's grid-frame points (detached, for refining the cloud)
         self.last_depth_graph: torch.Tensor | None = None
+        self.last_points: list[torch.Tensor] = []
         # set by the training loop for model.depth.frozen_steps: no gradient reaches the depth network meanwhile
         self.hold_depth = False
 
@@ -94,16 +96,17 @@ class DepthOccupancyModel(nn.Module):
                                    self.max_depth or 400.0)
         return d * plane.to(d.dtype)
 
-    def grid_points(self, depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor) -> torch.Tensor:
-        """One (H, W) depth map -> (N, 3) grid-frame points, ground-aligned when ``ground_z`` is set: scaled
-        along the camera rays so that their dominant ground lands at ``ground_z`` (``occkit.depth.scale_align``).
-        The scale is computed without gradient (a mode is not differentiable) and applied as a constant, so the
-        gradient still reaches every depth value."""
-        pts, _ = self._aligned_points(depth, K, T_grid_cam)
-        return pts
+    @property
+    def last_depth(self) -> torch.Tensor | None:
+        """The depth the last grid was made from, without its graph (the depth-error figures)."""
+        return None if self.last_depth_graph is None else self.last_depth_graph.detach()
 
     def _aligned_points(self, depth: torch.Tensor, K: torch.Tensor,
                         T_grid_cam: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """One (H, W) depth map -> ((N, 3) grid-frame points, scale), ground-aligned when ``ground_z`` is set:
+        scaled along the camera rays so that their dominant ground lands at ``ground_z``
+        (``occkit.depth.scale_align``). The scale is computed without gradient (a mode is not differentiable)
+        and applied as a constant, so the gradient still reaches every depth value."""
         valid = depth < self.max_depth if self.max_depth is not None else None
         pts = unproject_depth_torch(depth, K, T_grid_cam, valid=valid)
         if self.ground_z is None or len(pts) == 0:
@@ -117,17 +120,16 @@ class DepthOccupancyModel(nn.Module):
 
     def occupancy_input(self, depth: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor) -> torch.Tensor:
         """(B, H, W) depth -> (B, Z, Y, X) soft-occupancy input of the BEV network (one feature: soft)."""
-        grids, scales = [], []
+        grids, scales, points = [], [], []
         splat_depth = depth if self.occupancy_grad else depth.detach()
         for b in range(depth.shape[0]):
             pts, scale = self._aligned_points(splat_depth[b], K[b], T_grid_cam[b])
             soft, _ = splat_soft_occupancy(pts, self.spec, mode=self.splat, lam=self.lam, gamma=self.gamma)
             grids.append(grid_to_channels(soft))
             scales.append(scale)
-        # the depth the grid was made from (ground scale applied): with its graph for a depth loss, and detached
-        # for the depth-error figures
+            points.append(pts.detach())
         self.last_depth_graph = depth * torch.tensor(scales, dtype=depth.dtype, device=depth.device).view(-1, 1, 1)
-        self.last_depth = self.last_depth_graph.detach()
+        self.last_points = points
         return torch.stack(grids).to(depth.dtype)
 
     def forward_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,7 +143,7 @@ class DepthOccupancyModel(nn.Module):
         return self.refinement(grid), grid
 
     def forward(self, images: torch.Tensor, K: torch.Tensor, T_grid_cam: torch.Tensor) -> torch.Tensor:
-        return self.refinement(self.occupancy_input(self.depth_maps(images, K, T_grid_cam), K, T_grid_cam))
+        return self.forward_batch({"image": images, "K": K, "T_grid_cam": T_grid_cam})[0]
 
 
 def build_depth_network(cfg: DepthNetConfig) -> nn.Module:
