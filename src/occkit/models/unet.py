@@ -78,6 +78,7 @@ class BEVHeightOccupancy(nn.Module):
             self.register_buffer("skip_offset", torch.tensor(0.0))
         self.stride = 2 ** (len(chans) - 1)
         self.reset_parameters()
+        use_channels_last(self)
 
     def reset_parameters(self) -> None:
         """Kaiming (fan_out, relu) for convs, unit/zero norms, tiny head weights and the prior bias."""
@@ -146,7 +147,7 @@ class BEVHeightOccupancy(nn.Module):
             if self.shared is not None:
                 copy = copy + self.shared(levels, None if self.lift is None else self.lift(x))
             logits = logits + self.skip_gain * copy + self.skip_offset
-        return logits[..., :h, :w]
+        return logits[..., :h, :w].contiguous()
 
     def parameter_count(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -159,6 +160,14 @@ class BEVHeightOccupancy(nn.Module):
         return (f"BEVHeightOccupancy(in={self.in_channels}, out={self.out_levels}, channels={self.channels}, "
                 f"norm={self.cfg.norm}, {opts or 'plain'}, dropout={self.cfg.dropout}, "
                 f"prior={self.cfg.prior_occupancy}, params={self.parameter_count() / 1e6:.2f}M)")
+
+
+def use_channels_last(net: nn.Module) -> None:
+    """Store every 2D convolution's weights channels-last (NHWC): oneDNN then runs the convolutions, forward and
+    backward, about twice as fast on a CPU (and tensor cores prefer it on a GPU); the results are the same."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
 
 
 def build_model(cfg: ModelConfig, in_channels: int, out_levels: int) -> BEVHeightOccupancy:
