@@ -229,3 +229,30 @@ def test_the_share_of_time_spent_waiting_for_data_is_logged(finished_run) -> Non
     steps = [v for _, v in column(rows, "perf/step_seconds")]
     assert len(waits) == cfg.trainer.max_epochs and all(0.0 <= w < 1.0 for w in waits)  # one per epoch
     assert all(s > 0 for s in steps)
+
+
+def test_auto_precision_trains_in_bf16_exactly_where_the_cpu_computes_it_natively(tmp_path: Path) -> None:
+    import lightning as L
+
+    from occkit.train.runner import resolve_precision
+
+    assert resolve_precision("32-true", "cpu") == "32-true" and resolve_precision("bf16-mixed", "cpu") == "bf16-mixed"
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    expected = "bf16-mixed" if native else "32-true"
+    assert resolve_precision("auto", "cpu") == expected
+
+    class Seen(L.Callback):
+        precision: str | None = None
+        logits_dtype: torch.dtype | None = None
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            Seen.precision = trainer.precision
+            with trainer.precision_plugin.forward_context():
+                Seen.logits_dtype = pl_module(batch["input"]).dtype
+
+    train, val = tiny_loaders(4, 2)
+    cfg = tiny_config(tmp_path, trainer={"max_epochs": 1, "precision": "auto", "accelerator": "cpu"})
+    result = fit(cfg, train_loader=train, val_loader=val, verbose=False, callbacks=[Seen()])
+    assert result.state == "finished"
+    assert Seen.precision == expected
+    assert Seen.logits_dtype == (torch.bfloat16 if native else torch.float32)

@@ -29,7 +29,9 @@ class TrainerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_epochs: int = Field(10, ge=1)
     max_steps: int = -1
-    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "auto"] = Field(
+        "32-true", description="auto = bf16-mixed where the device computes bf16 natively (a CUDA GPU that "
+                               "supports it, a CPU with AVX-512 BF16 or AMX), else 32-true")
     accumulate_grad_batches: int = Field(1, ge=1)
     accelerator: str = "auto"
     devices: int | str = 1

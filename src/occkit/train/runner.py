@@ -148,12 +148,28 @@ def _health_callbacks(cfg: ExperimentConfig, run_dir: Path, rank_zero: bool) -> 
                           voxel_size=tuple(cfg.data.grid.voxel_size))]
 
 
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto``: bf16-mixed where bf16 is native on the device that will train (about 1.6x faster convolutions on
+    such a CPU, less memory on a GPU), 32-true elsewhere (emulated bf16 would be slower); others pass through."""
+    if precision != "auto":
+        return precision
+    wants_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if wants_gpu:
+        native = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    else:
+        try:
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            native = False
+    return "bf16-mixed" if native else "32-true"
+
+
 def _build_trainer(cfg: ExperimentConfig, loggers: list, callbacks: list[Callback], run_dir: Path,
                    has_val: bool) -> L.Trainer:
     t = cfg.trainer
     kwargs: dict[str, Any] = dict(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
-        precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps,
+        precision=resolve_precision(t.precision, t.accelerator), max_epochs=t.max_epochs, max_steps=t.max_steps,
         accumulate_grad_batches=t.accumulate_grad_batches, check_val_every_n_epoch=t.check_val_every_n_epoch,
         log_every_n_steps=t.log_every_n_steps, logger=loggers, callbacks=callbacks,
         default_root_dir=str(run_dir), enable_progress_bar=t.progress_bar, plugins=[AtomicCheckpointIO()],
