@@ -129,3 +129,40 @@ def test_augmentation_does_not_depend_on_loader_workers() -> None:
         assert a["frame_id"] == b["frame_id"]
         assert torch.equal(a["input"], b["input"]) and torch.equal(a["mask"], b["mask"])
     assert not torch.equal(batches[0][0][0]["target"], batches[0][1][0]["target"])  # epochs differ
+
+
+def test_crop_cuts_input_target_and_mask_to_one_random_window() -> None:
+    frames = [_frame(i) for i in range(3)]
+    cfg = _cfg(augment=AugmentConfig(flip=False, rotate90=False, crop=(5, 3)))
+    train = OccupancyDataset(cfg, "train", source=MemorySource(frames), seed=1)
+    val = OccupancyDataset(cfg, "val", source=MemorySource(frames), seed=1)
+    assert train.augment and not val.augment
+    Z = SPEC.shape[2]
+    seen = set()
+    for e in range(30):
+        s = train[(0, e)]
+        assert s["input"].shape == (2 * Z, 3, 5) and s["target"].shape == (Z, 3, 5) and s["mask"].shape == (Z, 3, 5)
+        assert torch.equal(s["input"][:Z] > 0, s["target"] > 0)  # the same window of every grid
+        full = train.load(0)
+        # find the window in the full target by its mask (the mask has an asymmetric patch): it must be a real slice
+        hits = [(y0, x0) for y0 in range(8 - 3 + 1) for x0 in range(8 - 5 + 1)
+                if np.array_equal(full["mask"][:, y0:y0 + 3, x0:x0 + 5], s["mask"].numpy())
+                and np.array_equal(full["target"][:, y0:y0 + 3, x0:x0 + 5], s["target"].numpy())]
+        assert hits
+        seen.add(hits[0])
+    assert len(seen) > 4  # windows move between epochs
+    assert val[0]["target"].shape == (Z, 8, 8)  # validation sees whole grids
+
+
+def test_crop_settings_are_checked() -> None:
+    from occkit.config import ConfigError, validate_config
+
+    base = {"data": {"grid": SPEC.model_dump(), "augment": {"crop": [9, 4]}}}
+    with pytest.raises(ConfigError, match=r"data.augment.crop: a \(9, 4\) window does not fit the 8 x 8 grid"):
+        validate_config(base)
+    with pytest.raises(ConfigError, match="crop"):
+        validate_config({"data": {"augment": {"crop": [0, 4]}}})
+    with pytest.raises(ConfigError, match="data.augment.crop cannot be used with data.input.camera"):
+        validate_config({"data": {"grid": SPEC.model_dump(), "augment": {"crop": [4, 4]},
+                                  "input": {"camera": {"scale": 0.5}}}})
+

@@ -46,6 +46,15 @@ class ExperimentConfig(BaseModel):
             raise ValueError(f"model.input_skip reads the input occupancy from the first of data.input.features, "
                              f"which must be one of {OCCUPANCY_FEATURES} (got {first!r}); put one first or set "
                              "model.input_skip=False")
+        crop = self.data.augment.crop
+        if crop is not None:
+            nx, ny, _ = self.data.grid.shape
+            if crop[0] > nx or crop[1] > ny:
+                raise ValueError(f"data.augment.crop: a ({crop[0]}, {crop[1]}) window does not fit the "
+                                 f"{nx} x {ny} grid")
+            if self.data.input.camera is not None:
+                raise ValueError("data.augment.crop cannot be used with data.input.camera: a camera sees the whole "
+                                 "grid, so its image and transform would no longer match a cropped one")
         if self.model.depth is not None and self.data.input.camera is None:
             raise ValueError("model.depth predicts depth from camera images, so the samples must carry them: set "
                              "data.input.camera (e.g. {'scale': 0.5})")

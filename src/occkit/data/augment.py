@@ -63,6 +63,24 @@ def apply_grid(array: Any, d: AugmentDraw) -> Any:
     return np.ascontiguousarray(out)
 
 
+def crop_window(rng: np.random.Generator, crop: tuple[int, int], spec: GridSpec) -> tuple[slice, slice]:
+    """A random (y, x) window of ``crop = (x cells, y cells)`` inside the grid, uniform over its positions."""
+    nx, ny, _ = spec.shape
+    cx, cy = min(crop[0], nx), min(crop[1], ny)
+    x0, y0 = int(rng.integers(nx - cx + 1)), int(rng.integers(ny - cy + 1))
+    return slice(y0, y0 + cy), slice(x0, x0 + cx)
+
+
+def crop_sample(sample: dict[str, Any], window: tuple[slice, slice]) -> dict[str, Any]:
+    """Cut input, target and mask to the same (y, x) window; other keys pass through, except the sensor origins,
+    which no longer fit a cropped grid's frame."""
+    out = {k: v for k, v in sample.items() if k != "sensor_origins"}
+    for key in GRID_KEYS:
+        if key in out and out[key] is not None:
+            out[key] = np.ascontiguousarray(out[key][..., window[0], window[1]])
+    return out
+
+
 def apply_sample(sample: dict[str, Any], d: AugmentDraw) -> dict[str, Any]:
     """Apply the same draw to input, target and mask of a sample dict; other keys pass through."""
     out = dict(sample)

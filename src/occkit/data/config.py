@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from occkit.geometry.grid import GridSpec
 from occkit.sources.config import SourceConfig, SyntheticSourceConfig
@@ -53,6 +53,18 @@ class AugmentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     flip: bool = True
     rotate90: bool = True
+    crop: tuple[int, int] | None = Field(
+        None, description="train on a random window of (x, y) cells of each grid (all height levels kept); "
+                          "the network is convolutional, so it still validates and predicts on whole grids. A "
+                          "window a quarter of the grid costs a quarter of the compute: four times the steps for "
+                          "the same time, and samples that vary more. None = whole grids")
+
+    @field_validator("crop")
+    @classmethod
+    def _positive_crop(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and min(v) < 1:
+            raise ValueError(f"expected two positive cell counts (x, y) (got {v})")
+        return v
 
 
 class DepthModelConfig(BaseModel):

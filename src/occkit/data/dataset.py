@@ -46,7 +46,8 @@ class OccupancyDataset(Dataset):
         self.to_grids = FrameToGrids(cfg)
         self.seed = int(seed)
         self.epoch = 0
-        any_aug = cfg.augment.flip or (cfg.augment.rotate90 and A.can_rotate(cfg.grid))
+        a = cfg.augment
+        any_aug = a.flip or (a.rotate90 and A.can_rotate(cfg.grid)) or a.crop is not None
         self.augment = (split == "train" and any_aug) if augment is None else augment
         self.cache_dir = self._open_cache()
         self._warned = False
@@ -97,6 +98,8 @@ class OccupancyDataset(Dataset):
             rng = np.random.default_rng([self.seed, epoch, index])
             d = A.draw(rng, self.cfg.augment, self.cfg.grid)
             sample = augment_camera(A.apply_sample(sample, d), d, self.cfg.grid)
+            if self.cfg.augment.crop is not None:
+                sample = A.crop_sample(sample, A.crop_window(rng, self.cfg.augment.crop, self.cfg.grid))
         out: dict[str, Any] = {
             "input": torch.from_numpy(np.ascontiguousarray(sample["input"], dtype=np.float32)),
             "target": torch.from_numpy(np.ascontiguousarray(sample["target"], dtype=np.float32)),
