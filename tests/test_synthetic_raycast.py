@@ -132,3 +132,45 @@ def test_culling_matches_brute_force_on_a_real_scene():
     assert prim_hit.sum() > 100
     np.testing.assert_allclose(hits.t[prim_hit], best[prim_hit], atol=1e-9)
     assert np.all(hits.t <= best + 1e-9)  # never farther than the nearest primitive
+
+
+def test_rays_crossing_a_box_by_hand():
+    from occkit.synthetic.raycast import rays_crossing_box
+
+    lo, hi = np.array([-1.0, -1.0, 0.0]), np.array([1.0, 1.0, 2.0])
+    o = np.array([0.0, 0.0, 10.0])
+    dirs = np.array([[0.0, 0.0, -1.0],  # straight down into the box (enters at t = 8)
+                     [1.0, 0.0, 0.0],  # parallel to the top face, above it: never inside
+                     [0.0, 0.0, 1.0],  # away from it
+                     [0.6, 0.0, -0.8],  # down and out: at z = 2 it is 6 m to the side
+                     [0.1, 0.0, -np.sqrt(0.99)]])  # down, slightly aside: still enters through the top
+    assert rays_crossing_box(o, dirs, lo, hi, 100.0).tolist() == [True, False, False, False, True]
+    assert rays_crossing_box(o, dirs, lo, hi, 7.0).tolist() == [False] * 5  # too short to reach it
+    inside = np.array([0.5, 0.5, 1.0])  # from inside every direction crosses it
+    assert rays_crossing_box(inside, dirs, lo, hi, 0.1).all()
+
+
+def test_casting_into_a_region_keeps_every_point_inside_it():
+    """Noise-free sweeps: the rays cast only into the target box return exactly the whole sweep's points inside it."""
+    from occkit.geometry.transforms import invert_transform
+    from occkit.sources.synthetic import SyntheticSourceConfig
+    from occkit.synthetic.sensors import LidarConfig
+    from occkit.synthetic.world import generate_sample
+
+    box = (-19.2, -19.2, -10.0, 19.2, 19.2, 50.5)
+    lidar = LidarConfig(range_noise_m=0.0, dropout=0.0, points_per_frame=6000)
+    whole = SyntheticSourceConfig(preset="uav_town", seed=3, val_frames=2, frames_per_scene=2, accumulate_poses=5,
+                                  accumulate_dt=2.0, lidar=lidar)
+    cut = whole.model_copy(update={"accumulate_region": box})
+
+    def inside(cfg: SyntheticSourceConfig, i: int) -> tuple[np.ndarray, int]:
+        s = generate_sample(cfg, "val", i)
+        p = s.target_points.astype(np.float64) @ (T := invert_transform(s.T_world_ego) @ s.T_world_lidar)[:3, :3].T
+        p += T[:3, 3]
+        keep = np.all((p >= np.array(box[:3])) & (p <= np.array(box[3:])), axis=1)
+        return np.round(p[keep], 4), len(s.target_points)
+
+    for i in range(2):
+        (a, n_whole), (b, n_cut) = inside(whole, i), inside(cut, i)
+        assert len(a) > 1000 and n_cut < n_whole  # fewer points in all, the same ones inside the box
+        np.testing.assert_array_equal(a[np.lexsort(a.T)], b[np.lexsort(b.T)])

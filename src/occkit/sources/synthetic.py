@@ -42,6 +42,12 @@ class SyntheticSourceConfig(BaseModel):
         0, ge=0, description="redraws the accumulated sweeps (scan pattern phase, range noise, registration noise) "
                              "of the same scenes and poses: two seeds give two realizations of one target, whose "
                              "agreement is the ceiling any predictor can reach (benchmarks/quality.py)")
+    accumulate_region: tuple[float, float, float, float, float, float] | None = Field(
+        None, description="(x_min, y_min, z_min, x_max, y_max, z_max) in each frame's ego frame, e.g. the target "
+                          "grid's pc_range: the accumulated sweeps cast only the rays that cross this box (grown by "
+                          "2 m for the registration noise), since no point outside it reaches the target. Under a "
+                          "UAV the grid is a small part of the footprint, so this makes accumulation several times "
+                          "cheaper; the frame's own sweep stays whole. None = whole sweeps")
     ship_target: Literal["none", "lidar", "solid"] = Field(
         "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
         "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")
@@ -56,6 +62,14 @@ class SyntheticSourceConfig(BaseModel):
     def _known_grid(cls, v: str) -> str:
         if v != "auto" and v not in GridSpec.PRESETS:
             raise ValueError(f"target_grid must be 'auto' or a GridSpec preset {sorted(GridSpec.PRESETS)}, got {v!r}")
+        return v
+
+    @field_validator("accumulate_region")
+    @classmethod
+    def _ordered_region(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is not None and not all(v[i] < v[i + 3] for i in range(3)):
+            raise ValueError(f"expected (x_min, y_min, z_min, x_max, y_max, z_max) with each min below its max "
+                             f"(got {v})")
         return v
 
     def target_spec(self) -> GridSpec:
@@ -107,5 +121,8 @@ class SyntheticSource:
         return [frame_id(self.cfg, self.split, i) for i in range(self._n)]
 
     def fingerprint(self) -> str:
-        payload = {"config": self.cfg.model_dump(mode="json"), "split": self.split, "version": GENERATOR_VERSION}
+        # a setting left at None stays out, so caches made before it existed keep their fingerprint
+        config = self.cfg.model_dump(mode="json", exclude={"accumulate_region"} if self.cfg.accumulate_region is None
+                                     else None)
+        payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -137,6 +137,23 @@ class Scene:
                 "ell": (self.ell_center, self.ell_radii.max(axis=1)),
                 "cyl": (cyl_c, cyl_r)}
 
+    def top_within(self, lo_xy: np.ndarray, hi_xy: np.ndarray, step: float = 1.0) -> float:
+        """An upper bound of every surface's height over the rectangle [lo_xy, hi_xy]: the highest bounding
+        sphere that reaches over it, and the terrain sampled every ``step`` metres plus what its slope allows
+        between samples."""
+        lo, hi = np.asarray(lo_xy, dtype=np.float64), np.asarray(hi_xy, dtype=np.float64)
+        xs = np.arange(lo[0], hi[0] + step, step)
+        ys = np.arange(lo[1], hi[1] + step, step)
+        gx, gy = np.meshgrid(xs, ys, indexing="ij")
+        top = float(self.terrain.height(gx, gy).max()) + self.terrain.max_slope * step
+        for centre, radius in self.bounding_spheres().values():
+            if len(radius) == 0:
+                continue
+            near = np.all((centre[:, :2] + radius[:, None] >= lo) & (centre[:, :2] - radius[:, None] <= hi), axis=1)
+            if near.any():
+                top = max(top, float((centre[near, 2] + radius[near]).max()))
+        return top
+
     def contains(self, points: np.ndarray) -> np.ndarray:
         """Internal class of the solid each point lies in (ground counts below the terrain), else NO_HIT.
 

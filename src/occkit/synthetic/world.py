@@ -22,7 +22,7 @@ from occkit.synthetic import classes as C
 from occkit.synthetic.monodepth import degrade_depth
 from occkit.synthetic.rig import T_world_ego, make_rig, make_trajectory
 from occkit.synthetic.scene import Scene, make_scene
-from occkit.synthetic.sensors import intrinsics, render_camera, scan_lidar
+from occkit.synthetic.sensors import Region, intrinsics, render_camera, scan_lidar
 
 if TYPE_CHECKING:
     from occkit.sources.synthetic import SyntheticSourceConfig
@@ -141,6 +141,7 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
 
     # Occ3D-style target: sweeps from poses around this one, moved into this sensor frame
     targets, target_cls, origins = [scan.points], [scan.cls], [np.zeros(3)]
+    region = _accumulation_region(cfg, scene, T_world_body, T_world_lidar)
     n_acc = cfg.accumulate_poses
     offsets = (np.arange(n_acc) - (n_acc - 1) / 2) * cfg.accumulate_dt
     for j, dt in enumerate(offsets):
@@ -149,7 +150,7 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         T_wl = body_pose(tau + dt) @ rig.T_body_lidar
         parts = (scene_seed, 3, k, j) + ((cfg.accumulation_seed,) if cfg.accumulation_seed else ())
         acc_rng = np.random.default_rng(derive_seed(*parts))
-        s = scan_lidar(scene, T_wl, lidar_cfg, pattern, max_range, acc_rng, t0=tau + dt)
+        s = scan_lidar(scene, T_wl, lidar_cfg, pattern, max_range, acc_rng, t0=tau + dt, region=region)
         T = T_lidar_world @ T_wl @ _pose_error(cfg, acc_rng)
         targets.append((s.points.astype(np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32))
         target_cls.append(s.cls)
@@ -171,6 +172,25 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
+
+
+REGION_MARGIN_M = 2.0  # registration noise moves accumulated points by centimetres; this keeps every one of them
+
+
+def _accumulation_region(cfg: SyntheticSourceConfig, scene: Scene, T_world_body: np.ndarray,
+                         T_world_lidar: np.ndarray) -> Region | None:
+    """The box the accumulated sweeps are cast into: ``cfg.accumulate_region`` in this frame's ego frame, its
+    top lowered to the highest surface under it (rays from far above pass over the grid's empty sky)."""
+    if cfg.accumulate_region is None:
+        return None
+    box = np.asarray(cfg.accumulate_region, dtype=np.float64)
+    lo, hi = box[:3] - REGION_MARGIN_M, box[3:] + REGION_MARGIN_M
+    T = T_world_ego(T_world_body, T_world_lidar)
+    corners = np.array([[x, y, 0.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])]) @ T[:3, :3].T + T[:3, 3]
+    top_world = scene.top_within(corners[:, :2].min(axis=0), corners[:, :2].max(axis=0))
+    # the ego frame is gravity-aligned, so a world height is an ego height less the frame's own
+    hi[2] = max(lo[2], min(hi[2], top_world - T[2, 3] + REGION_MARGIN_M))
+    return Region(T, lo, hi)
 
 
 def _pose_error(cfg: SyntheticSourceConfig, rng: np.random.Generator) -> np.ndarray:
