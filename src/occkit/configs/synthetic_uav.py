@@ -3,10 +3,13 @@
     occkit run --config configs/synthetic_uav.py
 
 The grid is the users' (0.4 m in plan, 0.5 m in height, 121 levels from -10 m to 50.5 m) over a 38.4 m square
-under the drone: 96 x 96 x 121, about 1.1 % occupied. The input is one LiDAR sweep; the target accumulates nine
-sweeps along the flight (as Occ3D accumulates a sequence) with registration noise, so copying the input is far
-from perfect (IoU about 0.37) and the network has to complete surfaces, walls and trees. Train and validation
+under the drone: 96 x 96 x 121, about 1.4 % occupied. The input is one LiDAR sweep; the target accumulates 25
+sweeps over 22 s of flight (as Occ3D accumulates a sequence) with registration noise, so copying the input is far
+from perfect (IoU about 0.29) and the network has to complete surfaces, walls and trees. Train and validation
 frames come from different scenes with different seeds (four frames per scene, 32 training scenes, 4 held-out).
+
+Training runs on random 48 x 48 windows of the grids (a quarter of the compute per step, so four times the steps
+in the same time) in bf16 where the CPU computes it natively; validation and evaluation see whole grids.
 """
 
 from occkit.config import ExperimentConfig
@@ -16,8 +19,10 @@ from occkit.sources.config import SyntheticSourceConfig
 GRID = GridSpec(pc_range=(-19.2, -19.2, -10.0, 19.2, 19.2, 50.5), voxel_size=(0.4, 0.4, 0.5))
 
 SOURCE = SyntheticSourceConfig(preset="uav_town", seed=0, train_frames=128, val_frames=16, frames_per_scene=4,
-                               accumulate_poses=9, accumulate_dt=2.5,
-                               accumulate_pose_noise_m=0.05, accumulate_pose_noise_deg=0.1)
+                               accumulate_poses=25, accumulate_dt=0.9,
+                               accumulate_pose_noise_m=0.05, accumulate_pose_noise_deg=0.1,
+                               # the accumulated sweeps cast only the rays that can reach the grid
+                               accumulate_region=GRID.pc_range)
 
 config = ExperimentConfig(
     name="synthetic_uav",
@@ -31,16 +36,20 @@ config = ExperimentConfig(
         "target": {"kind": "hard"},
         "batch_size": 4,
         "num_workers": 0,
+        "augment": {"crop": (48, 48)},
     },
     model={"unet_channels": [32, 64, 128], "residual": True, "prior_occupancy": 0.01, "input_skip": True,
            "skip_kernel": 1, "skip_shared_kernel": 5, "skip_shared_channels": 8, "skip_shared_context": 2},
-    loss={"kind": "bce", "mean_weight": 0.0},
+    # BCE + one soft dice over the grid: the dice term pays for every missed occupied voxel however rare
+    # (walls, canopies): validation IoU 0.755 against 0.740 for BCE alone ("Main job choices", benchmarks/RESULTS.md)
+    loss={"kind": "bce_dice", "mean_weight": 0.0},
     optim={"lr": 3e-3, "weight_decay": 0.01, "warmup_steps": 20, "schedule": "cosine", "grad_clip": 10.0},
-    trainer={"max_epochs": 6, "accelerator": "cpu", "devices": 1, "log_every_n_steps": 5,
-             "checkpoint_every_n_epochs": 4,
+    trainer={"max_epochs": 30, "accelerator": "cpu", "devices": 1, "precision": "auto", "log_every_n_steps": 5,
+             "check_val_every_n_epoch": 2, "checkpoint_every_n_epochs": 10,
              # frames are generated once into runs/cache/<name>-<settings hash> and read back every epoch
              "preprocess_cache": True, "preprocess_workers": 2},
     health={"every_n_steps": 20},
+    logging={"images_every_n_epochs": 10},
     # a downward-looking UAV LiDAR 50-130 m up: rays from the frame's and its neighbours' sensor positions, steeply down
     # the threshold is chosen after training on the test split (2 more held-out scenes), never on the reported val
     eval={"ray_elevations_deg": [-88.0, -85.0, -82.0, -79.0, -76.0, -73.0, -70.0, -67.0, -64.0, -61.0],
