@@ -193,3 +193,28 @@ def test_shrinking_gradients_of_a_model_that_fits_are_not_divergence() -> None:
     stream = [check(20 * i, loss=0.037 * 0.8 ** i, grad_norm=0.064 * 0.75 ** i, update_ratio={"g": 3e-3},
                     warmup_done=i > 1) for i in range(1, 14)]
     assert "diverging" not in kinds(DetectorSuite(HealthConfig()).replay(stream))
+
+
+def test_a_misalignment_alarm_needs_the_same_offset_on_consecutive_checks() -> None:
+    """A real shift is the same every batch; the correlation peak of an aligned run on small training windows
+    wanders (what the main job's 48 x 48 windows showed) and must not raise the alarm."""
+    def shifted_check(step: int, offset: list[int], gain: float = 1.6):
+        return check(step, input_target_overlap=0.95, input_offset_voxels=offset,
+                     input_offset_m=[0.4 * v for v in offset], input_offset_gain=gain)
+
+    wandering = [shifted_check(20 * i, o) for i, o in enumerate([[6, -12, 0], [13, -3, 0], [-13, 12, 0], [-3, -1, 0],
+                                                                 [8, 8, 0]], start=1)]
+    assert DetectorSuite(HealthConfig()).replay(wandering) == []
+    steady = [shifted_check(20 * i, o) for i, o in enumerate([[6, 0, 0], [6, 1, 0], [6, 0, 0]], start=1)]
+    events = DetectorSuite(HealthConfig()).replay(steady)
+    assert kinds(events) == ["misaligned_target"] and events[0].step == 40
+
+
+def test_vanishing_gradients_after_a_collapse_are_its_symptom_not_a_second_cause() -> None:
+    """A net that collapsed to all-empty saturates and its gradients vanish: one finding (collapse), whose fix is
+    the loss; the same vanishing gradients in a run that did not collapse are still named."""
+    stream = ([check(100, pred_mean=0.008)] + [check(100 * i, pred_mean=1e-4, pred_max=0.01, grad_norm=1e-9)
+                                               for i in range(2, 8)])
+    assert kinds(DetectorSuite(HealthConfig(collapse_patience=3)).replay(stream)) == ["collapse"]
+    vanishing = [check(100 * i, grad_norm=1e-9) for i in range(1, 5)]
+    assert "starved_gradients" in kinds(DetectorSuite(HealthConfig()).replay(vanishing))

@@ -461,7 +461,11 @@ class EmptyTargetDetector(Detector):
 
 
 class MisalignmentDetector(Detector):
-    """Target voxels far from any input voxel: the GT grid is shifted or in another frame."""
+    """Target voxels far from any input voxel: the GT grid is shifted or in another frame.
+
+    A shift counts towards the alarm only while consecutive checks agree on it (within a voxel per axis): a real
+    misalignment is the same every batch, while on small or noisy batches (training windows, pseudo-LiDAR) the
+    correlation peak of an aligned run wanders from check to check."""
 
     kind = "misaligned_target"
 
@@ -469,6 +473,7 @@ class MisalignmentDetector(Detector):
         super().__init__(cfg)
         self.streak = 0
         self.reported = False
+        self.last_offset: list[int] | None = None
 
     def update(self, check: HealthCheck) -> HealthEvent | None:
         overlap = check.input_target_overlap
@@ -479,8 +484,13 @@ class MisalignmentDetector(Detector):
         shifted = (offset is not None and max(abs(v) for v in offset) >= self.cfg.min_offset_voxels
                    and (check.input_offset_gain or 0.0) >= self.cfg.min_offset_gain)
         if not (low_overlap or shifted):
-            self.streak, self.reported = 0, False
+            self.streak, self.reported, self.last_offset = 0, False, None
             return None
+        same_shift = (self.last_offset is not None and offset is not None
+                      and all(abs(a - b) <= 1 for a, b in zip(offset, self.last_offset, strict=True)))
+        self.last_offset = list(offset) if shifted else None
+        if shifted and not low_overlap and not same_shift:
+            self.streak = 0  # a new offset: start counting again
         self.streak += 1
         if self.streak < self.cfg.misalignment_patience or self.reported:
             return None
@@ -516,6 +526,7 @@ class DetectorSuite:
         self.detectors = [cls(cfg) for cls in DETECTORS]
         self.empty_targets = False  # empty targets or broken (non-finite) steps: every model symptom follows
         self.diverged = False  # after "steps too large", a stalled loss is its symptom, not a call for more lr
+        self.collapsed = False  # after a collapse, vanishing gradients are its symptom (an all-empty net saturates)
 
     def update(self, check: HealthCheck) -> list[HealthEvent]:
         events = []
@@ -529,10 +540,13 @@ class DetectorSuite:
                 continue  # with nothing to learn from, a frozen model or a zero val IoU is not a second cause
             if self.diverged and isinstance(det, PlateauDetector | StarvedGradientDetector):
                 continue
+            if self.collapsed and isinstance(det, StarvedGradientDetector):
+                continue
             event = det.update(check)
             if event is not None:
                 events.append(event)
                 self.diverged = self.diverged or event.kind == "diverging"
+                self.collapsed = self.collapsed or event.kind == "collapse"
         return events
 
     def replay(self, checks: list[HealthCheck]) -> list[HealthEvent]:
