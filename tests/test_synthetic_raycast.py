@@ -137,17 +137,22 @@ def test_culling_matches_brute_force_on_a_real_scene():
 def test_rays_crossing_a_box_by_hand():
     from occkit.synthetic.raycast import rays_crossing_box
 
-    lo, hi = np.array([-1.0, -1.0, 0.0]), np.array([1.0, 1.0, 2.0])
+    centre, half = np.array([0.0, 0.0, 1.0]), np.array([1.0, 1.0, 1.0])  # x, y in [-1, 1], z in [0, 2]
     o = np.array([0.0, 0.0, 10.0])
     dirs = np.array([[0.0, 0.0, -1.0],  # straight down into the box (enters at t = 8)
                      [1.0, 0.0, 0.0],  # parallel to the top face, above it: never inside
                      [0.0, 0.0, 1.0],  # away from it
                      [0.6, 0.0, -0.8],  # down and out: at z = 2 it is 6 m to the side
                      [0.1, 0.0, -np.sqrt(0.99)]])  # down, slightly aside: still enters through the top
-    assert rays_crossing_box(o, dirs, lo, hi, 100.0).tolist() == [True, False, False, False, True]
-    assert rays_crossing_box(o, dirs, lo, hi, 7.0).tolist() == [False] * 5  # too short to reach it
+    assert rays_crossing_box(o, dirs, centre, half, 0.0, 100.0).tolist() == [True, False, False, False, True]
+    assert rays_crossing_box(o, dirs, centre, half, 0.0, 7.0).tolist() == [False] * 5  # too short to reach it
     inside = np.array([0.5, 0.5, 1.0])  # from inside every direction crosses it
-    assert rays_crossing_box(inside, dirs, lo, hi, 0.1).all()
+    assert rays_crossing_box(inside, dirs, centre, half, 0.0, 0.1).all()
+    # a long thin box turned a quarter about z lies along y: straight down at (3, 0) misses it, at (0, 3) hits
+    long_box = np.array([5.0, 0.5, 1.0])
+    down = np.array([[0.0, 0.0, -1.0]])
+    assert not rays_crossing_box(np.array([3.0, 0.0, 10.0]), down, centre, long_box, np.pi / 2, 100.0)[0]
+    assert rays_crossing_box(np.array([0.0, 3.0, 10.0]), down, centre, long_box, np.pi / 2, 100.0)[0]
 
 
 def test_casting_into_a_region_keeps_every_point_inside_it():

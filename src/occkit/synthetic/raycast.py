@@ -32,21 +32,17 @@ class RayHits:
         return np.isfinite(self.t)
 
 
-def rays_crossing_box(origin: np.ndarray, dirs: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+def rays_crossing_box(origin: np.ndarray, dirs: np.ndarray, centre: np.ndarray, half: np.ndarray, yaw: float,
                       max_range: float) -> np.ndarray:
-    """Which rays ``origin + t * dirs``, 0 <= t <= max_range, pass through the axis-aligned box [lo, hi]
-    (slab test, same frame as the rays): a ray that misses it cannot put a point inside it."""
-    o = np.asarray(origin, dtype=np.float64).reshape(1, 3)
-    d = np.asarray(dirs, dtype=np.float64).reshape(-1, 3)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / d
-        t1, t2 = (np.asarray(lo) - o) * inv, (np.asarray(hi) - o) * inv
-    # a ray parallel to a slab is inside it for every t when its origin is, else never
-    parallel = d == 0
-    inside = (o >= lo) & (o <= hi)
-    t_near = np.where(parallel, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2)).max(axis=1)
-    t_far = np.where(parallel, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2)).min(axis=1)
-    return (t_near <= t_far) & (t_far >= 0.0) & (t_near <= max_range)
+    """Which rays ``origin + t * dirs``, 0 <= t <= max_range, pass through the box (centre, half extents, yaw
+    about z; the rays' frame), by the scene's own box slab test: a ray that misses it cannot put a point in it."""
+    o = np.asarray(origin, dtype=np.float64).reshape(3)
+    c, h = np.asarray(centre, np.float64).reshape(1, 3), np.asarray(half, np.float64).reshape(1, 3)
+    t, _ = _hit_boxes(o, np.asarray(dirs, dtype=np.float64).reshape(-1, 3), c, h, np.array([float(yaw)]))
+    cs, sn = np.cos(yaw), np.sin(yaw)
+    rel = o - c[0]
+    inside = bool(np.all(np.abs([cs * rel[0] + sn * rel[1], -sn * rel[0] + cs * rel[1], rel[2]]) <= h[0]))
+    return np.isfinite(t) & ((t <= max_range) | inside)  # from inside, the slab test returns the exit
 
 
 def cast_rays(scene: Scene, origin: np.ndarray, dirs: np.ndarray, max_range: float = np.inf) -> RayHits:

@@ -108,11 +108,11 @@ def rosette_pattern(cfg: LidarConfig, t0: float) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Region:
-    """A box ``[lo, hi]`` in the frame ``T_world_region``: only the rays that cross it are cast."""
+    """A box in the world (centre, half extents, yaw about z): only the rays that cross it are cast."""
 
-    T_world_region: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
+    centre: np.ndarray
+    half: np.ndarray
+    yaw: float
 
 
 def scan_lidar(scene: Scene, T_world_sensor: np.ndarray, cfg: LidarConfig, pattern: str, max_range: float,
@@ -128,9 +128,7 @@ def scan_lidar(scene: Scene, T_world_sensor: np.ndarray, cfg: LidarConfig, patte
     if region is None:
         hits = cast_rays(scene, o, dirs_world, max_range)
     else:
-        R_rw = region.T_world_region[:3, :3].T
-        crossing = rays_crossing_box(R_rw @ (o - region.T_world_region[:3, 3]), dirs_world @ R_rw.T, region.lo,
-                                     region.hi, max_range)
+        crossing = rays_crossing_box(o, dirs_world, region.centre, region.half, region.yaw, max_range)
         hits = _hits_of_subset(cast_rays(scene, o, dirs_world[crossing], max_range), crossing)
     keep = hits.hit & (hits.t >= cfg.min_range) & (rng.random(len(dirs)) >= cfg.dropout)
     t = hits.t[keep] + rng.normal(0.0, cfg.range_noise_m, int(keep.sum())) if cfg.range_noise_m else hits.t[keep]

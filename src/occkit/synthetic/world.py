@@ -188,9 +188,9 @@ def _accumulation_region(cfg: SyntheticSourceConfig, scene: Scene, T_world_body:
     T = T_world_ego(T_world_body, T_world_lidar)
     corners = np.array([[x, y, 0.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])]) @ T[:3, :3].T + T[:3, 3]
     top_world = scene.top_within(corners[:, :2].min(axis=0), corners[:, :2].max(axis=0))
-    # the ego frame is gravity-aligned, so a world height is an ego height less the frame's own
+    # the ego frame is gravity-aligned (a turn about z), so a world height is an ego height less the frame's own
     hi[2] = max(lo[2], min(hi[2], top_world - T[2, 3] + REGION_MARGIN_M))
-    return Region(T, lo, hi)
+    return Region(T[:3, :3] @ ((lo + hi) / 2) + T[:3, 3], (hi - lo) / 2, float(np.arctan2(T[1, 0], T[0, 0])))
 
 
 def _pose_error(cfg: SyntheticSourceConfig, rng: np.random.Generator) -> np.ndarray:
