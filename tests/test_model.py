@@ -175,10 +175,7 @@ def test_convolutions_run_channels_last_with_the_same_result(head: str) -> None:
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))  # away from the copy init, so every path contributes
-    plain = build_model(cfg, 2 * 6, 6)
-    for m in plain.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            m.weight.data = m.weight.data.contiguous()
+    plain = build_model(cfg, 2 * 6, 6).to(memory_format=torch.contiguous_format)
     plain.load_state_dict(net.state_dict())
     assert not next(m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)).weight.is_contiguous(
         memory_format=torch.channels_last)

@@ -72,9 +72,9 @@ def crop_window(rng: np.random.Generator, crop: tuple[int, int], spec: GridSpec)
 
 
 def crop_sample(sample: dict[str, Any], window: tuple[slice, slice]) -> dict[str, Any]:
-    """Cut input, target and mask to the same (y, x) window; other keys pass through, except the sensor origins,
-    which no longer fit a cropped grid's frame."""
-    out = {k: v for k, v in sample.items() if k != "sensor_origins"}
+    """Cut input, target and mask to the same (y, x) window; other keys pass through (an augmented sample's
+    sensor origins are dropped by the dataset anyway)."""
+    out = dict(sample)
     for key in GRID_KEYS:
         if key in out and out[key] is not None:
             out[key] = np.ascontiguousarray(out[key][..., window[0], window[1]])

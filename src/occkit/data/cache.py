@@ -75,10 +75,9 @@ def cache_settings(cfg: DataConfig) -> dict[str, Any]:
 def _input_settings(cfg: DataConfig) -> dict[str, Any]:
     """The input config as the cache key sees it; no camera is left out, so caches made before the camera
     option existed stay valid."""
-    out = cfg.input.model_dump(mode="json")
-    if out.get("camera") is None:
-        out.pop("camera", None)
-    return out
+    from occkit.utils.keys import dump_without_unset
+
+    return dump_without_unset(cfg.input, {"camera"})
 
 
 def _norm(obj: Any) -> Any:

@@ -24,4 +24,4 @@ def ground_plane_depth(K: torch.Tensor, T_grid_cam: torch.Tensor, height: int, w
     down = (rays @ T[:, :3, :3].transpose(1, 2))[..., 2]  # grid-frame height change per metre of depth
     depth = (ground_z - T[:, 2, 3]).unsqueeze(1) / down
     depth = torch.where((down < 0) & (depth > 0), depth, torch.full_like(depth, max_depth)).clamp(max=max_depth)
-    return depth.reshape(-1, height, width).to(K.dtype).float()
+    return depth.reshape(-1, height, width).float()

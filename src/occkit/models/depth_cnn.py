@@ -40,8 +40,10 @@ class DepthCNN(nn.Module):
         self.head = nn.Conv2d(ch[0], 1, 3, padding=1)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, math.log(init_depth))
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        from occkit.depth.da3_network import IMAGENET_MEAN, IMAGENET_STD
+
+        self.register_buffer("mean", torch.from_numpy(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.from_numpy(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.stem((images.float() - self.mean) / self.std)

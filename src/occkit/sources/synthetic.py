@@ -46,11 +46,10 @@ class SyntheticSourceConfig(BaseModel):
         None, description="(x_min, y_min, z_min, x_max, y_max, z_max) in each frame's ego frame, e.g. the target "
                           "grid's pc_range: the accumulated sweeps cast only the rays that cross this box (grown by "
                           "2 m for the registration noise), since no point outside it reaches the target (the main "
-                          "job's 25-sweep frames: 1.14x faster, benchmarks/synth.py; more where the grid is a "
+                          "job's 25-sweep frames: 1.12x faster, benchmarks/synth.py; more where the grid is a "
                           "smaller part of the sweep). The frame's own sweep stays whole. Rays that pass over every "
-                          "surface in the "
-                          "box are not cast either, so the LiDAR visibility mask's free space above the scene "
-                          "then comes from the frame's own sweep only. None = whole sweeps")
+                          "surface in the box are not cast either, so the LiDAR visibility mask's free space above "
+                          "the scene then comes from the frame's own sweep only. None = whole sweeps")
     ship_target: Literal["none", "lidar", "solid"] = Field(
         "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
         "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")
@@ -124,8 +123,9 @@ class SyntheticSource:
         return [frame_id(self.cfg, self.split, i) for i in range(self._n)]
 
     def fingerprint(self) -> str:
+        from occkit.utils.keys import dump_without_unset
+
         # a setting left at None stays out, so caches made before it existed keep their fingerprint
-        config = self.cfg.model_dump(mode="json", exclude={"accumulate_region"} if self.cfg.accumulate_region is None
-                                     else None)
+        config = dump_without_unset(self.cfg, {"accumulate_region"})
         payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -149,7 +149,7 @@ def _health_callbacks(cfg: ExperimentConfig, run_dir: Path, rank_zero: bool) -> 
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
-    """``auto``: bf16-mixed where bf16 is native on the device that will train (about 1.6x faster convolutions on
+    """``auto``: bf16-mixed where bf16 is native on the device that will train (about 1.5x faster steps on
     such a CPU, less memory on a GPU), 32-true elsewhere (emulated bf16 would be slower); others pass through."""
     if precision != "auto":
         return precision
