@@ -91,6 +91,9 @@ def test_torchscript_export_matches_the_module(run_dir: Path, tmp_path: Path) ->
     sidecar = json.loads((tmp_path / "model.json").read_text())
     assert sidecar["parity_max_abs_diff"] <= 1e-5 and sidecar["occkit_version"] == occkit.__version__
     assert occkit.GridSpec.model_validate(sidecar["grid_spec"]).shape == tuple(sidecar["grid_shape_xyz"])
+    settings = occkit.load_model(run_dir).module.cfg.data.input
+    assert sidecar["input"]["settings"]["soft_lambda"] == settings.soft_lambda  # how to rebuild the features
+    assert sidecar["input"]["settings"]["free_margin"] == settings.free_margin
     example = torch.from_numpy(np.load(tmp_path / "example_input.npy"))
     module = occkit.load_model(run_dir).module
     with torch.no_grad():

@@ -170,3 +170,49 @@ def test_real_aerial_scan_with_altitude_off_datum_falls_back_with_ground_at_datu
     al = choose_grid_frame(frame, cfg.grid)
     z = apply_transform(al.T_grid_sensor, frame.points[ground])[:, 2]
     assert abs(np.median(z)) < 1.0 and z.min() > -2.0
+
+
+def _free(s: dict, n_features: int) -> np.ndarray:
+    return s["input"][(n_features - 1) * 4:]  # the last feature's (Z=4, Y, X)
+
+
+def test_free_feature_marks_the_ray_path_short_of_its_hit() -> None:
+    """A vertical ray from a sensor 3.5 m up down to a ground hit at 0.5 m: the voxels it crossed are free, the hit
+    voxel is not (it is occupied), nor is the margin before the hit, nor any voxel the ray did not cross."""
+    ground = np.array([[5.5, 2.5, 0.5]], np.float32)  # sensor frame = grid frame: the sensor sits at (5.5, 2.5, 3.5)
+    frame = Frame(frame_id="down", points=ground - [5.5, 2.5, 3.5], T_world_sensor=np.eye(4))
+    T = np.eye(4)
+    T[:3, 3] = [5.5, 2.5, 3.5]
+    frame.meta["T_grid_sensor"] = T
+    cfg = _cfg(use_dataset_grid_frame=True, input=InputConfig(features=["occupancy", "free"], free_margin=0.0))
+    s = FrameToGrids(cfg)(frame)
+    occ, free = s["input"][:4], _free(s, 2)
+    assert occ[0, 2, 5] == 1.0 and occ.sum() == 1.0
+    assert free[1:, 2, 5].tolist() == [1.0, 1.0, 1.0] and free.sum() == 3.0  # levels 1-3 of the one column
+    margin = FrameToGrids(_cfg(use_dataset_grid_frame=True,
+                               input=InputConfig(features=["occupancy", "free"], free_margin=1.6)))(frame)
+    # the ray now ends at 2.1 m: level 1 is no longer free
+    assert _free(margin, 2)[2:, 2, 5].tolist() == [1.0, 1.0] and _free(margin, 2).sum() == 2.0
+    no_free = FrameToGrids(_cfg(use_dataset_grid_frame=True, input=InputConfig(features=["occupancy"])))(frame)
+    np.testing.assert_array_equal(no_free["input"], occ)  # the other features are unchanged by it
+
+
+def test_free_feature_of_pseudo_points_starts_at_the_camera() -> None:
+    """Pseudo points' rays start at the camera, not the sensor; without a camera the free feature is refused."""
+    from occkit.frame import CameraView
+
+    spec = GridSpec(pc_range=(0.0, 0.0, 0.0, 4.0, 4.0, 4.0), voxel_size=(1.0, 1.0, 1.0))
+    T_world_cam = np.eye(4)
+    T_world_cam[:3, 3] = [0.5, 0.5, 3.5]  # the camera 3.5 m above the sensor, over the hit
+    view = CameraView(name="cam", K=np.eye(3), T_world_cam=T_world_cam, width=2, height=2)
+    hit = np.array([[0.5, 0.5, 0.5]], np.float32)
+    frame = Frame(frame_id="cam_rays", points=np.zeros((0, 3), np.float32), T_world_sensor=np.eye(4),
+                  pseudo_points=hit, cameras=[view])
+    frame.meta["T_grid_sensor"] = np.eye(4)
+    cfg = DataConfig(grid=spec, use_dataset_grid_frame=True,
+                     input=InputConfig(points="pseudo", features=["occupancy", "free"], free_margin=0.0))
+    free = FrameToGrids(cfg)(frame)["input"][4:]
+    assert free[1:, 0, 0].tolist() == [1.0, 1.0, 1.0] and free.sum() == 3.0  # straight down from (0.5, 0.5, 3.5)
+    frame.cameras = []
+    with pytest.raises(ConfigError, match="cam_rays.*'free'.*camera"):
+        FrameToGrids(cfg)(frame)

@@ -39,6 +39,12 @@ def test_cache_dir_is_keyed_by_the_data_settings(tmp_path: Path) -> None:
     assert default_cache_dir(more.data, "runs", cfg.name) != same
     bigger_batch = apply_overrides(cfg, ["data.batch_size=4"])  # batching does not change the cached grids
     assert default_cache_dir(bigger_batch.data, "runs", cfg.name) == same
+    # the free feature's margin moves the cache only where the free feature is computed
+    assert default_cache_dir(apply_overrides(cfg, ["data.input.free_margin=2.0"]).data, "runs", cfg.name) == same
+    free = apply_overrides(cfg, ['data.input.features=["soft","free"]'])
+    wider = apply_overrides(free, ["data.input.free_margin=2.0"])
+    keys = {same, default_cache_dir(free.data, "runs", cfg.name), default_cache_dir(wider.data, "runs", cfg.name)}
+    assert len(keys) == 3
 
 
 def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:

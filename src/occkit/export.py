@@ -134,7 +134,9 @@ def _sidecar(module: Any, fmt: str, model_path: Path, example: np.ndarray, diff:
         "grid_spec": cfg.data.grid.model_dump(mode="json"),
         "grid_shape_xyz": [x, y, z],
         "input": {"shape": list(example.shape), "layout": "(B, F*Z, Y, X): feature-major, then height levels",
-                  "features": list(cfg.data.input.features), "points": cfg.data.input.points},
+                  "features": list(cfg.data.input.features), "points": cfg.data.input.points,
+                  # how the features were computed (soft occupancy's lambda and gamma, the free feature's margin)
+                  "settings": cfg.data.input.model_dump(mode="json", exclude={"camera", "features", "points"})},
         "output": {"shape": [1, z, y, x], "layout": "(B, Z, Y, X) logits; sigmoid gives occupancy probability; "
                    "grid [x, y, z] = transpose(2, 1, 0) of one sample"},
         "threshold": float(cfg.eval.threshold),

@@ -77,7 +77,14 @@ def _input_settings(cfg: DataConfig) -> dict[str, Any]:
     option existed stay valid."""
     from occkit.utils.keys import dump_without_unset
 
-    return dump_without_unset(cfg.input, {"camera"})
+    return _without_unused_margin(cfg, dump_without_unset(cfg.input, {"camera"}))
+
+
+def _without_unused_margin(cfg: DataConfig, settings: dict[str, Any]) -> dict[str, Any]:
+    """Input settings minus ``free_margin`` unless the free feature reads it, so keys made before it existed match."""
+    if "free" not in cfg.input.features:
+        settings.pop("free_margin", None)
+    return settings
 
 
 def _norm(obj: Any) -> Any:
@@ -267,6 +274,7 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     from occkit.data.grids import PIPELINE_VERSION
 
     data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
+    data["input"] = _without_unused_margin(cfg, data["input"])
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root).resolve() / "cache" / f"{name}-{key}"  # absolute: the same cache from any folder

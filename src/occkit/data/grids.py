@@ -9,6 +9,7 @@ Feature scaling (so every input channel is O(1)):
 - ``count``: ``log1p(count)`` (a voxel with 1 point -> 0.69, 100 points -> 4.6).
 - ``mean_height``, ``max_height``: height inside the voxel as a fraction of its height (0 = floor,
   1 = ceiling); empty voxels are 0. The channel already says which level the voxel is.
+- ``free``: 1 where a ray from the sensor to an input point crossed the voxel and did not end in it, else 0.
 """
 
 from __future__ import annotations
@@ -109,13 +110,20 @@ class FrameToGrids:
         return estimate_pseudo_points(frame, self._depth_model, cache=self._depth_cache,
                                       conf_percentile=dcfg.conf_percentile, max_range=dcfg.max_range)
 
-    def input_grid(self, points: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """(F*Z, Y, X) float32, channel = f*Z + z (feature-major)."""
+    def input_grid(self, points: np.ndarray, T: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+        """(F*Z, Y, X) float32, channel = f*Z + z (feature-major). ``origin``: where the points' rays start, in
+        their (sensor) frame (the camera for pseudo points); None = the sensor origin. Only ``free`` reads it."""
         icfg = self.cfg.input
-        vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features}), T_grid_points=T,
+        vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features} - {"free"}), T_grid_points=T,
                        lam=icfg.soft_lambda, gamma=icfg.soft_gamma)
         hit = vox.count > 0
-        stack = np.stack([scale_feature(f, getattr(vox, f), self.spec, hit) for f in icfg.features])  # (F, X, Y, Z)
+        grids = {f: getattr(vox, f) for f in icfg.features if f != "free"}
+        if "free" in icfg.features:
+            from occkit.geometry.visibility import lidar_visibility
+
+            short = shorten_rays(points, origin, icfg.free_margin)
+            grids["free"] = lidar_visibility(short, origin, self.spec, T_grid_points=T) & ~hit
+        stack = np.stack([scale_feature(f, grids[f], self.spec, hit) for f in icfg.features])  # (F, X, Y, Z)
         chans = grid_to_channels(stack)  # (F, Z, Y, X)
         f, z, y, x = chans.shape
         return chans.reshape(f * z, y, x).astype(np.float32, copy=False)
@@ -160,6 +168,17 @@ class FrameToGrids:
         pts = _points(frame.points, "points", frame.frame_id)
         return np.asarray(lidar_visibility(pts, None, self.spec, T_grid_points=T)).astype(bool)
 
+    def ray_origin(self, frame: Frame) -> np.ndarray | None:
+        """Where the input points' rays start, in the sensor frame: None (the sensor) for LiDAR, the frame's first
+        camera for pseudo points. Only the ``free`` feature needs it, so only then is a missing camera an error."""
+        if self.cfg.input.points != "pseudo":
+            return None
+        camera = camera_in_sensor(frame)
+        if camera is None and "free" in self.cfg.input.features:
+            raise ConfigError(f"frame {frame.frame_id}: data.input.features 'free' with pseudo points needs the camera "
+                              "the points came from (the frame has no camera)")
+        return camera
+
     # ---- all together ---------------------------------------------------------------------------
     def model_points(self, frame: Frame, T_grid_sensor: np.ndarray, points: np.ndarray | None = None,
                      camera: np.ndarray | None = None) -> np.ndarray:
@@ -183,7 +202,7 @@ class FrameToGrids:
         points = self.input_points(frame)
         al = self.align(frame, points)
         points = self.model_points(frame, al.T_grid_sensor, points)
-        inp = self.input_grid(points, al.T_grid_sensor)
+        inp = self.input_grid(points, al.T_grid_sensor, self.ray_origin(frame))
         target = self.target_grid(frame, al.T_grid_sensor)
         mask = self.mask_grid(frame, al.T_grid_sensor)
         out: dict[str, Any] = {
@@ -204,6 +223,18 @@ class FrameToGrids:
 
             out.update(camera_arrays(frame, al.T_grid_sensor, cam.scale, cam.name))
         return out
+
+
+def shorten_rays(points: np.ndarray, origin: np.ndarray | None, margin: float) -> np.ndarray:
+    """Each point moved ``margin`` metres back towards ``origin`` (None = 0): the end of a ray that stops short of
+    its hit, so a voxel the ray grazed next to its surface is not called free (points nearer than the margin end
+    at the origin)."""
+    pts = np.asarray(points, np.float64)[:, :3]
+    o = np.zeros(3) if origin is None else np.asarray(origin, np.float64).reshape(3)
+    ray = pts - o
+    length = np.linalg.norm(ray, axis=1, keepdims=True)
+    keep = np.clip(length - margin, 0.0, None) / np.maximum(length, 1e-9)
+    return o + ray * keep
 
 
 def camera_in_sensor(frame: Frame) -> np.ndarray | None:

@@ -156,7 +156,7 @@ def predict_points(module: Any, to_grids: Any, xyz: np.ndarray, T_world_sensor: 
                   pseudo_points=xyz)
     al = to_grids.align(frame)
     model_xyz = to_grids.model_points(frame, al.T_grid_sensor, camera=origin)
-    prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor))
+    prob = probability_grid(module, to_grids.input_grid(model_xyz, al.T_grid_sensor, origin))
     refined = None if refine is None else refine_cloud(model_xyz, prob, to_grids.spec, refine_threshold, mode=refine,
                                                        T_grid_points=al.T_grid_sensor, origin=origin,
                                                        fields=fields or {})
