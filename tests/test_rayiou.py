@@ -123,6 +123,18 @@ def test_origin_above_the_grid_looks_down() -> None:
     assert d.item() == pytest.approx(10.0, abs=1e-5)
 
 
+def test_rays_that_miss_the_grid_traverse_nothing_and_do_not_warn() -> None:
+    """A sensor above the grid: rays pointing up or sideways never enter it (their entry distance is infinite)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in cast" from an infinite start point
+        flat, depth = traversal_table(SPEC, (1.0, 1.0, 10.0), np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0],
+                                                                        [0.0, 0.0, -1.0]]))
+    assert (flat[:2] == SPEC.num_voxels).all()  # the two misses: padding only
+    assert (flat[2] < SPEC.num_voxels).any()  # the downward ray enters the grid
+
+
 def test_merge_of_halves_equals_whole_and_default_rays() -> None:
     rng = np.random.default_rng(3)
     pred = torch.from_numpy(rng.normal(size=(4, 8, 32, 32)).astype(np.float32)) - 2

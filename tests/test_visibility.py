@@ -34,6 +34,8 @@ def test_ray_from_outside_is_clipped_to_the_grid():
     assert marked(vis) == {(2, 3, z) for z in range(10)}
     # a ray passing entirely outside marks nothing
     assert not lidar_visibility(np.array([[20.0, 20.0, 5.0]]), np.array([15.0, -5.0, 5.0]), UNIT).any()
+    # nor does a level ray above the grid, parallel to its top (it once marked the whole top layer it flew over)
+    assert not lidar_visibility(np.array([[9.5, 5.5, 12.0]]), np.array([0.5, 5.5, 12.0]), UNIT).any()
 
 
 def test_hit_outside_grid_marks_free_voxels_only_inside():

@@ -76,8 +76,9 @@ def _clip_to_box(g0: np.ndarray, delta: np.ndarray, shape: np.ndarray) -> tuple[
         t2 = (shape - g0) / delta
     par = delta == 0
     inside_par = (g0 >= 0) & (g0 <= shape)
+    # parallel to a slab: inside it, no bound; outside it, never inside (both bounds at +inf: entry never comes)
     t1 = np.where(par, np.where(inside_par, -np.inf, np.inf), t1)
-    t2 = np.where(par, np.where(inside_par, np.inf, -np.inf), t2)
+    t2 = np.where(par, np.inf, t2)
     s0 = np.maximum(np.minimum(t1, t2).max(axis=1), 0.0)
     s1 = np.minimum(np.maximum(t1, t2).min(axis=1), 1.0)
     return s0, s1

@@ -54,15 +54,18 @@ def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / d
         t1, t2 = (lo - o) * inv, (hi - o) * inv
+        # parallel to a slab: inside it, no bound; outside it, never inside (both bounds at +inf: entry never comes)
         t1 = np.where(d == 0, np.where((o >= lo) & (o < hi), -np.inf, np.inf), t1)
-        t2 = np.where(d == 0, np.where((o >= lo) & (o < hi), np.inf, -np.inf), t2)
+        t2 = np.where(d == 0, np.inf, t2)
     t_in = np.maximum(np.minimum(t1, t2).max(axis=1), 0.0)
     t_out = np.maximum(t1, t2).min(axis=1)
     if max_range is not None:
         t_out = np.minimum(t_out, float(max_range))
     alive = t_in < t_out
-    # Start voxel: the point a hair inside the box along the ray.
-    p0 = o + (t_in + 1e-9 * np.maximum(1.0, t_in))[:, None] * d
+    # Start voxel: the point a hair inside the box along the ray (a ray that misses the box, t_in = inf, starts
+    # anywhere finite: it is never alive, and an infinite start would warn in the integer cast)
+    t_start = np.where(alive, t_in, 0.0)
+    p0 = o + (t_start + 1e-9 * np.maximum(1.0, t_start))[:, None] * d
     idx = np.clip(np.floor((p0 - lo) / size).astype(np.int64), 0, shape - 1)
     step = np.sign(d).astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
