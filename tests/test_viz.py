@@ -227,3 +227,19 @@ def test_semantic_occ3d_grid_is_drawn_in_its_class_colours(tmp_path) -> None:
     with Image.open(tmp_path / "v" / "semantic_bev.png") as im:
         colours = set(im.convert("RGB").getdata())
     assert (0, 150, 245) in colours and (255, 0, 255) in colours  # Occ3D's car blue and driveable magenta
+
+
+def test_cloud_bev_draws_every_cloud_without_layout_warnings(tmp_path: Path) -> None:
+    """Raw, refined (coloured by origin, with its legend) and LiDAR side by side, on one constrained layout."""
+    import warnings
+
+    from occkit.viz.clouds import write_clouds_bev
+
+    rng = np.random.default_rng(0)
+    cloud = rng.uniform(-5, 5, (500, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "The figure layout has changed to tight" once came from every call
+        path = write_clouds_bev(tmp_path / "clouds.png", {"raw": cloud, "refined": cloud, "lidar": cloud},
+                                origin=rng.integers(0, 3, 500), title="frame 0")
+    with Image.open(path) as im:
+        assert im.width > 2 * im.height  # three panels in a row

@@ -56,8 +56,7 @@ def clouds_bev_figure(clouds: Mapping[str, np.ndarray], origin: np.ndarray | Non
             ax.set_ylabel("y (m)")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return fig  # new_figure's constrained layout places the legends (tight_layout here only warned and replaced it)
 
 
 def write_clouds_bev(path: str | Path, clouds: Mapping[str, np.ndarray], origin: np.ndarray | None = None,
