@@ -106,7 +106,7 @@ def main() -> None:
         rows = frame_rows(module, frame, to_grids, threshold)
         groups[scene_of(frame.frame_id)].append(rows)
         groups["all"].append(rows)
-    text, totals = table(dict(groups))
+    text, totals = table({**{k: v for k, v in groups.items() if k != "all"}, "all": groups["all"]})  # totals last
     raw, ref = totals["raw"], totals["complete"]
     completeness_ok = ref["completeness"] <= raw["completeness"]
     chosen = f" (chosen on the {cfg.eval.select_threshold_on} split)" if args.threshold is None and \

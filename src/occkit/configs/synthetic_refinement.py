@@ -36,7 +36,8 @@ config = ExperimentConfig(
     model={"unet_channels": [32, 64, 128], "residual": True, "prior_occupancy": 0.01, "input_skip": True,
            "skip_kernel": 1, "skip_shared_kernel": 5, "skip_shared_channels": 8, "skip_shared_context": 2},
     # BCE + one soft dice over the grid: with BCE alone the model hedged (IoU 0.219, below the copied input above
-    # the ground); the dice term makes it commit (0.289; "Main job choices", benchmarks/RESULTS.md)
+    # the ground); the dice term makes it commit (0.289, on the 4 validation scenes of the time; "Main job choices",
+    # benchmarks/RESULTS.md)
     loss={"kind": "bce_dice", "mean_weight": 0.0},
     optim={"lr": 3e-3, "weight_decay": 0.01, "warmup_steps": 20, "schedule": "cosine", "grad_clip": 10.0},
     trainer={"max_epochs": 6, "accelerator": "cpu", "precision": "auto", "log_every_n_steps": 5,
