@@ -46,7 +46,7 @@ class SyntheticSourceConfig(BaseModel):
         None, description="(x_min, y_min, z_min, x_max, y_max, z_max) in each frame's ego frame, e.g. the target "
                           "grid's pc_range: the accumulated sweeps cast only the rays that cross this box (grown by "
                           "2 m for the registration noise), since no point outside it reaches the target (the main "
-                          "job's 25-sweep frames: 1.52x faster, benchmarks/synth.py; more where the grid is a "
+                          "job's 25-sweep frames: 1.50x faster, benchmarks/synth.py; more where the grid is a "
                           "smaller part of the sweep). The frame's own sweep stays whole. Rays that pass over every "
                           "surface in the box are not cast either, so the LiDAR visibility mask's free space above "
                           "the scene then comes from the frame's own sweep only. None = whole sweeps")
