@@ -107,6 +107,18 @@ def test_validation_pictures_reach_tensorboard(tmp_path: Path) -> None:
     assert image.width > 300 and image.height > 200
 
 
+def test_validation_pictures_count_validation_passes_not_epochs(tmp_path: Path) -> None:
+    """Validating every second epoch runs on epoch indices 1, 3, 5; pictures every 2 passes are drawn on the first
+    and the third pass (epochs 1 and 5), where counting epochs drew none."""
+    from occkit.train.runner import fit
+
+    cfg = apply_overrides(tiny(tmp_path), ["trainer.max_epochs=6", "trainer.check_val_every_n_epoch=2",
+                                           "logging.images_every_n_epochs=2"])
+    fit(cfg, run_dir=tmp_path / "run", verbose=False)
+    drawn = sorted(p.name.split("_")[0] for p in (tmp_path / "run" / "images").glob("epoch*_overlay_bev.png"))
+    assert drawn == ["epoch001", "epoch005"]
+
+
 def test_a_pseudo_lidar_run_reports_raw_refined_and_lidar_clouds(tmp_path: Path) -> None:
     cfg = apply_overrides(tiny(tmp_path), ['data.input.points="pseudo"', "data.input.pseudo_ground_align=true",
                                            "trainer.max_epochs=1", 'eval.select_threshold_on=null'])

@@ -14,19 +14,26 @@ from occkit.geometry.layout import channels_to_grid
 
 
 class ValidationImages(Callback):
-    """Every ``every_n_epochs`` validation passes, draw the first sample of the first batch (rank 0 only)."""
+    """Every ``every_n_epochs`` validation passes, starting with the first, draw the first sample of the first batch
+    (rank 0 only). It counts validation passes, not epochs: with ``check_val_every_n_epoch=2`` validation runs on
+    odd epoch indices only, where an epoch count divisible by 10 never comes."""
 
     def __init__(self, spec: GridSpec, run_dir: Path | None, every_n_epochs: int = 1, threshold: float = 0.5) -> None:
         self.spec = spec
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.every_n_epochs = every_n_epochs
         self.threshold = threshold
+        self.passes = 0  # validation passes finished, sanity checks excluded
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.passes += 1
 
     def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if batch_idx != 0 or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        if trainer.current_epoch % self.every_n_epochs:
+        if self.passes % self.every_n_epochs:
             return
         from PIL import Image
 
