@@ -190,3 +190,43 @@ def test_convolutions_run_channels_last_with_the_same_result(head: str) -> None:
     assert all(m.weight.is_contiguous(memory_format=torch.channels_last)
                for m in reloaded.modules() if isinstance(m, torch.nn.Conv2d))
     torch.testing.assert_close(reloaded(x), out)
+
+
+def test_column_span_marks_where_a_wall_between_roof_and_ground_can_be() -> None:
+    """Ground at level 2 in columns 0-1, a roof at level 7 over columns 2-4: 'between' covers levels 3-6 of the
+    two columns where they meet (and nowhere else), 'under' every level below each column's highest hit."""
+    from occkit.models.blocks import column_span_features
+
+    occ = torch.zeros(1, 10, 5, 5)
+    occ[0, 2, :, :2] = 1.0
+    occ[0, 7, :, 2:] = 1.0
+    between, under = column_span_features(occ, [3])[0]
+    expect = torch.zeros(10, 5, 5, dtype=torch.bool)
+    expect[3:7, :, 1:3] = True
+    assert torch.equal(between.bool(), expect)
+    below_top = torch.zeros(10, 5, 5, dtype=torch.bool)
+    below_top[:2, :, :2] = True
+    below_top[:7, :, 2:] = True
+    assert torch.equal(under.bool(), below_top)
+    assert not column_span_features(torch.zeros(1, 10, 5, 5), [3, 5]).any()  # no hits: no span
+    wide = column_span_features(occ, [3, 5])[0, 1]  # 5 x 5: two columns either side of the edge
+    assert wide[3:7, :, :4].all() and not wide[3:7, :, 4].any() and not wide[:3].any()
+
+
+def test_span_features_keep_the_copy_at_step_zero_and_reach_the_filter() -> None:
+    """With model.skip_shared_span the shared filter reads two more maps per level; step 0 is still the copy, and
+    its gradient reaches the weights that read them."""
+    torch.manual_seed(0)
+    z = 6
+    cfg = ModelConfig(unet_channels=[8, 16], prior_occupancy=0.01, skip_kernel=1, skip_shared_kernel=3,
+                      skip_shared_span=[3])
+    model = build_model(cfg, z, z)
+    occ = (torch.rand(2, z, 12, 12) < 0.2).float()
+    with torch.no_grad():
+        p = torch.sigmoid(model(occ))
+    assert torch.allclose(p[occ > 0], torch.tensor(0.95), atol=1e-5)
+    assert model.shared.conv.in_channels == 3 * (1 + 1) + 2  # 3 levels x (occupancy, feature) + 2 span maps
+    torch.nn.init.normal_(model.shared.out.weight)
+    model(occ).sum().backward()
+    span_weights = model.shared.conv.weight.grad[:, 6:]  # the two span maps, read at the level itself
+    assert span_weights.abs().sum() > 0

@@ -65,14 +65,16 @@ class SharedLevelFilter(nn.Module):
     """One small filter applied at every height level of a grid, reading that level and ``reach`` levels above and
     below: a (2 reach + 1, k, k) 3D convolution computed as a 2D one over levels folded into the batch, which CPUs
     and cuDNN run far faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy
-    and the input features, e.g. the sub-voxel height of the points), returns (B, Z, Y, X); the output layer starts
-    at zero."""
+    and the input features, e.g. the sub-voxel height of the points), and ``own`` maps read at the level itself only
+    (column summaries such as ``column_span_features``, whose neighbouring levels add little), returns
+    (B, Z, Y, X); the output layer starts at zero."""
 
-    def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1) -> None:
+    def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1,
+                 own: int = 0) -> None:
         super().__init__()
-        self.context, self.reach = context, reach
+        self.context, self.reach, self.own = context, reach, own
         self.window = 2 * reach + 1
-        self.conv = nn.Conv2d(self.window * features + context, channels, kernel, padding=kernel // 2)
+        self.conv = nn.Conv2d(self.window * features + context + own, channels, kernel, padding=kernel // 2)
         self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
         self.act = nn.ReLU(inplace=True)
         self.out = nn.Conv2d(channels, 1, 1)
@@ -81,8 +83,10 @@ class SharedLevelFilter(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, levels: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """``levels``: (B, features, Z, Y, X); ``context``: (B, Z * context, Y, X) level-major, when built with it."""
+    def forward(self, levels: torch.Tensor, context: torch.Tensor | None = None,
+                own: torch.Tensor | None = None) -> torch.Tensor:
+        """``levels``: (B, features, Z, Y, X); ``context``: (B, Z * context, Y, X) level-major, when built with it;
+        ``own``: (B, own, Z, Y, X), when built with it."""
         b, f, z, h, w = levels.shape
         r, n = self.reach, self.window
         padded = F.pad(levels, (0, 0, 0, 0, r, r))  # free levels below and above the grid
@@ -90,10 +94,34 @@ class SharedLevelFilter(nn.Module):
         stacked = stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, z, n * f, h, w)
         if self.context:
             stacked = torch.cat([stacked, context.view(b, z, self.context, h, w)], dim=2)
-        y = self.act(self.conv(stacked.reshape(b * z, n * f + self.context, h, w)))
+        if self.own:
+            stacked = torch.cat([stacked, own.transpose(1, 2).to(stacked.dtype)], dim=2)
+        y = self.act(self.conv(stacked.reshape(b * z, n * f + self.context + self.own, h, w)))
         if self.mid is not None:
             y = self.act(self.mid(y))
         return self.out(y).reshape(b, z, h, w)
+
+
+def column_span_features(occupancy: torch.Tensor, windows: list[int]) -> torch.Tensor:
+    """(B, len(windows) + 1, Z, Y, X) 0/1 from the input occupancy (B, Z, Y, X): for each window k, the level lies
+    strictly between the lowest and the highest hit of the k x k columns around it (k odd); last, the level lies
+    under its own column's highest hit.
+
+    A per-level filter cannot see a roof ten levels up; these maps tell it where a wall between a roof edge and the
+    ground beside it can be, and which voxels sit under a roof."""
+    z = occupancy.shape[1]
+    idx = torch.arange(z, device=occupancy.device, dtype=occupancy.dtype).view(1, z, 1, 1)
+    hit = occupancy > 0
+    top = torch.where(hit, idx, torch.full_like(occupancy, -1.0)).amax(1, keepdim=True)
+    bottom = torch.where(hit, idx, torch.full_like(occupancy, float(z))).amin(1, keepdim=True)
+    maps = []
+    for k in windows:
+        k = int(k) | 1
+        top_around = F.max_pool2d(top, k, stride=1, padding=k // 2)
+        bottom_around = -F.max_pool2d(-bottom, k, stride=1, padding=k // 2)
+        maps.append((idx > bottom_around) & (idx < top_around))
+    maps.append(idx < top)
+    return torch.stack(maps, dim=1).to(occupancy.dtype)
 
 
 class Head3D(nn.Module):

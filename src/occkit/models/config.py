@@ -82,6 +82,12 @@ class ModelConfig(BaseModel):
     skip_shared_context: int = Field(
         0, ge=0, description="input_skip: U-Net features lifted to each level (channels per level) that the shared "
                              "filter reads beside the occupancy (LMSCNet-style lift back to height); 0 = off")
+    skip_shared_span: list[int] = Field(
+        default_factory=list, description="input_skip: the shared filter also reads, per level, whether the level lies "
+                                          "between the lowest and the highest input hit of the k x k columns around, "
+                                          "one map per k listed (odd), and whether it lies under its own column's "
+                                          "highest hit: where a wall between a roof edge and the ground beside it "
+                                          "can be; [] = off")
     skip_occupied_prob: float = Field(0.95, gt=0, lt=1,
                                       description="input_skip: the step-0 probability of a voxel that holds input")
     depth: DepthNetConfig | None = Field(

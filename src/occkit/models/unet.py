@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from occkit.errors import ConfigError, GridMismatchError
-from occkit.models.blocks import ConvBlock, Head3D, SharedLevelFilter
+from occkit.models.blocks import ConvBlock, Head3D, SharedLevelFilter, column_span_features
 from occkit.models.config import ModelConfig
 
 HEAD_INIT_STD = 0.01  # small head weights keep the step-0 logits at the prior bias (RetinaNet-style)
@@ -68,8 +68,9 @@ class BEVHeightOccupancy(nn.Module):
                 raise ConfigError(f"model.skip_kernel: expected an odd kernel size (got {cfg.skip_kernel})")
             self.skip = nn.Conv2d(out_levels, out_levels, cfg.skip_kernel, padding=cfg.skip_kernel // 2, bias=True)
             n_features = in_channels // out_levels
+            span_maps = len(cfg.skip_shared_span) + 1 if cfg.skip_shared_span else 0  # + "under its own top"
             self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels,
-                                             cfg.skip_shared_context, features=1 + n_features,
+                                             cfg.skip_shared_context, features=1 + n_features, own=span_maps,
                                              reach=cfg.skip_shared_reach)
                            if cfg.skip_shared_kernel else None)
             self.lift = (nn.Conv2d(chans[0], cfg.skip_shared_context * out_levels, 1)
@@ -145,7 +146,9 @@ class BEVHeightOccupancy(nn.Module):
         if self.skip is not None:
             copy = self.skip(occupancy)
             if self.shared is not None:
-                copy = copy + self.shared(levels, None if self.lift is None else self.lift(x))
+                span = self.cfg.skip_shared_span
+                spans = column_span_features(occupancy, span) if span else None
+                copy = copy + self.shared(levels, None if self.lift is None else self.lift(x), spans)
             logits = logits + self.skip_gain * copy + self.skip_offset
         return logits[..., :h, :w].contiguous()
 
