@@ -230,3 +230,5 @@ def test_span_features_keep_the_copy_at_step_zero_and_reach_the_filter() -> None
     model(occ).sum().backward()
     span_weights = model.shared.conv.weight.grad[:, 6:]  # the two span maps, read at the level itself
     assert span_weights.abs().sum() > 0
+    with pytest.raises(ValidationError, match="skip_shared_span"):  # a window is a positive column count
+        ModelConfig(skip_shared_span=[3, 0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,7 +82,7 @@ class ModelConfig(BaseModel):
     skip_shared_context: int = Field(
         0, ge=0, description="input_skip: U-Net features lifted to each level (channels per level) that the shared "
                              "filter reads beside the occupancy (LMSCNet-style lift back to height); 0 = off")
-    skip_shared_span: list[int] = Field(
+    skip_shared_span: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=list, description="input_skip: the shared filter also reads, per level, whether the level lies "
                                           "between the lowest and the highest input hit of the k x k columns around, "
                                           "one map per k listed (odd), and whether it lies under its own column's "
