@@ -243,3 +243,21 @@ def test_cloud_bev_draws_every_cloud_without_layout_warnings(tmp_path: Path) -> 
                                 origin=rng.integers(0, 3, 500), title="frame 0")
     with Image.open(path) as im:
         assert im.width > 2 * im.height  # three panels in a row
+
+
+def test_training_curves_place_each_validation_at_its_training_step(tmp_path: Path) -> None:
+    """Validation every fifth epoch of 32 steps: the IoU points sit at steps 160 and 320 on the loss panel's axis,
+    not at 'epochs' 1 and 2; a non-finite value is left out rather than shifting the rest."""
+    from occkit.health.rundir import RunRecord
+    from occkit.viz.curves import training_curves_figure
+
+    run = RunRecord(run_dir=tmp_path, config={"name": "r"},
+                    steps={"train/loss": [(s, 1.0 / s) for s in range(1, 321)]},
+                    epochs={"val/iou": [(160, 0.5), (240, float("nan")), (320, 0.6)],
+                            "val/iou_best_baseline": [(160, 0.4), (240, 0.4), (320, 0.4)]})
+    fig = training_curves_figure(run)
+    iou_ax = fig.axes[1]
+    model, baseline = iou_ax.get_lines()
+    assert list(model.get_xdata()) == [160, 320] and list(model.get_ydata()) == [0.5, 0.6]
+    assert list(baseline.get_xdata()) == [160, 240, 320]
+    assert iou_ax.get_xlabel() == "step"

@@ -258,7 +258,8 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     lines += ["", "Diagnosis with plots: [doctor.md](doctor.md)"]
     if out.curves is not None:
         lines += ["", "## Training", "", f"![training curves]({out.curves.name})", "",
-                  "Left: the loss per step. Right: validation IoU per epoch, with the best trivial baseline dashed."]
+                  "Left: the loss per step. Right: validation IoU at the step it was measured, with the best trivial "
+                  "baseline dashed."]
     lines += sample_sections(out.pictures)
     if any(p.name == "val_samples_view.html" for p in out.pictures):
         lines += ["", "Every validation sample in 3D, ground truth beside prediction (pick one from the menu): "
