@@ -245,3 +245,34 @@ def test_composable_terms_reproduce_the_presets_and_the_users_mix() -> None:
     x = logits.clone().requires_grad_(True)
     heavy(x, target).total.backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_above_ground_dice_scores_only_the_structure_over_the_ground_band() -> None:
+    """loss.above_ground_dice_weight adds one soft dice over the voxels above the target's ground band: a prediction
+    of the ground alone scores it near 1, one of the whole target near 0, and its gradient never reaches the ground
+    band (fused or composed)."""
+    from occkit.losses.terms import soft_dice
+
+    target = torch.zeros(1, 12, 10, 10)
+    target[:, 2] = 1.0  # flat ground on level 2
+    target[:, 3:9, 4:6, 4:6] = 1.0  # a 2 x 2 tower six levels tall (levels 3..8)
+    above = torch.zeros_like(target, dtype=torch.bool)
+    above[:, 4:] = True  # band 1: levels 2 and 3 are ground here
+    ground_only = torch.where(target.bool() & ~above, 9.0, -9.0)
+    everything = torch.where(target.bool(), 9.0, -9.0)
+    for fused in (True, False):
+        cfg = LossConfig(kind="bce_dice", mean_weight=0.0, fused=fused, above_ground_dice_weight=2.0,
+                         above_ground_window_m=2.0, above_ground_band_m=0.5)
+        fn = OccupancyLoss(cfg, voxel_size=(0.4, 0.4, 0.5))  # a 5-voxel window, a band of one level
+        base = OccupancyLoss(cfg.model_copy(update={"above_ground_dice_weight": 0.0}))
+        for logits, want in ((ground_only, 1.0), (everything, 0.0)):
+            out = fn(logits, target)
+            expected = soft_dice(torch.sigmoid(logits), target, above.float(), (0, 1, 2, 3), 1.0)
+            torch.testing.assert_close(out.terms["dice_above_ground"], expected)
+            assert abs(float(out.terms["dice_above_ground"]) - want) < 0.05
+            torch.testing.assert_close(out.total, base(logits, target).total + 2.0 * expected)
+        x = torch.zeros_like(target, requires_grad=True)
+        (fn(x, target).total - base(x, target).total).backward()
+        assert float(x.grad[:, :4].abs().max()) < 1e-9 and float(x.grad[:, 4:9, 4:6, 4:6].abs().min()) > 0
+    with pytest.raises(ConfigError, match="above_ground_dice_weight.*voxel size"):
+        OccupancyLoss(LossConfig(above_ground_dice_weight=1.0))

@@ -41,6 +41,15 @@ class LossConfig(BaseModel):
     dice_smooth: float = Field(1.0, ge=0, description="dice smoothing added to numerator and denominator")
     mean_weight: float = Field(10.0, ge=0, description="weight of (mean prob - mean target)^2; 0 disables it")
     height_weights: list[float] | None = Field(None, description="one non-negative weight per height level (Z)")
+    above_ground_dice_weight: float = Field(
+        0.0, ge=0, description="one more soft dice over the voxels above the ground band of the target (walls, roofs, "
+                               "trees): the dice over the whole grid is mostly ground, so the rare structure above it "
+                               "gets its own term; 0 = off")
+    above_ground_window_m: float = Field(15.0, gt=0, description="above_ground_dice: opening window of the ground "
+                                                                   "filter (m; occkit.metrics.regions): wider than "
+                                                                   "the widest roof, narrower than a training crop")
+    above_ground_band_m: float = Field(1.5, ge=0, description="above_ground_dice: how far over the ground (m) a voxel "
+                                                               "still counts as ground")
     check_inputs: bool = Field(True, description="validate shapes and target range each call (one host sync)")
     fused: bool = Field(True, description="one custom autograd pass (occkit.losses.fused) instead of autograd "
                                           "through the composed terms: same values and gradients, a fraction of "

@@ -15,7 +15,7 @@ import torch
 
 from occkit.errors import ConfigError, GridMismatchError, OccKitError
 from occkit.losses.config import LossConfig, LossTerm, preset_terms
-from occkit.losses.terms import bce_map, dice_from_sums, dice_sums, focal_map
+from occkit.losses.terms import bce_map, dice_from_sums, dice_sums, focal_map, soft_dice
 
 
 class LossInputError(OccKitError, ValueError):
@@ -35,9 +35,18 @@ class OccupancyLoss(torch.nn.Module):
     """A weighted sum of terms (``loss.terms``, or the ``loss.kind`` preset: voxel-wise term + dice + mean
     matching), masked and height-weighted. See the module docstring."""
 
-    def __init__(self, cfg: LossConfig | None = None) -> None:
+    def __init__(self, cfg: LossConfig | None = None, voxel_size: tuple[float, float, float] | None = None) -> None:
+        """``voxel_size`` (x, y, z in m): the grid's, needed by ``above_ground_dice_weight`` to turn its window and
+        band into voxels."""
         super().__init__()
         self.cfg = cfg or LossConfig()
+        self.above_ground = None
+        if self.cfg.above_ground_dice_weight > 0:
+            if voxel_size is None:
+                raise ConfigError("loss.above_ground_dice_weight: the loss needs the grid's voxel size to find the "
+                                  "ground (OccupancyLoss(cfg, voxel_size=grid.voxel_size))")
+            window = max(1, round(self.cfg.above_ground_window_m / float(min(voxel_size[0], voxel_size[1]))))
+            self.above_ground = (window, round(self.cfg.above_ground_band_m / float(voxel_size[2])))
         hw = self.cfg.height_weights
         if hw is not None:
             if len(hw) == 0 or any(w < 0 for w in hw) or not any(w > 0 for w in hw):
@@ -106,7 +115,7 @@ class OccupancyLoss(torch.nn.Module):
         count = count_h.sum().clamp_min(1.0)
 
         if cfg.fused and self.fused_spec is not None:
-            return self._fused(logits, target, weight, valid, count_h)
+            return self._above_ground(self._fused(logits, target, weight, valid, count_h), logits, target, weight)
         total = logits.new_zeros(())
         per_height = logits.new_zeros(z)
         terms: dict[str, torch.Tensor] = {}
@@ -136,7 +145,24 @@ class OccupancyLoss(torch.nn.Module):
                 value = diff * diff
             total = total + term.weight * value
             terms[name] = value.detach()
-        return LossOutput(total=total, terms=terms, per_height=per_height.detach())
+        out = LossOutput(total=total, terms=terms, per_height=per_height.detach())
+        return self._above_ground(out, logits, target, weight)
+
+    def _above_ground(self, out: LossOutput, logits: torch.Tensor, target: torch.Tensor,
+                      weight: torch.Tensor | None) -> LossOutput:
+        """Adds ``above_ground_dice_weight`` x a soft dice over the voxels above the target's ground band."""
+        cfg = self.cfg
+        if self.above_ground is None or logits.ndim != 4:
+            return out
+        from occkit.metrics.regions import ground_region
+
+        with torch.no_grad():
+            above = ~ground_region(target > 0.5, *self.above_ground)
+            region = above.to(logits.dtype) if weight is None else weight * above
+        value = soft_dice(torch.sigmoid(logits), target, region, tuple(range(logits.ndim)), cfg.dice_smooth)
+        out.total = out.total + cfg.above_ground_dice_weight * value
+        out.terms["dice_above_ground"] = value.detach()
+        return out
 
     def _fused(self, logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None,
                valid: torch.Tensor | None, count_h: torch.Tensor) -> LossOutput:

@@ -39,7 +39,7 @@ class OccupancyModule(L.LightningModule):
         if loss_fn is None:
             from occkit.losses import OccupancyLoss
 
-            loss_fn = OccupancyLoss(self.cfg.loss)
+            loss_fn = OccupancyLoss(self.cfg.loss, voxel_size=self.cfg.data.grid.voxel_size)
         self.net = net
         self.loss_fn = loss_fn
         from occkit.metrics import build_occupancy_metrics
