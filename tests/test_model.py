@@ -232,3 +232,52 @@ def test_span_features_keep_the_copy_at_step_zero_and_reach_the_filter() -> None
     assert span_weights.abs().sum() > 0
     with pytest.raises(ValidationError, match="skip_shared_span"):  # a window is a positive column count
         ModelConfig(skip_shared_span=[3, 0])
+
+
+def test_shared_filter_dilations_widen_its_view_and_keep_the_copy_at_step_zero() -> None:
+    """model.skip_shared_dilations adds residual dilated 3 x 3 layers to the shared filter: step 0 is still the
+    copy, and one hit now reaches 1 + 2 (kernel 3, then dilation 2) = 3 columns away, where it reached 1 before."""
+    torch.manual_seed(0)
+    z = 4
+    occ = torch.zeros(1, z, 15, 15)
+    occ[0, 1, 7, 7] = 1.0
+    reach = {}
+    for dilations in ([], [2]):
+        cfg = ModelConfig(unet_channels=[8, 16], prior_occupancy=0.01, skip_kernel=1, skip_shared_kernel=3,
+                          skip_shared_dilations=dilations)
+        model = build_model(cfg, z, z)
+        assert len(model.shared.more) == len(dilations)
+        with torch.no_grad():
+            p = torch.sigmoid(model(occ))
+        assert torch.allclose(p[occ > 0], torch.tensor(0.95), atol=1e-5)
+        torch.nn.init.normal_(model.shared.out.weight)
+        with torch.no_grad():  # the row through the hit, level 1: which columns does the hit move?
+            moved = (model.shared(torch.stack([occ, occ], dim=1))
+                     - model.shared(torch.stack([occ * 0, occ * 0], dim=1)))[0, 1, 7]
+        reach[len(dilations)] = int((moved.abs() > 1e-7).nonzero().flatten().sub(7).abs().max())
+    assert reach == {0: 1, 1: 3}
+    with pytest.raises(ValidationError, match="skip_shared_dilations"):
+        ModelConfig(skip_shared_dilations=[0])
+
+
+def test_graded_span_maps_count_levels_under_the_top_and_over_the_ground_beside() -> None:
+    """skip_shared_span_graded adds two maps: levels under the column's own top and over the lowest hit of the
+    first span window, in steps of 1 / graded, capped at 1, zero outside; the filter reads them at step 0 too."""
+    from occkit.models.blocks import column_span_features
+
+    occ = torch.zeros(1, 10, 5, 5)
+    occ[0, 2, :, :2] = 1.0  # ground on level 2 left, a roof on level 7 right
+    occ[0, 7, :, 2:] = 1.0
+    maps = column_span_features(occ, [3], graded=4)[0]
+    assert maps.shape == (4, 10, 5, 5)
+    under_top, over_bottom = maps[2, :, 2, 2], maps[3, :, 2, 2]  # the roof's edge column
+    assert under_top.tolist() == [1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0, 0.0]
+    assert over_bottom.tolist() == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0]  # ground beside on level 2
+    assert maps[3, :, 2, 4].tolist()[:8] == [0.0] * 8  # two columns in: the 3 x 3 window's lowest hit is the roof
+    assert not column_span_features(torch.zeros(1, 10, 5, 5), [3], graded=4).any()
+    cfg = ModelConfig(unet_channels=[8, 16], prior_occupancy=0.01, skip_kernel=1, skip_shared_kernel=3,
+                      skip_shared_span=[3], skip_shared_span_graded=4)
+    model = build_model(cfg, 10, 10)
+    assert model.shared.conv.in_channels == 3 * 2 + 4
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(model(occ))[occ > 0], torch.tensor(0.95), atol=1e-5)

@@ -67,15 +67,18 @@ class SharedLevelFilter(nn.Module):
     and cuDNN run far faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy
     and the input features, e.g. the sub-voxel height of the points), and ``own`` maps read at the level itself only
     (column summaries such as ``column_span_features``, whose neighbouring levels add little), returns
-    (B, Z, Y, X); the output layer starts at zero."""
+    (B, Z, Y, X); the output layer starts at zero. ``dilations`` adds one residual 3 x 3 layer per entry."""
 
     def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1,
-                 own: int = 0) -> None:
+                 own: int = 0, dilations: list[int] | tuple[int, ...] = ()) -> None:
         super().__init__()
         self.context, self.reach, self.own = context, reach, own
         self.window = 2 * reach + 1
         self.conv = nn.Conv2d(self.window * features + context + own, channels, kernel, padding=kernel // 2)
         self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
+        # more residual 3 x 3 layers with these dilations: a wider view of each level (a wall's roof edge and the
+        # ground beside it) for a few layers' cost
+        self.more = nn.ModuleList(nn.Conv2d(channels, channels, 3, padding=d, dilation=d) for d in dilations)
         self.act = nn.ReLU(inplace=True)
         self.out = nn.Conv2d(channels, 1, 1)
 
@@ -99,16 +102,20 @@ class SharedLevelFilter(nn.Module):
         y = self.act(self.conv(stacked.reshape(b * z, n * f + self.context + self.own, h, w)))
         if self.mid is not None:
             y = self.act(self.mid(y))
+        for conv in self.more:
+            y = y + self.act(conv(y))
         return self.out(y).reshape(b, z, h, w)
 
 
-def column_span_features(occupancy: torch.Tensor, windows: list[int]) -> torch.Tensor:
+def column_span_features(occupancy: torch.Tensor, windows: list[int], graded: int = 0) -> torch.Tensor:
     """(B, len(windows) + 1, Z, Y, X) 0/1 from the input occupancy (B, Z, Y, X): for each window k, the level lies
     strictly between the lowest and the highest hit of the k x k columns around it (k odd); last, the level lies
     under its own column's highest hit.
 
     A per-level filter cannot see a roof ten levels up; these maps tell it where a wall between a roof edge and the
-    ground beside it can be, and which voxels sit under a roof."""
+    ground beside it can be, and which voxels sit under a roof. ``graded`` > 0 adds two maps, how far (in levels,
+    up to ``graded``, scaled to 0..1) the level lies under its own column's top and over the lowest hit of the
+    first window's columns: how deep into a canopy, how high up a wall (B, len(windows) + 3, Z, Y, X)."""
     z = occupancy.shape[1]
     idx = torch.arange(z, device=occupancy.device, dtype=occupancy.dtype).view(1, z, 1, 1)
     hit = occupancy > 0
@@ -121,6 +128,11 @@ def column_span_features(occupancy: torch.Tensor, windows: list[int]) -> torch.T
         bottom_around = -F.max_pool2d(-bottom, k, stride=1, padding=k // 2)
         maps.append((idx > bottom_around) & (idx < top_around))
     maps.append(idx < top)
+    if graded:
+        k = int(windows[0]) | 1 if windows else 1
+        bottom_around = -F.max_pool2d(-bottom, k, stride=1, padding=k // 2)
+        maps.append(((top - idx) / graded).clamp(0, 1) * (idx < top))
+        maps.append(((idx - bottom_around) / graded).clamp(0, 1) * (idx > bottom_around))
     return torch.stack(maps, dim=1).to(occupancy.dtype)
 
 

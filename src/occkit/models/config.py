@@ -88,6 +88,13 @@ class ModelConfig(BaseModel):
                                           "one map per k listed (odd), and whether it lies under its own column's "
                                           "highest hit: where a wall between a roof edge and the ground beside it "
                                           "can be; [] = off")
+    skip_shared_span_graded: int = Field(
+        0, ge=0, description="input_skip, with skip_shared_span: two more maps per level, how many levels (up to this "
+                             "many, scaled to 0..1) it lies under its column's top and over the lowest hit of the "
+                             "first span window: how deep into a canopy, how high up a wall; 0 = off")
+    skip_shared_dilations: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, description="input_skip: one more residual 3 x 3 layer of the shared filter per entry, "
+                                          "with that dilation: it sees further along each level; [] = none")
     skip_occupied_prob: float = Field(0.95, gt=0, lt=1,
                                       description="input_skip: the step-0 probability of a voxel that holds input")
     depth: DepthNetConfig | None = Field(

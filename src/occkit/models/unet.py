@@ -69,9 +69,10 @@ class BEVHeightOccupancy(nn.Module):
             self.skip = nn.Conv2d(out_levels, out_levels, cfg.skip_kernel, padding=cfg.skip_kernel // 2, bias=True)
             n_features = in_channels // out_levels
             span_maps = len(cfg.skip_shared_span) + 1 if cfg.skip_shared_span else 0  # + "under its own top"
+            span_maps += 2 if cfg.skip_shared_span and cfg.skip_shared_span_graded else 0
             self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels,
                                              cfg.skip_shared_context, features=1 + n_features, own=span_maps,
-                                             reach=cfg.skip_shared_reach)
+                                             reach=cfg.skip_shared_reach, dilations=cfg.skip_shared_dilations)
                            if cfg.skip_shared_kernel else None)
             self.lift = (nn.Conv2d(chans[0], cfg.skip_shared_context * out_levels, 1)
                          if cfg.skip_shared_kernel and cfg.skip_shared_context else None)
@@ -147,7 +148,8 @@ class BEVHeightOccupancy(nn.Module):
             copy = self.skip(occupancy)
             if self.shared is not None:
                 span = self.cfg.skip_shared_span
-                spans = column_span_features(occupancy, span) if span else None
+                spans = (column_span_features(occupancy, span, self.cfg.skip_shared_span_graded)
+                         if span else None)
                 copy = copy + self.shared(levels, None if self.lift is None else self.lift(x), spans)
             logits = logits + self.skip_gain * copy + self.skip_offset
         return logits[..., :h, :w].contiguous()
