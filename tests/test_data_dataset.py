@@ -166,3 +166,35 @@ def test_crop_settings_are_checked() -> None:
         validate_config({"data": {"grid": SPEC.model_dump(), "augment": {"crop": [4, 4]},
                                   "input": {"camera": {"scale": 0.5}}}})
 
+
+
+@pytest.mark.parametrize("d", [AugmentDraw(fx, fy, k) for fx in (False, True) for fy in (False, True)
+                               for k in range(4)])
+def test_plan_offsets_turn_with_the_grid_as_if_the_points_had_moved(d: AugmentDraw) -> None:
+    """offset_x / offset_y after any flip or turn equal the offsets of the moved points, voxelized afresh: a roof
+    edge's side of its voxel stays the side it is on."""
+    from occkit.data.augment import apply_sample
+    from occkit.geometry.layout import grid_to_channels
+    from occkit.geometry.voxelize import voxelize
+
+    spec = GridSpec(pc_range=(-2.0, -2.0, 0.0, 2.0, 2.0, 1.0), voxel_size=(0.4, 0.4, 0.5))
+    features = ["count", "offset_x", "offset_y"]
+    pts = np.random.default_rng(0).uniform([-2, -2, 0], [2, 2, 1], (40, 3))
+
+    def channels(p: np.ndarray) -> np.ndarray:
+        v = voxelize(p, spec, features=features)
+        stacked = grid_to_channels(np.stack([v.count.astype(np.float32), v.offset_x, v.offset_y]))
+        return stacked.reshape(-1, *stacked.shape[2:])
+
+    moved = pts.copy()
+    if d.flip_x:
+        moved[:, 0] *= -1
+    if d.flip_y:
+        moved[:, 1] *= -1
+    for _ in range(d.k):
+        moved[:, :2] = np.stack([-moved[:, 1], moved[:, 0]], axis=1)
+    before = channels(pts)
+    assert np.abs(before[2:]).max() > 0.3  # the offsets are not all near the centre
+    np.testing.assert_allclose(apply_sample({"input": before}, d, features)["input"], channels(moved), atol=1e-6)
+    with pytest.raises(ValueError, match="offset_x and offset_y go together"):
+        InputConfig(features=["soft", "offset_x"])

@@ -38,6 +38,8 @@ def reference(points: np.ndarray, spec: GridSpec, lam: float = 0.3, gamma: float
         out["soft"][idx] = 1.0 - math.exp(-lam * n - gamma * var)
         out["mean_height"][idx] = arr[:, 2].mean()
         out["max_height"][idx] = arr[:, 2].max()
+        for name, a in (("offset_x", 0), ("offset_y", 1)):  # mean offset from the voxel centre, in voxel sizes
+            out[name][idx] = float(np.mean((arr[:, a] - lo[a]) / size[a] - idx[a])) - 0.5
     out["in_range"] = inside
     return out
 
@@ -49,6 +51,10 @@ def check_against_reference(grids, ref: dict[str, np.ndarray]) -> None:
     np.testing.assert_allclose(grids.soft, ref["soft"], rtol=2e-6, atol=2e-7)
     np.testing.assert_allclose(grids.mean_height, ref["mean_height"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(grids.max_height, ref["max_height"], rtol=1e-6, atol=1e-6)
+    for name in ("offset_x", "offset_y"):
+        if getattr(grids, name) is not None:
+            np.testing.assert_allclose(getattr(grids, name), ref[name], atol=1e-5)
+            assert np.abs(getattr(grids, name)).max() <= 0.5
     assert grids.count.dtype == np.int32 and grids.occupancy.dtype == bool and grids.soft.dtype == np.float32
 
 

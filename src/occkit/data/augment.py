@@ -1,8 +1,10 @@
 """Grid augmentation: flips and 90-degree turns in the x-y plane, applied to input, target and mask TOGETHER.
 
 The arrays are in model layout (..., Y, X), so every op acts on the last two axes and leaves height
-channels alone (height features are invariant under these ops). A turn is offered only on square grids
-(same cell count and voxel size in x and y); otherwise it would change the grid's shape or geometry.
+channels alone (height features are invariant under these ops). The plan offsets inside a voxel
+(``offset_x``, ``offset_y``) are a vector in the plane: they are flipped and turned with the grid. A turn
+is offered only on square grids (same cell count and voxel size in x and y); otherwise it would change the
+grid's shape or geometry.
 
 Seeding: one ``AugmentDraw`` per sample comes from ``numpy.random.default_rng(seed_sequence)``; the dataset
 builds the seed sequence from ``(seed, epoch, index)`` so that a run is reproducible regardless of the
@@ -11,6 +13,7 @@ number of loader workers (see ``occkit.data.dataset.SeededSampler``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,11 +84,32 @@ def crop_sample(sample: dict[str, Any], window: tuple[slice, slice]) -> dict[str
     return out
 
 
-def apply_sample(sample: dict[str, Any], d: AugmentDraw) -> dict[str, Any]:
-    """Apply the same draw to input, target and mask of a sample dict; other keys pass through."""
+def turn_offsets(array: np.ndarray, features: Sequence[str], d: AugmentDraw) -> np.ndarray:
+    """Flip and turn the in-voxel plan offsets of an already moved (F * Z, Y, X) input the way ``d`` moved the
+    voxels: a flip in x negates offset_x, a counter-clockwise quarter turn maps (ox, oy) to (-oy, ox)."""
+    if "offset_x" not in features or d.is_identity:
+        return array
+    f = len(features)
+    levels = array.reshape(f, array.shape[0] // f, *array.shape[1:])
+    ox, oy = levels[features.index("offset_x")].copy(), levels[features.index("offset_y")].copy()
+    if d.flip_x:
+        ox = -ox
+    if d.flip_y:
+        oy = -oy
+    for _ in range(d.k % 4):
+        ox, oy = -oy, ox
+    levels[features.index("offset_x")], levels[features.index("offset_y")] = ox, oy
+    return array
+
+
+def apply_sample(sample: dict[str, Any], d: AugmentDraw, features: Sequence[str] = ()) -> dict[str, Any]:
+    """Apply the same draw to input, target and mask of a sample dict; other keys pass through. ``features``: the
+    input's feature names (data.input.features), so that the plan offsets among them turn with the grid."""
     out = dict(sample)
     for key in GRID_KEYS:
         if key in out and out[key] is not None:
             out[key] = apply_grid(out[key], d)
+    if out.get("input") is not None and out["input"] is not sample.get("input"):
+        out["input"] = turn_offsets(out["input"], list(features), d)
     out["augment"] = d
     return out

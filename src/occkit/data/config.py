@@ -25,11 +25,14 @@ class CameraInputConfig(BaseModel):
 class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: Literal["lidar", "pseudo"] = "lidar"
-    features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height", "free"]] = Field(
+    features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height", "offset_x", "offset_y",
+                           "free"]] = Field(
         default_factory=lambda: ["soft"],
         description="per-voxel input channels; free: 1 where a ray from the sensor (the camera, for pseudo points) "
                     "to an input point crossed the voxel without ending there: observed empty, which tells the "
-                    "network where the sweep saw through and where it could not see (under roofs and canopies)")
+                    "network where the sweep saw through and where it could not see (under roofs and canopies); "
+                    "offset_x, offset_y (together): where the points sit inside the voxel in plan, which side of "
+                    "a roof edge's voxel the wall under it is on")
     pseudo_ground_align: bool = Field(
         False, description="pseudo input: rescale the points along their camera rays so that their dominant ground "
                            "lands at pseudo_ground_z in the grid frame (a known camera height fixes monocular "
@@ -46,6 +49,14 @@ class InputConfig(BaseModel):
         None, description="also give each sample the camera image (3, H, W), its intrinsics K at that size, "
                           "T_grid_cam and the true depth when the source has it: the input of a model with its "
                           "own depth network (model.depth); the voxel input above is still built")
+
+    @field_validator("features")
+    @classmethod
+    def _offsets_together(cls, v: list[str]) -> list[str]:
+        if ("offset_x" in v) != ("offset_y" in v):
+            raise ValueError("offset_x and offset_y go together: a quarter turn of the grid (data.augment.rotate90) "
+                             f"turns one into the other (got {v})")
+        return v
 
 
 class TargetConfig(BaseModel):

@@ -97,7 +97,7 @@ class OccupancyDataset(Dataset):
         if self.augment:
             rng = np.random.default_rng([self.seed, epoch, index])
             d = A.draw(rng, self.cfg.augment, self.cfg.grid)
-            sample = augment_camera(A.apply_sample(sample, d), d, self.cfg.grid)
+            sample = augment_camera(A.apply_sample(sample, d, self.cfg.input.features), d, self.cfg.grid)
             if self.cfg.augment.crop is not None:
                 sample = A.crop_sample(sample, A.crop_window(rng, self.cfg.augment.crop, self.cfg.grid))
         out: dict[str, Any] = {

@@ -9,6 +9,8 @@ Feature scaling (so every input channel is O(1)):
 - ``count``: ``log1p(count)`` (a voxel with 1 point -> 0.69, 100 points -> 4.6).
 - ``mean_height``, ``max_height``: height inside the voxel as a fraction of its height (0 = floor,
   1 = ceiling); empty voxels are 0. The channel already says which level the voxel is.
+- ``offset_x``, ``offset_y``: the points' mean offset from the voxel centre in plan, as a fraction of the
+  voxel size (-0.5 .. 0.5), 0 in empty voxels; turned with the grid by the augmentation.
 - ``free``: 1 where a ray from the sensor to an input point crossed the voxel and did not end in it, else 0.
 """
 

@@ -15,7 +15,8 @@ import numpy as np
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid
 
-ALL_FEATURES = ("count", "occupancy", "soft", "mean_height", "max_height")
+ALL_FEATURES = ("count", "occupancy", "soft", "mean_height", "max_height", "offset_x", "offset_y")
+OFFSET_FEATURES = ("offset_x", "offset_y")
 
 
 @dataclass
@@ -23,7 +24,8 @@ class VoxelGrids:
     """Grids produced from one point cloud, all indexed [x, y, z] on ``spec``.
 
     Features that were not requested are None. Heights are absolute z (m) in the grid frame,
-    0 in empty voxels.
+    0 in empty voxels. ``offset_x`` / ``offset_y``: where the points sit inside their voxel in plan, their mean
+    offset from the voxel's centre as a fraction of its size (-0.5 .. 0.5), 0 in empty voxels.
     """
 
     spec: GridSpec
@@ -32,6 +34,8 @@ class VoxelGrids:
     soft: np.ndarray | None = None
     mean_height: np.ndarray | None = None
     max_height: np.ndarray | None = None
+    offset_x: np.ndarray | None = None
+    offset_y: np.ndarray | None = None
     num_points: int = 0
     num_in_range: int = 0
     stats: dict[str, float] = field(default_factory=dict)
@@ -85,7 +89,8 @@ def voxelize(
     shape, n_vox = spec.shape, spec.num_voxels
     # one bool mask plus one dense grid per feature (count/soft/heights are float32 or int32)
     spec.check_fits_memory(0.25 + len(want), f"voxelizing {len(want)} feature grid(s)")
-    need_frac = "soft" in want
+    offsets = [f for f in OFFSET_FEATURES if f in want]
+    need_frac = "soft" in want or bool(offsets)
     flat, inside, frac = _flat_ids(xyz, spec, keep_frac=need_frac)
     out = VoxelGrids(spec=spec, num_points=len(pts), num_in_range=len(flat))
 
@@ -94,7 +99,7 @@ def voxelize(
     ids = np.flatnonzero(occupied)  # sorted ids of the occupied voxels
     if "occupancy" in want:
         out.occupancy = occupied.reshape(shape)
-    if want & {"count", "soft", "mean_height", "max_height"}:
+    if want & {"count", "soft", "mean_height", "max_height", *OFFSET_FEATURES}:
         lut = np.empty(n_vox, dtype=np.int32 if len(ids) < 2**31 else np.int64)
         lut[ids] = np.arange(len(ids), dtype=lut.dtype)
         cid = lut[flat]  # compact voxel id of every in-range point
@@ -104,6 +109,10 @@ def voxelize(
         if "soft" in want:
             soft = _soft_values(cid, frac, n, spec, lam, gamma)
             out.soft = _scatter(ids, soft, n_vox, np.float32).reshape(shape)
+        for name in offsets:
+            axis = OFFSET_FEATURES.index(name)
+            mean = np.bincount(cid, weights=frac[axis], minlength=len(ids)) / n / spec.size[axis] - 0.5
+            setattr(out, name, _scatter(ids, mean, n_vox, np.float32).reshape(shape))
         if want & {"mean_height", "max_height"}:
             z = xyz[:, 2] if inside is None else xyz[inside, 2]
             z = np.asarray(z, dtype=np.float64)
