@@ -130,3 +130,19 @@ def test_layout_pair() -> None:
     assert torch.equal(channels_to_grid(grid_to_channels(t)), t)
     with pytest.raises(ValueError, match="at least 3 dims"):
         grid_to_channels(np.zeros((4, 4)))
+
+
+def test_box_interval_enters_and_leaves_the_half_open_box() -> None:
+    """The slab test visibility and RayIoU share: entry and exit of a crossing ray, a parallel ray inside a slab
+    for all t, one on the box's open upper face never inside."""
+    import numpy as np
+
+    from occkit.geometry.slabs import box_interval
+
+    lower, upper = np.zeros(3), np.array([4.0, 2.0, 1.0])
+    starts = np.array([[-1.0, 1.0, 0.5], [1.0, 1.0, 0.5], [1.0, 2.0, 0.5]])
+    directions = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    t_in, t_out = box_interval(starts, directions, lower, upper)
+    assert (t_in[0], t_out[0]) == (1.0, 5.0)  # enters at x = 0, leaves at x = 4
+    assert (t_in[1], t_out[1]) == (-0.5, 0.5)  # starts inside: the interval straddles t = 0
+    assert t_in[2] >= t_out[2]  # y = 2 is the upper face of [0, 2): parallel to it, never inside

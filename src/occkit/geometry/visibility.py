@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from occkit.geometry.grid import GridSpec
+from occkit.geometry.slabs import box_interval
 from occkit.geometry.transforms import apply_transform, check_rigid
 
 _CHUNK_CROSSINGS = 2_000_000  # bounds peak memory (~100 MB) on long rays
@@ -45,7 +46,8 @@ def lidar_visibility(points_sensor: np.ndarray, origin: np.ndarray | None, spec:
     g0 = np.broadcast_to((o - spec.lower) / spec.size, pts.shape)
     g1 = (pts - spec.lower) / spec.size
     delta = g1 - g0
-    s0, s1 = _clip_to_box(g0, delta, shape)
+    s0, s1 = box_interval(g0, delta, np.zeros(3), shape)
+    s0, s1 = np.maximum(s0, 0.0), np.minimum(s1, 1.0)  # the segment from the origin to the hit
     keep = s1 > s0
     g0, g1, delta, s0, s1 = g0[keep], g1[keep], delta[keep], s0[keep], s1[keep]
     a = g0 + s0[:, None] * delta
@@ -67,21 +69,6 @@ def lidar_visibility(points_sensor: np.ndarray, origin: np.ndarray | None, spec:
             _cross(seen, g0[sl], delta[sl], lo[sl], count[sl], axis, shape)
             start = stop
     return seen.reshape(spec.shape)
-
-
-def _clip_to_box(g0: np.ndarray, delta: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parameter interval [s0, s1] within [0, 1] where g0 + s * delta lies in [0, shape]."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t1 = (0.0 - g0) / delta
-        t2 = (shape - g0) / delta
-    par = delta == 0
-    inside_par = (g0 >= 0) & (g0 <= shape)
-    # parallel to a slab: inside it, no bound; outside it, never inside (both bounds at +inf: entry never comes)
-    t1 = np.where(par, np.where(inside_par, -np.inf, np.inf), t1)
-    t2 = np.where(par, np.inf, t2)
-    s0 = np.maximum(np.minimum(t1, t2).max(axis=1), 0.0)
-    s1 = np.minimum(np.maximum(t1, t2).min(axis=1), 1.0)
-    return s0, s1
 
 
 def _mark(seen: np.ndarray, idx: np.ndarray, shape: np.ndarray) -> None:

@@ -15,6 +15,7 @@ import torch
 
 from occkit.errors import ConfigError
 from occkit.geometry.grid import GridSpec
+from occkit.geometry.slabs import box_interval
 
 
 def sparseocc_elevations_deg() -> list[float]:
@@ -51,14 +52,8 @@ def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndar
     d = d / np.linalg.norm(d, axis=1, keepdims=True)
     lo, hi, size = spec.lower, spec.upper, spec.size
     shape = np.array(spec.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / d
-        t1, t2 = (lo - o) * inv, (hi - o) * inv
-        # parallel to a slab: inside it, no bound; outside it, never inside (both bounds at +inf: entry never comes)
-        t1 = np.where(d == 0, np.where((o >= lo) & (o < hi), -np.inf, np.inf), t1)
-        t2 = np.where(d == 0, np.inf, t2)
-    t_in = np.maximum(np.minimum(t1, t2).max(axis=1), 0.0)
-    t_out = np.maximum(t1, t2).min(axis=1)
+    t_in, t_out = box_interval(np.broadcast_to(o, d.shape), d, lo, hi)
+    t_in = np.maximum(t_in, 0.0)
     if max_range is not None:
         t_out = np.minimum(t_out, float(max_range))
     alive = t_in < t_out
