@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["quality", "main_job_choices", "refinement", "depth_finetune", "voxelize", "synth", "step_speed",
-         "train_throughput", "health_faults", "loss_study"]
+ORDER = ["quality", "quality_refinement", "main_job_choices", "refinement", "depth_finetune", "voxelize", "synth",
+         "step_speed", "train_throughput", "health_faults", "loss_study"]
 
 
 def main() -> None:
