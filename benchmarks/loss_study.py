@@ -74,8 +74,7 @@ def study(losses: dict[str, list[str]], seeds: list[int], cfg: ExperimentConfig
             above, gap_above = last(run, "val/iou_above_ground"), last(run, "val/iou_above_ground_gap_closed")
             baseline = (last(run, "val/iou_best_baseline"), (above - gap_above) / (1 - gap_above))
             runs.append({"iou": last(run, "val/iou"), "gap": last(run, "val/iou_gap_closed"),
-                         "above": last(run, "val/iou_above_ground"),
-                         "gap_above": last(run, "val/iou_above_ground_gap_closed"),
+                         "above": above, "gap_above": gap_above,
                          "collapsed": last(run, "pred/mean") < 0.1 * last(run, "target/occupancy_rate")})
         rows.append((name, stat(runs, "iou"), stat(runs, "gap", 100, ".1f") + " %", stat(runs, "above"),
                      stat(runs, "gap_above", 100, ".1f") + " %", f"{sum(r['collapsed'] for r in runs)}/{len(runs)}"))

@@ -276,3 +276,6 @@ def test_above_ground_dice_scores_only_the_structure_over_the_ground_band() -> N
         assert float(x.grad[:, :4].abs().max()) < 1e-9 and float(x.grad[:, 4:9, 4:6, 4:6].abs().min()) > 0
     with pytest.raises(ConfigError, match="above_ground_dice_weight.*voxel size"):
         OccupancyLoss(LossConfig(above_ground_dice_weight=1.0))
+    with pytest.raises(LossInputError, match="above_ground_dice_weight.*B, Z, Y, X"):  # no plan to find ground in
+        OccupancyLoss(LossConfig(above_ground_dice_weight=1.0), voxel_size=(0.4, 0.4, 0.5))(
+            torch.zeros(1, 12, 10), torch.zeros(1, 12, 10))

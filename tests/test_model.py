@@ -281,3 +281,5 @@ def test_graded_span_maps_count_levels_under_the_top_and_over_the_ground_beside(
     assert model.shared.conv.in_channels == 3 * 2 + 4
     with torch.no_grad():
         assert torch.allclose(torch.sigmoid(model(occ))[occ > 0], torch.tensor(0.95), atol=1e-5)
+    with pytest.raises(ValidationError, match="skip_shared_span_graded"):  # graded maps of spans that are off
+        ModelConfig(skip_shared_span_graded=4)

@@ -84,22 +84,21 @@ def crop_sample(sample: dict[str, Any], window: tuple[slice, slice]) -> dict[str
     return out
 
 
-def turn_offsets(array: np.ndarray, features: Sequence[str], d: AugmentDraw) -> np.ndarray:
-    """Flip and turn the in-voxel plan offsets of an already moved (F * Z, Y, X) input the way ``d`` moved the
-    voxels: a flip in x negates offset_x, a counter-clockwise quarter turn maps (ox, oy) to (-oy, ox)."""
+def turn_offsets(array: np.ndarray, features: Sequence[str], d: AugmentDraw) -> None:
+    """In place: flip and turn the in-voxel plan offsets of an already moved (F * Z, Y, X) input the way ``d``
+    moved the voxels: a flip in x negates offset_x, a counter-clockwise quarter turn maps (ox, oy) to (-oy, ox)."""
     if "offset_x" not in features or d.is_identity:
-        return array
-    f = len(features)
-    levels = array.reshape(f, array.shape[0] // f, *array.shape[1:])
-    ox, oy = levels[features.index("offset_x")].copy(), levels[features.index("offset_y")].copy()
+        return
+    ix, iy = features.index("offset_x"), features.index("offset_y")
+    levels = array.reshape(len(features), -1, *array.shape[1:])
+    ox, oy = levels[ix].copy(), levels[iy].copy()
     if d.flip_x:
         ox = -ox
     if d.flip_y:
         oy = -oy
     for _ in range(d.k % 4):
         ox, oy = -oy, ox
-    levels[features.index("offset_x")], levels[features.index("offset_y")] = ox, oy
-    return array
+    levels[ix], levels[iy] = ox, oy
 
 
 def apply_sample(sample: dict[str, Any], d: AugmentDraw, features: Sequence[str] = ()) -> dict[str, Any]:
@@ -109,7 +108,7 @@ def apply_sample(sample: dict[str, Any], d: AugmentDraw, features: Sequence[str]
     for key in GRID_KEYS:
         if key in out and out[key] is not None:
             out[key] = apply_grid(out[key], d)
-    if out.get("input") is not None and out["input"] is not sample.get("input"):
-        out["input"] = turn_offsets(out["input"], list(features), d)
+    if out.get("input") is not None:  # a copy whenever d moves anything (apply_grid)
+        turn_offsets(out["input"], features, d)
     out["augment"] = d
     return out

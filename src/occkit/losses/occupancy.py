@@ -45,8 +45,10 @@ class OccupancyLoss(torch.nn.Module):
             if voxel_size is None:
                 raise ConfigError("loss.above_ground_dice_weight: the loss needs the grid's voxel size to find the "
                                   "ground (OccupancyLoss(cfg, voxel_size=grid.voxel_size))")
-            window = max(1, round(self.cfg.above_ground_window_m / float(min(voxel_size[0], voxel_size[1]))))
-            self.above_ground = (window, round(self.cfg.above_ground_band_m / float(voxel_size[2])))
+            from occkit.metrics.regions import ground_filter_voxels
+
+            self.above_ground = ground_filter_voxels(self.cfg.above_ground_window_m, self.cfg.above_ground_band_m,
+                                                     voxel_size)
         hw = self.cfg.height_weights
         if hw is not None:
             if len(hw) == 0 or any(w < 0 for w in hw) or not any(w > 0 for w in hw):
@@ -152,8 +154,11 @@ class OccupancyLoss(torch.nn.Module):
                       weight: torch.Tensor | None) -> LossOutput:
         """Adds ``above_ground_dice_weight`` x a soft dice over the voxels above the target's ground band."""
         cfg = self.cfg
-        if self.above_ground is None or logits.ndim != 4:
+        if self.above_ground is None:
             return out
+        if logits.ndim != 4:
+            raise LossInputError(f"loss.above_ground_dice_weight: expected (B, Z, Y, X) logits to find the ground in, "
+                                 f"got shape {tuple(logits.shape)}")
         from occkit.metrics.regions import ground_region
 
         with torch.no_grad():

@@ -7,6 +7,7 @@ from occkit.metrics.config import EvalConfig
 from occkit.metrics.occupancy import OccupancyMetrics
 from occkit.metrics.quality import QualityMetrics
 from occkit.metrics.rayiou import RayIoU
+from occkit.metrics.regions import ground_filter_voxels
 
 
 def build_occupancy_metrics(cfg: EvalConfig, spec: GridSpec | None = None) -> OccupancyMetrics:
@@ -35,6 +36,5 @@ def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = Non
 
 def build_quality_metrics(cfg: EvalConfig, spec: GridSpec, plane_level: int | None) -> QualityMetrics:
     """Model vs baselines at ``cfg.threshold``; the ground filter's window and band converted to voxels."""
-    window = max(1, round(cfg.ground_window_m / float(min(spec.size[0], spec.size[1]))))
-    band = round(cfg.ground_band_m / float(spec.size[2]))
+    window, band = ground_filter_voxels(cfg.ground_window_m, cfg.ground_band_m, spec.size)
     return QualityMetrics(threshold=cfg.threshold, plane_level=plane_level, ground_window=window, ground_band=band)

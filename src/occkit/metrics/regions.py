@@ -19,6 +19,12 @@ import torch.nn.functional as F
 from occkit.metrics.baselines import lowest_level
 
 
+def ground_filter_voxels(window_m: float, band_m: float, voxel_size) -> tuple[int, int]:
+    """The ground filter's opening window and band in voxels, from metres and the grid's (x, y, z) voxel size."""
+    window = max(1, round(window_m / float(min(voxel_size[0], voxel_size[1]))))
+    return window, round(band_m / float(voxel_size[2]))
+
+
 def ground_levels(target_occ: torch.Tensor, window: int) -> torch.Tensor:
     """(B, Y, X) float: the estimated ground level per column (see the module docstring)."""
     b, z = target_occ.shape[:2]

@@ -121,18 +121,17 @@ def column_span_features(occupancy: torch.Tensor, windows: list[int], graded: in
     hit = occupancy > 0
     top = torch.where(hit, idx, torch.full_like(occupancy, -1.0)).amax(1, keepdim=True)
     bottom = torch.where(hit, idx, torch.full_like(occupancy, float(z))).amin(1, keepdim=True)
-    maps = []
+    maps, bottoms = [], []
     for k in windows:
         k = int(k) | 1
         top_around = F.max_pool2d(top, k, stride=1, padding=k // 2)
-        bottom_around = -F.max_pool2d(-bottom, k, stride=1, padding=k // 2)
-        maps.append((idx > bottom_around) & (idx < top_around))
+        bottoms.append(-F.max_pool2d(-bottom, k, stride=1, padding=k // 2))
+        maps.append((idx > bottoms[-1]) & (idx < top_around))
     maps.append(idx < top)
     if graded:
-        k = int(windows[0]) | 1 if windows else 1
-        bottom_around = -F.max_pool2d(-bottom, k, stride=1, padding=k // 2)
+        ground_beside = bottoms[0] if bottoms else bottom
         maps.append(((top - idx) / graded).clamp(0, 1) * (idx < top))
-        maps.append(((idx - bottom_around) / graded).clamp(0, 1) * (idx > bottom_around))
+        maps.append(((idx - ground_beside) / graded).clamp(0, 1) * (idx > ground_beside))
     return torch.stack(maps, dim=1).to(occupancy.dtype)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DepthNetConfig(BaseModel):
@@ -100,3 +100,9 @@ class ModelConfig(BaseModel):
     depth: DepthNetConfig | None = Field(
         None, description="a depth network in front of the U-Net: images -> depth -> soft splat -> occupancy "
                           "(needs data.input.camera); None = the U-Net reads the voxelized input")
+
+    @model_validator(mode="after")
+    def _graded_needs_spans(self) -> ModelConfig:
+        if self.skip_shared_span_graded and not self.skip_shared_span:
+            raise ValueError("skip_shared_span_graded grades the span maps: set skip_shared_span too (e.g. [3])")
+        return self
