@@ -1,9 +1,11 @@
 """What one training step of the main job's network costs per memory layout, precision and window size.
 
 The network, grid, features and batch are the main job's (configs/synthetic_uav.py: 96 x 96 x 121, two features,
-batch 4); one step = forward + BCE + backward + AdamW. The reference, measured in the same run, is the same network
-with its convolution weights in the plain NCHW layout and fp32: what occkit ran before it stored them channels-last.
-The other rows are what a config chooses: ``trainer.precision="bf16-mixed"`` and ``data.augment.crop``.
+batch 4), and so is the data: its first training frames (a step's cost depends on how many levels hold hits, which
+the shared filter's band follows). One step = forward + BCE + backward + AdamW. The reference, measured in the same
+run, is the same network with its convolution weights in the plain NCHW layout, fp32, its shared filter on every
+level: what occkit ran before it stored them channels-last. The other rows are what a config chooses:
+``trainer.precision="bf16-mixed"``, ``data.augment.crop`` and ``model.skip_shared_band``.
 
     python benchmarks/step_speed.py [--steps 5] [--config configs/synthetic_uav.py]
 """
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from _results import publish
 
 from occkit.config import load_config
+from occkit.data.dataset import OccupancyDataset
 from occkit.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,26 +55,34 @@ def main() -> None:
     nx, ny, nz = cfg.data.grid.shape
     channels = len(cfg.data.input.features) * nz
     batch = cfg.data.batch_size
-    g = torch.Generator().manual_seed(0)
+    band = cfg.model.skip_shared_band
+    frames = OccupancyDataset(cfg.data.model_copy(update={"cache_dir": None}), "train", augment=False)
+    samples = [frames[i] for i in range(batch)]
+    inputs = torch.stack([torch.as_tensor(s["input"]) for s in samples])
+    targets = torch.stack([torch.as_tensor(s["target"]) for s in samples]).float()
 
     def sample(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        occ = (torch.rand(batch, nz, h, w, generator=g) < 0.01).float()
-        extra = torch.rand(batch, channels - nz, h, w, generator=g) * occ.repeat(1, channels // nz - 1, 1, 1)
-        return torch.cat([occ, extra], 1), occ
+        """The frames' central h x w window."""
+        y0, x0 = (ny - h) // 2, (nx - w) // 2
+        return (inputs[..., y0:y0 + h, x0:x0 + w].contiguous(), targets[..., y0:y0 + h, x0:x0 + w].contiguous())
 
-    cases = [("NCHW fp32, whole grid (reference)", False, False, (ny, nx)),
-             ("channels-last fp32, whole grid", True, False, (ny, nx)),
-             ("channels-last bf16-mixed, whole grid", True, True, (ny, nx)),
-             (f"channels-last bf16-mixed, {args.crop[0]} x {args.crop[1]} crop", True, True,
-              (args.crop[1], args.crop[0]))]
+    crop = f"{args.crop[0]} x {args.crop[1]} crop"
+    cases = [("NCHW fp32, whole grid (reference)", False, False, (ny, nx), None),
+             ("channels-last fp32, whole grid", True, False, (ny, nx), None),
+             ("channels-last bf16-mixed, whole grid", True, True, (ny, nx), None),
+             (f"channels-last bf16-mixed, {crop}", True, True, (args.crop[1], args.crop[0]), None)]
+    if band is not None:
+        cases += [(f"channels-last bf16-mixed, whole grid, shared filter band {band}", True, True, (ny, nx), band),
+                  (f"channels-last bf16-mixed, {crop}, shared filter band {band}", True, True,
+                   (args.crop[1], args.crop[0]), band)]
     lines = [f"torch {torch.__version__}, {torch.get_num_threads()} threads; {Path(args.config).name}: grid "
              f"{nx} x {ny} x {nz}, {channels} input channels, batch {batch}, model {cfg.model.unet_channels}; "
-             f"median of {args.steps} steps after one warm-up", "",
+             f"median of {args.steps} steps after one warm-up; the first {batch} training frames", "",
              "| step | ms/step | speed vs reference | voxels/s vs reference |", "|---|---|---|---|"]
     ref_ms = ref_rate = None
-    for label, channels_last, bf16, (h, w) in cases:
+    for label, channels_last, bf16, (h, w), case_band in cases:
         torch.manual_seed(0)
-        net = build_model(cfg.model, channels, nz)
+        net = build_model(cfg.model.model_copy(update={"skip_shared_band": case_band}), channels, nz)
         if not channels_last:  # the reference: every convolution weight back in the plain NCHW layout
             net = net.to(memory_format=torch.contiguous_format)
         x, target = sample(h, w)
@@ -79,7 +90,8 @@ def main() -> None:
         rate = batch * h * w * nz / ms
         ref_ms, ref_rate = ref_ms or ms, ref_rate or rate
         lines.append(f"| {label} | {ms:.0f} | {ref_ms / ms:.2f}x | {rate / ref_rate:.2f}x |")
-    lines += ["", "speed = steps per second; voxels/s counts the voxels a step trains on (a crop trains on fewer)."]
+    lines += ["", "speed = steps per second; voxels/s counts the voxels a step trains on (a crop trains on fewer). "
+              "Every row but the band rows runs the shared filter on all levels."]
     publish(ROOT / "benchmarks" / "results" / "step_speed.md",
             "step_speed: one training step of the main job's network by layout, precision and window",
             f"python benchmarks/step_speed.py --steps {args.steps}", "\n".join(lines))

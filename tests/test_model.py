@@ -283,3 +283,35 @@ def test_graded_span_maps_count_levels_under_the_top_and_over_the_ground_beside(
         assert torch.allclose(torch.sigmoid(model(occ))[occ > 0], torch.tensor(0.95), atol=1e-5)
     with pytest.raises(ValidationError, match="skip_shared_span_graded"):  # graded maps of spans that are off
         ModelConfig(skip_shared_span_graded=4)
+
+
+def test_shared_filter_band_keeps_the_filter_near_each_samples_hits_and_zero_elsewhere() -> None:
+    """With ``band`` = m the filter's output equals the every-level filter on the levels from m below a sample's
+    lowest hit to m above its highest (its neighbours' levels still read), is zero outside, and depends on no other
+    sample of the batch; an empty sample gets zero everywhere."""
+    from occkit.models.blocks import SharedLevelFilter
+
+    torch.manual_seed(0)
+    full = SharedLevelFilter(kernel=3, channels=4, context=2, features=2, own=1)
+    torch.nn.init.normal_(full.out.weight)
+    banded = SharedLevelFilter(kernel=3, channels=4, context=2, features=2, own=1, band=1)
+    banded.load_state_dict(full.state_dict())
+    z = 12
+    levels = torch.zeros(3, 2, z, 5, 5)
+    levels[0, :, 4, 2, 2] = 1.0  # sample 0: hits on levels 4 and 6
+    levels[0, :, 6, 1, 3] = 0.5
+    levels[1, :, 0, 0, 0] = 1.0  # sample 1: a hit on the lowest level; sample 2: empty
+    context = torch.rand(3, z * 2, 5, 5)
+    own = torch.rand(3, 1, z, 5, 5)
+    every, y = full(levels, context, own), banded(levels, context, own)
+    bands = {0: range(3, 8), 1: range(0, 2), 2: range(0)}
+    for sample, band in bands.items():
+        for level in range(z):
+            want = every[sample, level] if level in band else torch.zeros(5, 5)
+            assert torch.allclose(y[sample, level], want, atol=1e-6), (sample, level)
+    alone = banded(levels[:1], context[:1], own[:1])  # the same without the others: the union band is narrower
+    assert torch.allclose(alone, y[:1], atol=1e-6)
+    assert not banded(levels[2:], context[2:], own[2:]).any()
+    wide = SharedLevelFilter(kernel=3, channels=4, context=2, features=2, own=1, band=z)
+    wide.load_state_dict(full.state_dict())
+    assert torch.allclose(wide(levels[:1], context[:1], own[:1]), every[:1], atol=1e-6)

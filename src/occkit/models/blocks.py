@@ -67,12 +67,16 @@ class SharedLevelFilter(nn.Module):
     and cuDNN run far faster than Conv3d. Reads ``features`` per-level maps (B, features, Z, Y, X) (the occupancy
     and the input features, e.g. the sub-voxel height of the points), and ``own`` maps read at the level itself only
     (column summaries such as ``column_span_features``, whose neighbouring levels add little), returns
-    (B, Z, Y, X); the output layer starts at zero. ``dilations`` adds one residual 3 x 3 layer per entry."""
+    (B, Z, Y, X); the output layer starts at zero. ``dilations`` adds one residual 3 x 3 layer per entry.
+
+    ``band`` = m: the filter speaks only on the levels from m below a sample's lowest input hit to m above its
+    highest, and is zero elsewhere. A grid's structure fills a few dozen of its levels, so this skips most of the
+    work (the filter is most of the network's cost); the U-Net's own logits still cover every level."""
 
     def __init__(self, kernel: int, channels: int, context: int = 0, features: int = 1, reach: int = 1,
-                 own: int = 0, dilations: list[int] | tuple[int, ...] = ()) -> None:
+                 own: int = 0, dilations: list[int] | tuple[int, ...] = (), band: int | None = None) -> None:
         super().__init__()
-        self.context, self.reach, self.own = context, reach, own
+        self.context, self.reach, self.own, self.band = context, reach, own, band
         self.window = 2 * reach + 1
         self.conv = nn.Conv2d(self.window * features + context + own, channels, kernel, padding=kernel // 2)
         self.mid = nn.Conv2d(channels, channels, 3, padding=1) if context else None
@@ -88,23 +92,60 @@ class SharedLevelFilter(nn.Module):
 
     def forward(self, levels: torch.Tensor, context: torch.Tensor | None = None,
                 own: torch.Tensor | None = None) -> torch.Tensor:
-        """``levels``: (B, features, Z, Y, X); ``context``: (B, Z * context, Y, X) level-major, when built with it;
-        ``own``: (B, own, Z, Y, X), when built with it."""
+        """``levels``: (B, features, Z, Y, X), the occupancy first; ``context``: (B, Z * context, Y, X) level-major,
+        when built with it; ``own``: (B, own, Z, Y, X), when built with it."""
+        b, _, z, h, w = levels.shape
+        if self.band is None:
+            return self._run(self._stack(levels, context, own, 0, z)).view(b, z, h, w)
+        bands = self._sample_bands(levels[:, 0])
+        # every sample's own levels, folded into one batch of level images: one convolution pass for all
+        pieces = [self._stack(levels[i:i + 1], None if context is None else context[i:i + 1],
+                              None if own is None else own[i:i + 1], lo, hi)
+                  for i, (lo, hi) in enumerate(bands) if hi > lo]
+        out = self._run(torch.cat(pieces)) if pieces else levels.new_zeros(0, h, w)
+        result, start = [], 0
+        for lo, hi in bands:
+            piece = out[start:start + max(hi - lo, 0)]
+            start += piece.shape[0]
+            result.append(F.pad(piece, (0, 0, 0, 0, lo, z - lo - piece.shape[0])) if piece.shape[0]
+                          else levels.new_zeros(z, h, w))
+        return torch.stack(result)
+
+    def _sample_bands(self, occupancy: torch.Tensor) -> list[tuple[int, int]]:
+        """Per sample, the levels lo..hi-1 of its band (clamped to the grid; lo == hi when it holds no hit)."""
+        z = occupancy.shape[1]
+        hit = (occupancy.amax(dim=(2, 3)) > 0).cpu()  # (B, Z)
+        bands = []
+        for row in hit:
+            levels = row.nonzero().flatten().tolist()
+            bands.append((max(levels[0] - self.band, 0), min(levels[-1] + self.band + 1, z)) if levels else (0, 0))
+        return bands
+
+    def _stack(self, levels: torch.Tensor, context: torch.Tensor | None, own: torch.Tensor | None,
+               lo: int, hi: int) -> torch.Tensor:
+        """The filter's input at levels lo..hi-1, (B * (hi - lo), channels, Y, X): each level with ``reach`` levels
+        either side (free levels beyond the grid), its context and its own maps."""
         b, f, z, h, w = levels.shape
-        r, n = self.reach, self.window
-        padded = F.pad(levels, (0, 0, 0, 0, r, r))  # free levels below and above the grid
-        stacked = torch.stack([padded[:, :, k:k + z] for k in range(n)], dim=3)  # (B, F, Z, window, Y, X)
-        stacked = stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, z, n * f, h, w)
+        r, n, m = self.reach, self.window, hi - lo
+        first, end = max(lo - r, 0), min(hi + r, z)
+        padded = F.pad(levels[:, :, first:end], (0, 0, 0, 0, first - (lo - r), (hi + r) - end))
+        stacked = torch.stack([padded[:, :, k:k + m] for k in range(n)], dim=3)  # (B, F, M, window, Y, X)
+        parts = [stacked.permute(0, 2, 1, 3, 4, 5).reshape(b, m, n * f, h, w)]
         if self.context:
-            stacked = torch.cat([stacked, context.view(b, z, self.context, h, w)], dim=2)
+            parts.append(context.view(b, z, self.context, h, w)[:, lo:hi])
         if self.own:
-            stacked = torch.cat([stacked, own.transpose(1, 2).to(stacked.dtype)], dim=2)
-        y = self.act(self.conv(stacked.reshape(b * z, n * f + self.context + self.own, h, w)))
+            parts.append(own[:, :, lo:hi].transpose(1, 2).to(levels.dtype))
+        stacked = torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
+        return stacked.reshape(b * m, n * f + self.context + self.own, h, w)
+
+    def _run(self, stacked: torch.Tensor) -> torch.Tensor:
+        """One logit per level image: (N, channels, Y, X) -> (N, Y, X)."""
+        y = self.act(self.conv(stacked))
         if self.mid is not None:
             y = self.act(self.mid(y))
         for conv in self.more:
             y = y + self.act(conv(y))
-        return self.out(y).reshape(b, z, h, w)
+        return self.out(y)[:, 0]
 
 
 def column_span_features(occupancy: torch.Tensor, windows: list[int], graded: int = 0) -> torch.Tensor:

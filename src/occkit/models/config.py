@@ -95,6 +95,12 @@ class ModelConfig(BaseModel):
     skip_shared_dilations: list[Annotated[int, Field(ge=1)]] = Field(
         default_factory=list, description="input_skip: one more residual 3 x 3 layer of the shared filter per entry, "
                                           "with that dilation: it sees further along each level; [] = none")
+    skip_shared_band: int | None = Field(
+        None, ge=0, description="input_skip: the shared filter runs only on the levels from this many below a "
+                                "sample's lowest input hit to this many above its highest, and adds nothing "
+                                "elsewhere (the U-Net's logits still cover every level): most of a grid's levels "
+                                "are empty air or solid ground, and the filter is most of the step's cost; "
+                                "None = every level")
     skip_occupied_prob: float = Field(0.95, gt=0, lt=1,
                                       description="input_skip: the step-0 probability of a voxel that holds input")
     depth: DepthNetConfig | None = Field(

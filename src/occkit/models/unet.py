@@ -72,7 +72,8 @@ class BEVHeightOccupancy(nn.Module):
             span_maps += 2 if cfg.skip_shared_span and cfg.skip_shared_span_graded else 0
             self.shared = (SharedLevelFilter(cfg.skip_shared_kernel | 1, cfg.skip_shared_channels,
                                              cfg.skip_shared_context, features=1 + n_features, own=span_maps,
-                                             reach=cfg.skip_shared_reach, dilations=cfg.skip_shared_dilations)
+                                             reach=cfg.skip_shared_reach, dilations=cfg.skip_shared_dilations,
+                                             band=cfg.skip_shared_band)
                            if cfg.skip_shared_kernel else None)
             self.lift = (nn.Conv2d(chans[0], cfg.skip_shared_context * out_levels, 1)
                          if cfg.skip_shared_kernel and cfg.skip_shared_context else None)
