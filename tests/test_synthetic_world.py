@@ -187,3 +187,36 @@ def test_accumulation_seed_redraws_only_the_accumulated_sweeps() -> None:
     own = a.target_sweep == 0
     np.testing.assert_array_equal(a.target_points[own], b.target_points[b.target_sweep == 0])
     assert not np.array_equal(a.target_points[~own][:100], b.target_points[b.target_sweep != 0][:100])  # ... not these
+
+
+def test_a_lidar_only_source_skips_the_camera_and_keeps_the_lidar_and_the_target(tmp_path) -> None:
+    """render_camera=False: the same LiDAR sweep and accumulated target, no camera, depth or pseudo points; the
+    frame carries no camera and a LiDAR-input pipeline builds the same grids; the default's fingerprint is what
+    it was before the setting existed (existing caches stay valid), the LiDAR-only one differs; shipped targets
+    (camera masks) and UAVScenes files (images) refuse it with one line."""
+    from occkit.config import load_config
+    from occkit.data.grids import FrameToGrids
+    from occkit.errors import ConfigError as OccConfigError
+    from occkit.synthetic.writers import write_uavscenes
+
+    full = small()
+    lidar_only = small(render_camera=False)
+    a, b = full.build("train").sample(1), lidar_only.build("train").sample(1)
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.target_points, b.target_points)
+    assert a.camera is not None and a.pseudo_points is not None
+    assert b.camera is None and b.pseudo_points is None and b.noisy_depth is None
+    frame = lidar_only.build("train")[1]
+    assert frame.cameras == [] and frame.pseudo_points is None
+    data = load_config("synthetic_uav").data
+    grids = [FrameToGrids(data.model_copy(update={"source": src}))(src.build("train")[1])
+             for src in (full, lidar_only)]
+    for key in ("input", "target"):
+        np.testing.assert_array_equal(grids[0][key], grids[1][key])
+    explicit = small(render_camera=True)
+    assert explicit.build("train").fingerprint() == full.build("train").fingerprint()
+    assert lidar_only.build("train").fingerprint() != full.build("train").fingerprint()
+    with pytest.raises(ValidationError, match="render_camera=True"):
+        small(render_camera=False, ship_target="lidar")
+    with pytest.raises(OccConfigError, match="render_camera=True"):
+        write_uavscenes([b], tmp_path / "uav")

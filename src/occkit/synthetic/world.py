@@ -73,11 +73,12 @@ class SyntheticSample:
     labels: np.ndarray  # internal class per LiDAR point
     intensity: np.ndarray
     ring: np.ndarray
-    camera: CameraView  # image, true depth, semantics (label space), K, T_world_cam
-    camera_cls: np.ndarray  # internal class per pixel (NO_HIT = sky)
-    noisy_depth: np.ndarray  # the monocular-depth stand-in (what DA3 would give)
-    noisy_conf: np.ndarray
-    pseudo_points: np.ndarray
+    # the camera side; None when the source does not render it (render_camera=False)
+    camera: CameraView | None  # image, true depth, semantics (label space), K, T_world_cam
+    camera_cls: np.ndarray | None  # internal class per pixel (NO_HIT = sky)
+    noisy_depth: np.ndarray | None  # the monocular-depth stand-in (what DA3 would give)
+    noisy_conf: np.ndarray | None
+    pseudo_points: np.ndarray | None
     target_points: np.ndarray
     target_labels: np.ndarray  # internal class per target point
     target_sweep: np.ndarray  # sweep index per target point (0 = this frame's own sweep)
@@ -92,7 +93,7 @@ class SyntheticSample:
             T_world_sensor=self.T_world_lidar,
             point_fields={"intensity": self.intensity, "ring": self.ring},
             point_labels=C.to_label_space(self.labels, space),
-            cameras=[self.camera],
+            cameras=[self.camera] if self.camera is not None else [],
             pseudo_points=self.pseudo_points,
             target_points=self.target_points,
             # where the accumulated sweeps were taken (sensor frame): RayIoU casts from them
@@ -129,15 +130,17 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
 
     scan = scan_lidar(scene, T_world_lidar, lidar_cfg, pattern, max_range, rng, t0=tau)
 
-    K = intrinsics(cam_cfg)
-    render = render_camera(scene, T_world_cam, K, cam_cfg.width, cam_cfg.height, rng)
-    noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng)
-    T_lidar_cam = T_lidar_world @ T_world_cam
-    pseudo = unproject_depth(noisy, K, T_lidar_cam, max_range=cfg.depth_noise.max_range)
     space = label_space(preset)
-    camera = CameraView(name="CAM", K=K, T_world_cam=T_world_cam, width=cam_cfg.width, height=cam_cfg.height,
-                        image=render.image, depth=render.depth, depth_conf=None,
-                        semantics=C.to_label_space(render.cls, space), distortion=np.zeros(5))
+    camera = camera_cls = noisy = conf = pseudo = None
+    if cfg.render_camera:
+        K = intrinsics(cam_cfg)
+        render = render_camera(scene, T_world_cam, K, cam_cfg.width, cam_cfg.height, rng)
+        noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng)
+        pseudo = unproject_depth(noisy, K, T_lidar_world @ T_world_cam, max_range=cfg.depth_noise.max_range)
+        camera = CameraView(name="CAM", K=K, T_world_cam=T_world_cam, width=cam_cfg.width, height=cam_cfg.height,
+                            image=render.image, depth=render.depth, depth_conf=None,
+                            semantics=C.to_label_space(render.cls, space), distortion=np.zeros(5))
+        camera_cls = render.cls
 
     # Occ3D-style target: sweeps from poses around this one, moved into this sensor frame
     targets, target_cls, origins = [scan.points], [scan.cls], [np.zeros(3)]
@@ -167,7 +170,7 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         frame_id=frame_id(cfg, split, index), scene_name=scene_name, scene_index=scene_index,
         index_in_scene=k, timestamp=timestamp, T_world_lidar=T_world_lidar, T_world_ego=meta["T_world_ego"],
         T_cam_lidar=invert_transform(T_world_cam) @ T_world_lidar, points=scan.points, labels=scan.cls,
-        intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=render.cls,
+        intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=camera_cls,
         noisy_depth=noisy, noisy_conf=conf,
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from occkit.errors import ConfigError
 from occkit.geometry.grid import GridSpec
 from occkit.io.occ3d import write_occ3d_labels
 from occkit.io.points import write_points
@@ -66,6 +67,9 @@ def write_uavscenes(samples: Iterable[SyntheticSample], root: str | Path, *, ext
     calib: dict[str, dict] = {}
     for s in samples:
         run, cam = s.scene_name, s.camera
+        if cam is None:
+            raise ConfigError(f"synthetic frame {s.frame_id}: UAVScenes runs need its camera image; generate it "
+                              "with data.source.render_camera=True")
         d = run_dirs(root, run)
         ns = int(s.meta["timestamp_ns"])
         ts, lts = stamp(ns), stamp(ns + LIDAR_DELAY_NS)
