@@ -102,3 +102,15 @@ def test_a_check_across_sections_names_the_fields_without_dumping_the_config() -
     text = str(err.value)
     assert "model.input_skip" in text and "data.input.features" in text and "'mean_height'" in text
     assert "unet_channels" not in text and len(text.splitlines()) == 2  # the origin line and the reason
+
+
+def test_a_check_across_one_sections_fields_names_them_without_dumping_the_section() -> None:
+    """A section's own model validator (the synthetic source's) gets the section as its input: the error names
+    the section and the reason, not every setting of it."""
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(load_config(CONFIGS[0].parent / "synthetic_uav.py"), ['data.source.ship_target="lidar"'])
+    text = str(err.value)
+    assert "data.source" in text and "render_camera=True" in text
+    assert "accumulate_poses" not in text and len(text.splitlines()) == 2
+    with pytest.raises(ConfigError, match=r"data\.source\..*train_frames.*got -1"):  # a field's own error keeps it
+        apply_overrides(load_config(CONFIGS[0].parent / "synthetic_uav.py"), ["data.source.train_frames=-1"])

@@ -65,8 +65,10 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     lines = [f"{origin}: config does not validate:"]
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"]) or "<root>"
-        # a check across sections (a model validator) has the whole config as its input: the message says it all
-        got = "" if not e["loc"] else f" (got {e.get('input')!r})"
+        # a check across fields (a model validator, of the config or of one section) has the whole config or
+        # section as its input: the message says it all
+        across = not e["loc"] or (e["type"] == "value_error" and isinstance(e.get("input"), dict))
+        got = "" if across else f" (got {e.get('input')!r})"
         lines.append(f"  {path}: {e['msg']}{got}")
     return "\n".join(lines)
 
