@@ -103,13 +103,9 @@ class SharedLevelFilter(nn.Module):
                               None if own is None else own[i:i + 1], lo, hi)
                   for i, (lo, hi) in enumerate(bands) if hi > lo]
         out = self._run(torch.cat(pieces)) if pieces else levels.new_zeros(0, h, w)
-        result, start = [], 0
-        for lo, hi in bands:
-            piece = out[start:start + max(hi - lo, 0)]
-            start += piece.shape[0]
-            result.append(F.pad(piece, (0, 0, 0, 0, lo, z - lo - piece.shape[0])) if piece.shape[0]
-                          else levels.new_zeros(z, h, w))
-        return torch.stack(result)
+        sizes = [hi - lo for lo, hi in bands]  # an empty sample's piece is empty and pads to zeros
+        return torch.stack([F.pad(piece, (0, 0, 0, 0, lo, z - hi)) for piece, (lo, hi) in zip(out.split(sizes), bands,
+                                                                                               strict=True)])
 
     def _sample_bands(self, occupancy: torch.Tensor) -> list[tuple[int, int]]:
         """Per sample, the levels lo..hi-1 of its band (clamped to the grid; lo == hi when it holds no hit)."""

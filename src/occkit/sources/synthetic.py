@@ -135,9 +135,7 @@ class SyntheticSource:
     def fingerprint(self) -> str:
         from occkit.utils.keys import dump_without_unset
 
-        # a setting left at None stays out, so caches made before it existed keep their fingerprint
-        config = dump_without_unset(self.cfg, {"accumulate_region"})
-        if self.cfg.render_camera:  # the default, as before the setting existed
-            config.pop("render_camera")
+        # a setting left at its default stays out, so caches made before it existed keep their fingerprint
+        config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera"})
         payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from occkit.depth.unproject import unproject_depth
+from occkit.errors import ConfigError
 from occkit.frame import CameraView, Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import invert_transform
@@ -212,6 +213,14 @@ def _pose_error(cfg: SyntheticSourceConfig, rng: np.random.Generator) -> np.ndar
     return make_transform(Rz @ rot_y(a[1]) @ Rx, rng.normal(0.0, cfg.accumulate_pose_noise_m, 3))
 
 
+def sample_camera(sample: SyntheticSample, use: str) -> CameraView:
+    """The sample's camera, or one line saying that ``use`` needs it when the source did not render one."""
+    if sample.camera is None:
+        raise ConfigError(f"synthetic frame {sample.frame_id}: {use} needs its camera; generate it with "
+                          "data.source.render_camera=True")
+    return sample.camera
+
+
 def target_grids(sample: SyntheticSample, spec: GridSpec, kind: str = "lidar",
                  scene: Scene | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Occ3D-style ground truth of a sample on ``spec`` in its ego frame.
@@ -233,7 +242,8 @@ def target_grids(sample: SyntheticSample, spec: GridSpec, kind: str = "lidar",
     else:
         raise ValueError(f"target kind must be 'lidar' or 'solid', got {kind!r}")
     m_lidar = lidar_mask(sample.target_points, sample.target_sweep, sample.accumulation_origins, spec, T_ego_lidar)
-    m_cam = camera_mask(sample.camera.depth, sample.camera.K, invert_transform(sample.T_cam_lidar), spec, T_ego_lidar)
+    camera = sample_camera(sample, "the camera visibility mask")
+    m_cam = camera_mask(camera.depth, camera.K, invert_transform(sample.T_cam_lidar), spec, T_ego_lidar)
     return sem, m_lidar | (sem != C.OCC3D_FREE), m_cam, T_ego_lidar
 
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from occkit.errors import ConfigError
 from occkit.geometry.grid import GridSpec
 from occkit.io.occ3d import write_occ3d_labels
 from occkit.io.points import write_points
 from occkit.synthetic import classes as C
-from occkit.synthetic.world import FRAME_DT, SyntheticSample, target_grids
+from occkit.synthetic.world import FRAME_DT, SyntheticSample, sample_camera, target_grids
 from occkit.utils.atomic import atomic_write, atomic_write_text
 
 LIDAR_DELAY_NS = 21_374_112  # LiDAR stamp trails the image stamp, as in the real file names
@@ -66,10 +65,7 @@ def write_uavscenes(samples: Iterable[SyntheticSample], root: str | Path, *, ext
     records: dict[str, list[dict]] = {}
     calib: dict[str, dict] = {}
     for s in samples:
-        run, cam = s.scene_name, s.camera
-        if cam is None:
-            raise ConfigError(f"synthetic frame {s.frame_id}: UAVScenes runs need its camera image; generate it "
-                              "with data.source.render_camera=True")
+        run, cam = s.scene_name, sample_camera(s, "a UAVScenes run (its images)")
         d = run_dirs(root, run)
         ns = int(s.meta["timestamp_ns"])
         ts, lts = stamp(ns), stamp(ns + LIDAR_DELAY_NS)
