@@ -37,8 +37,11 @@ class InputConfig(BaseModel):
         False, description="pseudo input: rescale the points along their camera rays so that their dominant ground "
                            "lands at pseudo_ground_z in the grid frame (a known camera height fixes monocular "
                            "depth's per-image scale error; occkit.depth.scale_align)")
-    pseudo_ground_z: float = Field(0.0, description="height of the ground in the grid frame (m): 0 = the datum of "
-                                                     "the ego frame")
+    pseudo_ground_z: float | Literal["dem"] = Field(
+        0.0, description="where pseudo_ground_align puts the ground: a height in the grid frame (m; 0 = the datum "
+                         "of the ego frame, for flat ground there), or 'dem' = each frame's elevation model (meta "
+                         "'ground_dem', world frame; the synthetic source provides it) for terrain that rises and "
+                         "falls around the datum")
     free_margin: float = Field(
         1.0, ge=0, description="free feature: rays stop this far (m) short of their point; range and pose noise put "
                                "the accumulated surfaces a voxel or two either side of one sweep's hit (the main "

@@ -31,7 +31,9 @@ from occkit.geometry.voxelize import voxelize
 
 _HEIGHT_FEATURES = ("mean_height", "max_height")
 # bump when FrameToGrids' output changes for the same inputs, so preprocessing caches are invalidated
-PIPELINE_VERSION = 4  # 4: pseudo_ground_align; 3: samples carry sensor_origins; 2: lidar_center at the datum
+# 5: pseudo ground alignment by per-point scale votes; 4: pseudo_ground_align; 3: samples carry sensor_origins;
+# 2: lidar_center at the datum
+PIPELINE_VERSION = 5
 
 
 def _points(array: np.ndarray | None, what: str, frame_id: str) -> np.ndarray:
@@ -190,14 +192,20 @@ class FrameToGrids:
         icfg = self.cfg.input
         if icfg.points != "pseudo" or not icfg.pseudo_ground_align:
             return pts
-        from occkit.depth.scale_align import align_to_ground
+        from occkit.depth.scale_align import GroundRaster, align_to_ground
 
         if camera is None:
             camera = camera_in_sensor(frame)
             if camera is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.pseudo_ground_align needs the camera the "
                                   "pseudo points came from (the frame has no camera)")
-        aligned, _ = align_to_ground(pts, camera, T_grid_sensor, icfg.pseudo_ground_z)
+        ground = self.cfg.input.pseudo_ground_z
+        if ground == "dem":
+            raster = GroundRaster.from_meta(frame.meta.get("ground_dem"), f"frame {frame.frame_id}: meta "
+                                            "'ground_dem' (data.input.pseudo_ground_z='dem')")
+            aligned, _ = align_to_ground(pts, camera, frame.T_world_sensor, raster)
+        else:
+            aligned, _ = align_to_ground(pts, camera, T_grid_sensor, float(ground))
         return aligned.astype(np.float32)
 
     def __call__(self, frame: Frame) -> dict[str, Any]:

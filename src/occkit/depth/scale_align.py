@@ -7,12 +7,20 @@ network can undo a shift that changes from frame to frame. A camera whose height
 (GNSS / barometric altitude over a ground datum, or a vehicle's mounting height) fixes that scale: the classic
 camera-height prior of monocular odometry. The ground is taken as the mode of the points' heights (from above
 most pixels see ground); scale = (ground_z - camera_z) / (mode - camera_z), applied along each ray.
+
+Ground that is not flat at one known height (hills, a valley floor a metre above the datum) comes from an
+elevation model: every point then votes for the scale that would put it on the DEM's ground under it, and the
+most common vote wins (ground pixels agree, roofs and trees scatter).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from occkit.errors import ConfigError
 from occkit.geometry.transforms import apply_transform
 
 
@@ -32,19 +40,76 @@ def ground_mode(z: np.ndarray, bin_m: float = 0.25, smooth_bins: int = 4) -> flo
     return float(0.5 * (edges[k] + edges[k + 1]))
 
 
-def align_to_ground(points: np.ndarray, camera: np.ndarray, T_grid_points: np.ndarray, ground_z: float = 0.0,
+SCALE_BIN = 0.002  # votes are binned in log scale: 0.2 %, a fifth of a 0.5 m level at 50 m
+
+
+@dataclass(frozen=True)
+class GroundRaster:
+    """Bare-ground heights on a regular x/y grid (a DEM tile) in one frame: ``heights[i, j]`` is the ground at
+    ``origin + (i, j) * cell``."""
+
+    origin: tuple[float, float]
+    cell: float
+    heights: np.ndarray  # (nx, ny) float
+
+    @classmethod
+    def from_meta(cls, value: Any, where: str) -> GroundRaster:
+        """From a frame's ``meta["ground_dem"]``: {"origin": (x, y), "cell": m, "heights": (nx, ny) array}."""
+        if value is None:
+            raise ConfigError(f"{where}: the frame has none (its source ships no elevation model); give the ground "
+                              "as a height instead")
+        if not isinstance(value, dict) or not {"origin", "cell", "heights"} <= set(value):
+            raise ConfigError(f"{where}: expected a DEM tile {{'origin': (x, y), 'cell': metres, 'heights': (nx, ny) "
+                              "array}, world frame")
+        heights = np.asarray(value["heights"], dtype=np.float64)
+        origin = np.asarray(value["origin"], dtype=np.float64).reshape(-1)
+        cell = float(value["cell"])
+        if heights.ndim != 2 or min(heights.shape) < 2 or origin.shape != (2,) or not cell > 0:
+            raise ConfigError(f"{where}: expected heights of shape (nx >= 2, ny >= 2), origin (x, y) and cell > 0; "
+                              f"got heights {heights.shape}, origin {origin.shape}, cell {cell}")
+        return cls((float(origin[0]), float(origin[1])), cell, heights)
+
+    def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Bilinear ground height at (x, y); NaN outside the tile."""
+        fx = (np.asarray(x, dtype=np.float64) - self.origin[0]) / self.cell
+        fy = (np.asarray(y, dtype=np.float64) - self.origin[1]) / self.cell
+        nx, ny = self.heights.shape
+        inside = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
+        i = np.clip(np.floor(fx).astype(np.int64), 0, nx - 2)
+        j = np.clip(np.floor(fy).astype(np.int64), 0, ny - 2)
+        tx, ty = np.clip(fx - i, 0, 1), np.clip(fy - j, 0, 1)
+        h = self.heights
+        out = ((1 - tx) * (1 - ty) * h[i, j] + tx * (1 - ty) * h[i + 1, j] + (1 - tx) * ty * h[i, j + 1]
+               + tx * ty * h[i + 1, j + 1])
+        return np.where(inside, out, np.nan)
+
+
+def align_to_ground(points: np.ndarray, camera: np.ndarray, T_frame_points: np.ndarray,
+                    ground: float | GroundRaster = 0.0,
                     max_scale_change: float = 0.3) -> tuple[np.ndarray, float]:
-    """Points (their own frame) rescaled along rays from ``camera`` (same frame) so that their height mode in the
-    grid frame is ``ground_z``; returns (points, scale). The scale is left at 1 when the camera is not above the
-    ground mode or the correction would exceed ``max_scale_change`` (then the assumption does not hold)."""
+    """Points (their own frame) rescaled along rays from ``camera`` (same frame) so that their ground lands on
+    ``ground``: a height in the frame ``T_frame_points`` maps to, or a DEM tile in that frame. Returns (points,
+    scale).
+
+    Each point votes for the scale that puts it on the ground under it, ``(cam_z - ground) / (cam_z - z)``; votes
+    beyond ``max_scale_change`` are dropped (a large flat roof close under the camera collects more pixels than
+    the ground, and its votes lie far off), and the most common of the rest is the scale. The scale is left at 1
+    when the camera is not above the ground or no ground is found (then the assumption does not hold)."""
     pts = np.asarray(points, dtype=np.float64)[:, :3]
     cam = np.asarray(camera, dtype=np.float64).reshape(3)
-    z = apply_transform(T_grid_points, pts)[:, 2]
-    cam_z = float(apply_transform(T_grid_points, cam[None])[0, 2])
-    mode = ground_mode(z)
-    if mode is None or cam_z - mode <= 1.0 or cam_z - ground_z <= 1.0:
+    xyz = apply_transform(T_frame_points, pts)
+    cam_z = float(apply_transform(T_frame_points, cam[None])[0, 2])
+    if isinstance(ground, GroundRaster):
+        g = ground.at(xyz[:, 0], xyz[:, 1])
+    else:
+        g = np.full(len(xyz), float(ground))
+    above, below = cam_z - g, cam_z - xyz[:, 2]
+    ok = np.isfinite(g) & (above > 1.0) & (below > 1.0)
+    votes = np.log(above[ok] / below[ok])
+    c = max_scale_change
+    votes = votes[(votes >= np.log(1.0 - c) if c < 1 else True) & (votes <= np.log(1.0 + c))]
+    log_scale = ground_mode(votes, bin_m=SCALE_BIN)
+    if log_scale is None:
         return pts, 1.0
-    scale = (cam_z - ground_z) / (cam_z - mode)
-    if abs(scale - 1.0) > max_scale_change:
-        return pts, 1.0
-    return cam + scale * (pts - cam), float(scale)
+    scale = float(np.exp(log_scale))
+    return cam + scale * (pts - cam), scale

@@ -169,6 +169,9 @@ def build_depth_occupancy(model_cfg: ModelConfig, data_cfg: DataConfig) -> Depth
         raise ConfigError("build_depth_occupancy: model.depth is not set")
     z = data_cfg.grid.shape[2]
     icfg = data_cfg.input
+    if icfg.pseudo_ground_z == "dem" and (dcfg.ground_align or dcfg.prior == "ground_plane"):
+        raise ConfigError("data.input.pseudo_ground_z='dem' is not supported with model.depth (its ground_align "
+                          "and ground_plane prior take one height for every frame): set a number")
     return DepthOccupancyModel(
         build_depth_network(dcfg), BEVHeightOccupancy(model_cfg, z, z), data_cfg.grid, splat=dcfg.splat,
         lam=icfg.soft_lambda, gamma=icfg.soft_gamma, freeze_depth=dcfg.freeze,

@@ -54,6 +54,11 @@ class SyntheticSourceConfig(BaseModel):
         True, description="render the camera (image, depth, semantics) and the monocular-depth stand-in with its "
                           "pseudo points; False for LiDAR-only configs saves about a sixth of a frame's generation "
                           "(the LiDAR and the target are the same; only the frame's timestamp jitter differs)")
+    dem_noise_m: float = Field(
+        0.1, ge=0, description="each frame's meta 'ground_dem' is the terrain (bare ground) around the drone as an "
+                               "elevation model gives it, 150 m each way at 2.5 m cells, world frame: "
+                               "data.input.pseudo_ground_z='dem' fixes the pseudo-LiDAR's scale against it. This "
+                               "is the DEM's vertical error (sigma, m), one offset per frame")
     ship_target: Literal["none", "lidar", "solid"] = Field(
         "none", description="also ship a target grid in frame.target (Occ3D ids, 17 = free) with LiDAR and camera "
         "masks: 'lidar' = accumulated LiDAR (what Occ3D does), 'solid' = exact primitives. Costs ~1 s/frame")
@@ -136,6 +141,6 @@ class SyntheticSource:
         from occkit.utils.keys import dump_without_unset
 
         # a setting left at its default stays out, so caches made before it existed keep their fingerprint
-        config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera"})
+        config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera", "dem_noise_m"})
         payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -166,7 +166,9 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
     timestamp = timestamp_ns / 1e9
     meta = {"scene": scene_name, "preset": preset, "seed": cfg.seed, "split": split, "index": int(index),
             "scene_seed": scene_seed, "label_space": space, "timestamp": timestamp, "timestamp_ns": timestamp_ns,
-            "T_world_ego": T_world_ego(T_world_body, T_world_lidar)}
+            "T_world_ego": T_world_ego(T_world_body, T_world_lidar),
+            "ground_dem": dem_tile(scene, T_world_lidar[:2, 3], cfg.dem_noise_m,
+                                   np.random.default_rng(derive_seed(scene_seed, 5, k)))}
     return SyntheticSample(
         frame_id=frame_id(cfg, split, index), scene_name=scene_name, scene_index=scene_index,
         index_in_scene=k, timestamp=timestamp, T_world_lidar=T_world_lidar, T_world_ego=meta["T_world_ego"],
@@ -176,6 +178,20 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
+
+
+DEM_HALF_WIDTH_M, DEM_CELL_M = 150.0, 2.5  # covers a 70-degree camera's view from 130 m up
+
+
+def dem_tile(scene: Scene, xy: np.ndarray, noise: float, rng: np.random.Generator) -> dict:
+    """The terrain around ``xy`` as an elevation model gives it (world frame, ``DEM_CELL_M`` cells, one offset of
+    ``noise`` sigma for its vertical error): what a user reads from a DEM to fix pseudo-LiDAR's scale where the
+    ground is not flat at the datum (``occkit.depth.scale_align.GroundRaster``)."""
+    g = np.arange(-DEM_HALF_WIDTH_M, DEM_HALF_WIDTH_M + 1e-9, DEM_CELL_M)
+    gx, gy = np.meshgrid(xy[0] + g, xy[1] + g, indexing="ij")
+    heights = scene.terrain.height(gx, gy) + (rng.normal(0.0, noise) if noise > 0 else 0.0)
+    return {"origin": (float(xy[0] + g[0]), float(xy[1] + g[0])), "cell": DEM_CELL_M,
+            "heights": heights.astype(np.float32)}
 
 
 REGION_MARGIN_M = 2.0  # registration noise moves accumulated points by centimetres; this keeps every one of them
