@@ -14,7 +14,8 @@ oracle's gain that the model gets.
 
 For the refinement config it also re-scores the model after moving each validation frame up or down by the whole
 number of levels that fits it best: how much of its error is one height offset per frame, which aligning
-pseudo-LiDAR to a known camera height leaves wherever the terrain lies off the datum.
+pseudo-LiDAR to a known camera height leaves wherever the ground it aligns to is not the frame's (the datum on
+hilly terrain) and wherever the depth noise shifts the grid's part of the image.
 
     python benchmarks/quality.py [--only main|refinement] [--checkpoint-main CKPT] [--checkpoint-refinement CKPT]
 """
@@ -103,8 +104,9 @@ def height_offset_ceiling(where: str, max_shift: int = 5) -> dict:
     moving each frame up or down by the whole number of levels that fits that frame's target best (an oracle
     that knows the frame's datum error; a network reading one frame cannot know it).
 
-    Pseudo-LiDAR aligned to a known camera height puts the image's dominant ground at the datum, so a frame whose
-    terrain lies off the datum (the synthetic town's relief is +-1.5 m) gets its whole cloud that far off."""
+    Pseudo-LiDAR aligned to the datum puts a view's ground at the datum, so a frame whose terrain lies off it (the
+    synthetic town's relief is +-1.5 m) gets its whole cloud that far off; aligned to an elevation model
+    (``data.input.pseudo_ground_z='dem'``) what remains is the depth noise's own offset over the grid."""
     import torch
     from torch.utils.data import DataLoader
 
