@@ -199,7 +199,7 @@ class FrameToGrids:
             if camera is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.pseudo_ground_align needs the camera the "
                                   "pseudo points came from (the frame has no camera)")
-        ground = self.cfg.input.pseudo_ground_z
+        ground = icfg.pseudo_ground_z
         if ground == "dem":
             raster = GroundRaster.from_meta(frame.meta.get("ground_dem"), f"frame {frame.frame_id}: meta "
                                             "'ground_dem' (data.input.pseudo_ground_z='dem')")

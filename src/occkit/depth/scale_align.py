@@ -5,12 +5,10 @@ Monocular depth (Depth Anything 3 included) carries a per-image scale error of a
 50-130 m that moves the whole cloud several metres up or down, more than ten 0.5 m levels, and no voxel
 network can undo a shift that changes from frame to frame. A camera whose height above the ground is known
 (GNSS / barometric altitude over a ground datum, or a vehicle's mounting height) fixes that scale: the classic
-camera-height prior of monocular odometry. The ground is taken as the mode of the points' heights (from above
-most pixels see ground); scale = (ground_z - camera_z) / (mode - camera_z), applied along each ray.
-
-Ground that is not flat at one known height (hills, a valley floor a metre above the datum) comes from an
-elevation model: every point then votes for the scale that would put it on the DEM's ground under it, and the
-most common vote wins (ground pixels agree, roofs and trees scatter).
+camera-height prior of monocular odometry. Every point votes for the scale that would put it on the ground
+under it, (camera_z - ground) / (camera_z - z), applied along its ray, and the most common vote wins: from above
+most pixels see ground, and ground pixels agree while roofs and trees scatter. The ground is one known height
+(flat ground at the datum) or, for hills and a valley floor a metre above the datum, an elevation model.
 """
 
 from __future__ import annotations
@@ -71,17 +69,12 @@ class GroundRaster:
 
     def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Bilinear ground height at (x, y); NaN outside the tile."""
-        fx = (np.asarray(x, dtype=np.float64) - self.origin[0]) / self.cell
-        fy = (np.asarray(y, dtype=np.float64) - self.origin[1]) / self.cell
+        from scipy.interpolate import RegularGridInterpolator
+
         nx, ny = self.heights.shape
-        inside = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
-        i = np.clip(np.floor(fx).astype(np.int64), 0, nx - 2)
-        j = np.clip(np.floor(fy).astype(np.int64), 0, ny - 2)
-        tx, ty = np.clip(fx - i, 0, 1), np.clip(fy - j, 0, 1)
-        h = self.heights
-        out = ((1 - tx) * (1 - ty) * h[i, j] + tx * (1 - ty) * h[i + 1, j] + (1 - tx) * ty * h[i, j + 1]
-               + tx * ty * h[i + 1, j + 1])
-        return np.where(inside, out, np.nan)
+        axes = (self.origin[0] + self.cell * np.arange(nx), self.origin[1] + self.cell * np.arange(ny))
+        lookup = RegularGridInterpolator(axes, self.heights, method="linear", bounds_error=False, fill_value=np.nan)
+        return lookup(np.column_stack([np.ravel(x), np.ravel(y)])).reshape(np.shape(x))
 
 
 def align_to_ground(points: np.ndarray, camera: np.ndarray, T_frame_points: np.ndarray,
@@ -107,7 +100,8 @@ def align_to_ground(points: np.ndarray, camera: np.ndarray, T_frame_points: np.n
     ok = np.isfinite(g) & (above > 1.0) & (below > 1.0)
     votes = np.log(above[ok] / below[ok])
     c = max_scale_change
-    votes = votes[(votes >= np.log(1.0 - c) if c < 1 else True) & (votes <= np.log(1.0 + c))]
+    lowest = np.log(1.0 - c) if c < 1 else -np.inf
+    votes = votes[(votes >= lowest) & (votes <= np.log1p(c))]
     log_scale = ground_mode(votes, bin_m=SCALE_BIN)
     if log_scale is None:
         return pts, 1.0
