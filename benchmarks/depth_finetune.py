@@ -129,8 +129,8 @@ def train_variant(cfg: ExperimentConfig, name: str, weights: Path, root: Path) -
 
 def evaluate_variant(vcfg: ExperimentConfig, run_dir: Path, seconds: float) -> dict[str, object]:
     """The figures of one trained variant: its last checkpoint on the validation scenes, its logged columns."""
+    from occkit.evaluation.model_choice import select_threshold
     from occkit.evaluation.split_eval import evaluate
-    from occkit.pipeline import select_threshold
 
     ckpt = Path(run_dir) / "checkpoints" / "last.ckpt"
     vcfg = select_threshold(ckpt, vcfg, "test")

@@ -1,8 +1,9 @@
 """Prediction quality: the trained network beside every trivial predictor, on held-out validation scenes.
 
 For the main job (configs/synthetic_uav.py, LiDAR in) and the synthetic refinement config (pseudo-LiDAR in) this
-trains the config (or loads ``--checkpoint``), evaluates its **last** checkpoint on the validation scenes (other
-scenes, other seeds than training) and prints predictor x (IoU all / ground / above ground / unseen recall /
+trains the config (or loads ``--checkpoint``), evaluates the checkpoint its config reports (the last, or with
+``eval.select_checkpoint`` the one chosen on the test split) on the validation scenes (other scenes, other seeds
+than training) and prints predictor x (IoU all / ground / above ground / unseen recall /
 added-voxel precision), the gap to a perfect score that the model closes over the best baseline, RayIoU from each
 frame's sensor positions beside the copied and dilated input, and the wall time of each run (2-core CPU).
 
@@ -49,15 +50,16 @@ def run_one(name: str, checkpoint: Path | None, runs_root: Path) -> tuple[dict, 
     from occkit.commands.evaluate import resolve_model
     from occkit.evaluation.split_eval import evaluate
 
-    ckpt, ckpt_cfg = resolve_model(checkpoint, None, [])  # the threshold the run chose on its test split
+    ckpt, ckpt_cfg = resolve_model(checkpoint, None, [])  # the choice the run made on its test split
     from occkit.train.run_lookup import find_checkpoint
 
-    if find_checkpoint(checkpoint).chosen_threshold() is None and ckpt_cfg.eval.select_threshold_on:
-        from occkit.pipeline import select_threshold  # a run from before threshold.json: choose it as the job did
+    if find_checkpoint(checkpoint).chosen_threshold() is None:
+        from occkit.evaluation.model_choice import choose_model  # a run without threshold.json: choose as the job does
 
-        ckpt_cfg = select_threshold(ckpt, ckpt_cfg, ckpt_cfg.eval.select_threshold_on)
+        choice = choose_model(ckpt, ckpt_cfg)
+        ckpt, ckpt_cfg = choice.checkpoint, choice.cfg
     report = evaluate(str(ckpt), ckpt_cfg, "val", progress=False).report
-    return report, time.perf_counter() - t0, str(checkpoint)
+    return report, time.perf_counter() - t0, str(ckpt)
 
 
 def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:

@@ -93,9 +93,10 @@ def main() -> None:
         result = fit(cfg, verbose=False)
         checkpoint = result.last_checkpoint or result.best_checkpoint
     if args.threshold is None and cfg.eval.select_threshold_on:  # as occkit run does: never on the reported frames
-        from occkit.pipeline import select_threshold
+        from occkit.evaluation.model_choice import choose_model
 
-        cfg = select_threshold(checkpoint, cfg, cfg.eval.select_threshold_on)
+        choice = choose_model(Path(checkpoint), cfg)
+        checkpoint, cfg = choice.checkpoint, choice.cfg
     module = load_module(checkpoint, cfg).eval()
     threshold = cfg.eval.refine_threshold if args.threshold is None else args.threshold
     to_grids = FrameToGrids(cfg.data)

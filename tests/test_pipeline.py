@@ -49,7 +49,9 @@ def test_cache_dir_is_keyed_by_the_data_settings(tmp_path: Path) -> None:
 
 def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     config_file = tmp_path / "tiny.py"
-    config_file.write_text(f"config = {tiny(tmp_path).model_dump(mode='json')!r}\n")
+    # the checkpoint too is chosen on the test split: epoch=000.ckpt or last.ckpt (epoch=001.ckpt, the same step)
+    cfg = apply_overrides(tiny(tmp_path), ["eval.select_checkpoint=true"])
+    config_file.write_text(f"config = {cfg.model_dump(mode='json')!r}\n")
     result = CliRunner().invoke(app, ["run", "--config", str(config_file), "--run-dir", str(tmp_path / "run"),
                                       "--workers", "1"])
     assert result.exit_code == 0, result.output
@@ -79,10 +81,22 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     # the threshold was chosen on the test split, never on the reported validation frames
     assert "chosen on the test split (held-out scenes, not reported)" in text
     assert "selected on the test split" in result.output
+    choice = json.loads((tmp_path / "run" / "report" / "threshold.json").read_text())
+    assert sorted(choice["candidates"]) == ["epoch=000.ckpt", "last.ckpt"] and choice["chosen_on"] == "test"
+    best = max(sorted(choice["candidates"], reverse=True), key=choice["candidates"].get)  # a tie goes to last
+    assert choice["checkpoint"] == best and f"checkpoint {best}, the best IoU there of" in text
+    assert f"checkpoint evaluated: `{tmp_path / 'run' / 'checkpoints' / best}`" in text
+    # `occkit eval RUN_DIR` loads the checkpoint and threshold the report used, and gets its figures
+    again = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), "--out", str(tmp_path / "again"),
+                                     "--no-progress", "--set", "eval.ray_iou=false"])
+    assert again.exit_code == 0, again.output
+    replay = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert Path(replay["checkpoint"]).name == best and replay["threshold"] == choice["threshold"]
     assert "Training waited for data" in text
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
     assert metrics["threshold"] in tiny(tmp_path).eval.sweep_thresholds and metrics["split"] == "val"
+    assert metrics["overall"]["iou"] == pytest.approx(replay["overall"]["iou"])
     for name in ("val00_gt_bev", "val00_bev", "val00_slices", "val00_overlay_bev", "val00_per_height_iou",
                  "doctor_loss"):
         with Image.open(report / f"{name}.png") as im:

@@ -86,7 +86,8 @@ class OccupancyModel:
 
 def load_model(path: str | Path, *, config: str | Path | None = None,
                overrides: list[str] | None = None) -> OccupancyModel:
-    """Load a run directory (best.ckpt, else last.ckpt, with its config) or a .ckpt file, on the CPU."""
+    """Load a run directory (the checkpoint its report evaluated, else best.ckpt, else last.ckpt, with its config)
+    or a .ckpt file, on the CPU."""
     from occkit.commands.evaluate import resolve_model
     from occkit.train.checkpoint import load_module
 

@@ -6,15 +6,15 @@ in ``<run_dir>/report/`` and REPORT.md there links it together.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from occkit.config import ExperimentConfig, apply_overrides, resolve_cache_dir
-from occkit.errors import ConfigError, OccKitError
+from occkit.config import ExperimentConfig, resolve_cache_dir
+from occkit.errors import OccKitError
+from occkit.evaluation.model_choice import choose_model, record_choice
 from occkit.utils.atomic import atomic_write_text
 
 _console = Console(highlight=False)
@@ -58,11 +58,12 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     report_dir = run_path / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     out = MainJobResult(run_dir=run_path, report=report_dir / "REPORT.md", state=state)
-    if checkpoint is not None and cfg.eval.select_threshold_on:
-        cfg = select_threshold(checkpoint, cfg, cfg.eval.select_threshold_on)
-        _record_threshold(run_path, checkpoint, cfg)
-    out.threshold_note = threshold_note(cfg)
     if checkpoint is not None:
+        # threshold (and checkpoint, with eval.select_checkpoint) chosen on a split that is not reported
+        choice = choose_model(checkpoint, cfg)
+        checkpoint, cfg, out.threshold_note = choice.checkpoint, choice.cfg, choice.note
+        if choice.split is not None:
+            record_choice(run_path, choice)
         _console.rule("[bold]3/5 evaluate")
         out.metrics = _evaluate(checkpoint, cfg, report_dir)
         _console.rule("[bold]4/5 pictures")
@@ -75,39 +76,6 @@ def run_main_job(cfg: ExperimentConfig, *, run_dir: str | Path | None = None, wo
     out.curves = _training_curves(run_path, report_dir)
     _write_report(out, cfg, checkpoint)
     return out
-
-
-def select_threshold(checkpoint: Path, cfg: ExperimentConfig, split: str) -> ExperimentConfig:
-    """``cfg`` with eval.threshold and eval.refine_threshold at the best-IoU threshold of the sweep on ``split``
-    (a split that is not reported); unchanged when that split has no frames."""
-    from occkit.evaluation.split_eval import evaluate
-
-    try:
-        quiet = apply_overrides(cfg, ["eval.ray_iou=false"])
-        best = evaluate(str(checkpoint), quiet, split, progress=False).report["best"]["threshold"]
-    except ConfigError as err:
-        _console.print(f"[yellow]threshold not selected on {split!r}:[/] {err}")
-        return cfg
-    if best is None:
-        return cfg
-    _console.print(f"threshold {best:g} selected on the {split} split (best IoU of the sweep; not reported)")
-    return apply_overrides(cfg, [f"eval.threshold={best}", f"eval.refine_threshold={best}",
-                                 f'eval.select_threshold_on="{split}"'])
-
-
-def _record_threshold(run_dir: Path, checkpoint: Path, cfg: ExperimentConfig) -> None:
-    """report/threshold.json: `occkit eval RUN_DIR` applies it, so its figures match the main job's."""
-    from occkit.train.run_lookup import THRESHOLD_FILE
-
-    atomic_write_text(run_dir / THRESHOLD_FILE, json.dumps({
-        "threshold": cfg.eval.threshold, "chosen_on": cfg.eval.select_threshold_on, "checkpoint": checkpoint.name}))
-
-
-def threshold_note(cfg: ExperimentConfig) -> str:
-    t = cfg.eval.threshold
-    if cfg.eval.select_threshold_on:
-        return f"threshold {t:g}, chosen on the {cfg.eval.select_threshold_on} split (held-out scenes, not reported)"
-    return f"threshold {t:g} (eval.threshold)"
 
 
 def _latest_run(cfg: ExperimentConfig) -> Path:
@@ -229,7 +197,8 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
     if out.metrics.get("baselines"):
         from occkit.evaluation.report import baseline_table
 
-        lines += ["", "## The model beside the baselines (validation scenes, last checkpoint)", "",
+        which = "last checkpoint" if checkpoint is None or checkpoint.name == "last.ckpt" else checkpoint.name
+        lines += ["", f"## The model beside the baselines (validation scenes, {which})", "",
                   f"Predicted occupied: probability > {out.threshold_note}.", ""]
         lines += baseline_table(out.metrics["baselines"])
         ray = out.metrics.get("ray_iou") or {}

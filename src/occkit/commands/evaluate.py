@@ -59,7 +59,8 @@ def _note_selection(ckpt: Path, split: str) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_(
-        run: Path | None = typer.Argument(None, help="run directory (best.ckpt, else last.ckpt, and its config) "
+        run: Path | None = typer.Argument(None, help="run directory (the checkpoint its report evaluated, else "
+                                          "best.ckpt, else last.ckpt, and its config) "
                                           "or a .ckpt file"),
         checkpoint: Path | None = typer.Option(None, "--checkpoint", "-k", help="the same as RUN: a run directory "
                                                "or a .ckpt written by `occkit train`"),

@@ -13,7 +13,8 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def export(
-        run: Path = typer.Argument(..., help="run directory (best.ckpt, else last.ckpt) or a .ckpt file"),
+        run: Path = typer.Argument(..., help="run directory (the checkpoint its report evaluated, else "
+                                  "best.ckpt, else last.ckpt) or a .ckpt file"),
         format: str = typer.Option("torchscript", "--format", "-f", help="torchscript or onnx (needs occkit[onnx])"),
         out: Path = typer.Option(..., "--out", "-o", help="folder for the model, example_input.npy and model.json"),
         config: Path | None = typer.Option(None, "--config", "-c", help="config file (default: the run's)"),

@@ -20,8 +20,9 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a run directory (best.ckpt, else last.ckpt, "
-                                        "and its config) or a .ckpt written by `occkit train`"),
+        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a run directory (the checkpoint its report "
+                                        "evaluated, else best.ckpt, else last.ckpt, and its config) or a .ckpt "
+                                        "written by `occkit train`"),
         inputs: list[Path] = typer.Option(..., "--inputs", "-i", help="point-cloud file(s) or folder(s); with a "
                                           "camera file also depth maps (.npy, 16-bit .png) or images"),
         out: Path = typer.Option(..., "--out", "-o", help="output folder (grids/, refined/, predict_summary.json)"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EvalConfig(BaseModel):
@@ -16,6 +16,10 @@ class EvalConfig(BaseModel):
         None, description="occkit run: after training, set threshold and refine_threshold to the best-IoU threshold "
                           "of the sweep on this split (e.g. 'test': held-out scenes that are never reported), so the "
                           "reported split is not used to choose it; None keeps threshold as set")
+    select_checkpoint: bool = Field(
+        False, description="occkit run: also choose the checkpoint on select_threshold_on, among the ones saved on a "
+                           "schedule (checkpoints/epoch=NNN.ckpt and last.ckpt), by the best IoU of each one's sweep; "
+                           "False reports last.ckpt")
     # RayIoU: sensor positions (m, grid frame; None = the grid frame's origin when the box holds it, else the box
     # centre), rays per ring, ring elevations (None = SparseOcc's nuScenes LiDAR pitches, about -45..+12 deg; a UAV
     # looking down wants e.g. [-85, -70, ..., -10]), depth thresholds (m), farthest hit counted (m).
@@ -51,3 +55,10 @@ class EvalConfig(BaseModel):
         if v is not None and (not v or any(abs(a) > 90 for a in v)):
             raise ValueError(f"expected elevation angles in [-90, 90] degrees, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _checkpoint_needs_a_split(self) -> EvalConfig:
+        if self.select_checkpoint and not self.select_threshold_on:
+            raise ValueError("select_checkpoint: needs select_threshold_on, the split the checkpoint is chosen on "
+                             "(e.g. 'test'), never the reported one")
+        return self

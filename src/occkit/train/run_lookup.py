@@ -1,9 +1,9 @@
 """Find what a verb should load when it is given a run directory, a checkpoints/ folder or a .ckpt file.
 
 Every verb that reads a trained model (eval, predict, export, ``occkit.load_model``) takes any of the three:
-a run directory gives ``checkpoints/best.ckpt`` (else ``last.ckpt``), its ``config.json`` (which records the
-cache path actually used) and the decision threshold the main job chose on a split it does not report
-(``report/threshold.json``).
+a run directory gives the checkpoint the main job reported (``report/threshold.json`` names it, with the decision
+threshold it chose on a split it does not report), else ``checkpoints/best.ckpt``, else ``last.ckpt``, and its
+``config.json`` (which records the cache path actually used).
 """
 
 from __future__ import annotations
@@ -46,6 +46,16 @@ class RunCheckpoint:
         return data if data.get("checkpoint", self.checkpoint.name) == self.checkpoint.name else None
 
 
+def _reported(run_dir: Path) -> list[str]:
+    """The checkpoint name report/threshold.json records (the main job's choice), or none."""
+    p = run_dir / THRESHOLD_FILE
+    try:
+        name = json.loads(p.read_text()).get("checkpoint") if p.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return []
+    return [name] if isinstance(name, str) and Path(name).name == name and name.endswith(".ckpt") else []
+
+
 def find_checkpoint(path: str | Path) -> RunCheckpoint:
     """Resolve a run directory, its checkpoints/ folder or a .ckpt file (InputFileError naming what is missing)."""
     path = Path(path)
@@ -55,7 +65,7 @@ def find_checkpoint(path: str | Path) -> RunCheckpoint:
         return RunCheckpoint(path, run_dir if run_dir is not None and (run_dir / "config.json").is_file() else None)
     if path.is_dir():
         for folder, run_dir in ((path / "checkpoints", path), (path, path.parent)):
-            for name in PREFERRED:
+            for name in (*_reported(run_dir), *PREFERRED):
                 if (folder / name).is_file():
                     has_run = (run_dir / "config.json").is_file()
                     return RunCheckpoint(folder / name, run_dir if has_run else None)
