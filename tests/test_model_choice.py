@@ -42,7 +42,8 @@ def test_a_run_directory_loads_the_checkpoint_its_report_chose(tmp_path: Path) -
         _checkpoint(run / "checkpoints" / name, 1)
     assert find_checkpoint(run).checkpoint.name == "best.ckpt"  # no report yet
     (run / THRESHOLD_FILE).parent.mkdir()
-    (run / THRESHOLD_FILE).write_text(json.dumps({"threshold": 0.3, "chosen_on": "test", "checkpoint": "epoch=009.ckpt"}))
+    chosen = {"threshold": 0.3, "chosen_on": "test", "checkpoint": "epoch=009.ckpt"}
+    (run / THRESHOLD_FILE).write_text(json.dumps(chosen))
     found = find_checkpoint(run)
     assert found.checkpoint.name == "epoch=009.ckpt" and found.chosen_threshold()["threshold"] == 0.3
     # the choice travels with that checkpoint only

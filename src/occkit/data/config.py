@@ -26,13 +26,15 @@ class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: Literal["lidar", "pseudo"] = "lidar"
     features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height", "offset_x", "offset_y",
-                           "free"]] = Field(
+                           "free", "dem_ground"]] = Field(
         default_factory=lambda: ["soft"],
         description="per-voxel input channels; free: 1 where a ray from the sensor (the camera, for pseudo points) "
                     "to an input point crossed the voxel without ending there: observed empty, which tells the "
                     "network where the sweep saw through and where it could not see (under roofs and canopies); "
                     "offset_x, offset_y (together): where the points sit inside the voxel in plan, which side of "
-                    "a roof edge's voxel the wall under it is on")
+                    "a roof edge's voxel the wall under it is on; dem_ground: the frame's elevation model (meta "
+                    "'ground_dem') as a tent over the two levels around the ground under each column, where the "
+                    "ground is when the points smear it over several levels (occkit.data.elevation)")
     pseudo_ground_align: bool = Field(
         False, description="pseudo input: rescale the points along their camera rays so that their dominant ground "
                            "lands at pseudo_ground_z in the grid frame (a known camera height fixes monocular "

@@ -12,6 +12,8 @@ Feature scaling (so every input channel is O(1)):
 - ``offset_x``, ``offset_y``: the points' mean offset from the voxel centre in plan, as a fraction of the
   voxel size (-0.5 .. 0.5), 0 in empty voxels; turned with the grid by the augmentation.
 - ``free``: 1 where a ray from the sensor to an input point crossed the voxel and did not end in it, else 0.
+- ``dem_ground``: the frame's elevation model as a tent over the two levels around the ground, in [0, 1]
+  (``occkit.data.elevation``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 
 from occkit.data.alignment import GridAlignment, choose_grid_frame, in_range_ratio
 from occkit.data.config import DataConfig
+from occkit.data.elevation import FEATURE as DEM_FEATURE
+from occkit.data.elevation import column_ground_heights, ground_tent
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
@@ -114,14 +118,22 @@ class FrameToGrids:
         return estimate_pseudo_points(frame, self._depth_model, cache=self._depth_cache,
                                       conf_percentile=dcfg.conf_percentile, max_range=dcfg.max_range)
 
-    def input_grid(self, points: np.ndarray, T: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+    def input_grid(self, points: np.ndarray, T: np.ndarray, origin: np.ndarray | None = None,
+                   frame: Frame | None = None) -> np.ndarray:
         """(F*Z, Y, X) float32, channel = f*Z + z (feature-major). ``origin``: where the points' rays start, in
-        their (sensor) frame (the camera for pseudo points); None = the sensor origin. Only ``free`` reads it."""
+        their (sensor) frame (the camera for pseudo points); None = the sensor origin. Only ``free`` reads it.
+        ``frame``: whose elevation model the ``dem_ground`` feature reads (needed only for that feature)."""
         icfg = self.cfg.input
-        vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features} - {"free"}), T_grid_points=T,
+        computed = {"free", DEM_FEATURE}
+        vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features} - computed), T_grid_points=T,
                        lam=icfg.soft_lambda, gamma=icfg.soft_gamma)
         hit = vox.count > 0
-        grids = {f: getattr(vox, f) for f in icfg.features if f != "free"}
+        grids = {f: getattr(vox, f) for f in icfg.features if f not in computed}
+        if DEM_FEATURE in icfg.features:
+            if frame is None:
+                raise ConfigError(f"data.input.features '{DEM_FEATURE}': these points come without a frame, so "
+                                  "there is no elevation model (meta 'ground_dem') to read; leave the feature out")
+            grids[DEM_FEATURE] = ground_tent(column_ground_heights(frame, T, self.spec), self.spec)
         if "free" in icfg.features:
             from occkit.geometry.visibility import lidar_visibility
 
@@ -212,7 +224,7 @@ class FrameToGrids:
         points = self.input_points(frame)
         al = self.align(frame, points)
         points = self.model_points(frame, al.T_grid_sensor, points)
-        inp = self.input_grid(points, al.T_grid_sensor, self.ray_origin(frame))
+        inp = self.input_grid(points, al.T_grid_sensor, self.ray_origin(frame), frame)
         target = self.target_grid(frame, al.T_grid_sensor)
         mask = self.mask_grid(frame, al.T_grid_sensor)
         out: dict[str, Any] = {

@@ -52,7 +52,7 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
     else:
         # what the model saw: with data.input.pseudo_ground_align the points rescaled to the known ground height
         model_points = np.asarray(to_grids.model_points(frame, T, points), np.float64)
-        inputs = to_grids.input_grid(model_points, T, to_grids.ray_origin(frame))
+        inputs = to_grids.input_grid(model_points, T, to_grids.ray_origin(frame), frame)
         with torch.no_grad():
             logits = module(torch.from_numpy(np.ascontiguousarray(inputs, np.float32))[None])
         pseudo = np.asarray(frame.pseudo_points if frame.pseudo_points is not None else frame.points, np.float64)

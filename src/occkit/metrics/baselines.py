@@ -7,7 +7,9 @@ same shape:
 * ``copy``: the input voxels themselves (a subset of a LiDAR target has precision 1);
 * ``dilate``: the input dilated by one voxel in x and y (a 3 x 3 plan neighbourhood) at every level;
 * ``ground_lowest``: per column, the lowest level that holds input points (nothing where a column is empty);
-* ``ground_plane``: one flat plane at the most common occupied target level of the train split.
+* ``ground_plane``: one flat plane at the most common occupied target level of the train split;
+* ``ground_dem``: where the input carries the frame's elevation model (the ``dem_ground`` feature), the level
+  nearest its ground in every column: what a DEM says without a network.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ BASELINE_LABELS = {
     "dilate": "input dilated 1 voxel (x/y)",
     "ground_lowest": "ground: lowest input level per column",
     "ground_plane": "ground: plane at the train split's most common level",
+    "ground_dem": "ground: the elevation model's level per column",
 }
 
 
@@ -45,8 +48,10 @@ def level_plane(levels: torch.Tensor, z: int) -> torch.Tensor:
     return torch.arange(z, device=levels.device).view(1, z, 1, 1) == levels.unsqueeze(1)
 
 
-def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None) -> dict[str, torch.Tensor]:
-    """Every baseline's occupancy for a batch; ``ground_plane`` only when the train split's level is known."""
+def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None,
+                         dem_ground: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Every baseline's occupancy for a batch; ``ground_plane`` only when the train split's level is known,
+    ``ground_dem`` only when the DEM's ground levels are given (``occkit.data.elevation.dem_ground_levels``)."""
     occ = input_occ.bool()
     z = occ.shape[1]
     out = {"copy": occ, "dilate": dilate_plan(occ), "ground_lowest": level_plane(lowest_level(occ), z)}
@@ -54,6 +59,8 @@ def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None) -> di
         plane = torch.zeros_like(occ)
         plane[:, int(plane_level)] = True
         out["ground_plane"] = plane
+    if dem_ground is not None:
+        out["ground_dem"] = dem_ground.bool()
     return out
 
 

@@ -34,7 +34,10 @@ def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = Non
                   free_label=free_label, max_origins=cfg.ray_max_origins)
 
 
-def build_quality_metrics(cfg: EvalConfig, spec: GridSpec, plane_level: int | None) -> QualityMetrics:
-    """Model vs baselines at ``cfg.threshold``; the ground filter's window and band converted to voxels."""
+def build_quality_metrics(cfg: EvalConfig, spec: GridSpec, plane_level: int | None,
+                          elevation_model: bool = False) -> QualityMetrics:
+    """Model vs baselines at ``cfg.threshold``; the ground filter's window and band converted to voxels;
+    ``elevation_model``: the inputs carry the DEM, so its own ground is scored too."""
     window, band = ground_filter_voxels(cfg.ground_window_m, cfg.ground_band_m, spec.size)
-    return QualityMetrics(threshold=cfg.threshold, plane_level=plane_level, ground_window=window, ground_band=band)
+    return QualityMetrics(threshold=cfg.threshold, plane_level=plane_level, ground_window=window, ground_band=band,
+                          elevation_model=elevation_model)

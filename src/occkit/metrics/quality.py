@@ -35,7 +35,9 @@ class QualityMetrics(Metric):
     """Model vs baselines, by region and seen/unseen (see the module docstring); counts sum across ranks.
 
     ``plane_level`` is the train split's most common target level (``train_split_plane_level``); None leaves
-    the ``ground_plane`` baseline out. ``ground_window`` and ``ground_band`` are in voxels.
+    the ``ground_plane`` baseline out. ``elevation_model``: the inputs carry the DEM (the ``dem_ground``
+    feature), so every update gives its ground levels and the ``ground_dem`` baseline is scored. ``ground_window``
+    and ``ground_band`` are in voxels.
     """
 
     full_state_update = False
@@ -43,18 +45,21 @@ class QualityMetrics(Metric):
     is_differentiable = False
 
     def __init__(self, threshold: float = 0.5, plane_level: int | None = None, ground_window: int = 75,
-                 ground_band: int = 3, **kwargs: Any) -> None:
+                 ground_band: int = 3, elevation_model: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.threshold = check_probability(threshold, "threshold")
         self.plane_level = None if plane_level is None else int(plane_level)
         self.ground_window, self.ground_band = int(ground_window), int(ground_band)
         names = [MODEL, "copy", "dilate", "ground_lowest"] + (["ground_plane"] if plane_level is not None else [])
+        self.elevation_model = bool(elevation_model)
+        names += ["ground_dem"] if self.elevation_model else []
         self.predictors = names
         self.add_state("counts", default=torch.zeros(len(names), _SLOTS, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, target: torch.Tensor, input_occ: torch.Tensor,
-               mask: torch.Tensor | None = None) -> None:
-        """One batch in model layout (B, Z, Y, X): logits, target (>= 0.5 occupied), input occupancy, mask."""
+               mask: torch.Tensor | None = None, dem_ground: torch.Tensor | None = None) -> None:
+        """One batch in model layout (B, Z, Y, X): logits, target (>= 0.5 occupied), input occupancy, mask, and
+        with ``elevation_model`` the DEM's ground level per column (bool, one voxel per column)."""
         logits = batched_zyx(as_tensor(logits, "logits"), "logits")
         target = batched_zyx(as_tensor(target, "target"), "target").to(logits.device) >= 0.5
         input_occ = batched_zyx(as_tensor(input_occ, "input_occ"), "input_occ").to(logits.device).bool()
@@ -64,7 +69,13 @@ class QualityMetrics(Metric):
         if self.plane_level is not None and not 0 <= self.plane_level < logits.shape[1]:
             raise ValueError(f"plane_level {self.plane_level} is outside the grid's {logits.shape[1]} levels")
         preds = {MODEL: torch.nan_to_num(logits.float().sigmoid(), nan=0.0) > self.threshold}
-        preds.update(baseline_predictions(input_occ, self.plane_level))
+        if self.elevation_model:
+            if dem_ground is None:
+                raise ValueError("dem_ground: this QualityMetrics scores the elevation model's ground, so every "
+                                 "update needs its levels (occkit.data.elevation.dem_ground_levels)")
+            dem_ground = batched_zyx(as_tensor(dem_ground, "dem_ground"), "dem_ground").to(logits.device)
+            same_shape(logits, dem_ground, "logits", "dem_ground")
+        preds.update(baseline_predictions(input_occ, self.plane_level, dem_ground if self.elevation_model else None))
         ground = ground_region(target, self.ground_window, self.ground_band)
         regions = {"all": None, "ground": ground, "above": ~ground}
         unseen_target = target & ~input_occ

@@ -82,6 +82,20 @@ class OccupancyModule(L.LightningModule):
         logits, grid = self.forward_batch(batch)
         return logits, input_occupancy(grid, self.input_features, self.cfg.data.grid.shape[2])
 
+    def dem_ground(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """The DEM's ground level per column (B, Z, Y, X) bool when the input carries it (``dem_ground``)."""
+        from occkit.data.elevation import dem_ground_levels
+
+        if self.reads_images:
+            return None
+        return dem_ground_levels(batch["input"], self.input_features, self.cfg.data.grid.shape[2])
+
+    @property
+    def reads_elevation_model(self) -> bool:
+        from occkit.data.elevation import FEATURE
+
+        return not self.reads_images and FEATURE in self.input_features
+
     def parameter_count(self) -> int:
         counter = getattr(self.net, "parameter_count", None)
         return int(counter()) if callable(counter) else sum(p.numel() for p in self.net.parameters())
@@ -214,7 +228,8 @@ class OccupancyModule(L.LightningModule):
         from occkit.metrics.build import build_quality_metrics
 
         if self.val_quality is None or self.val_quality.plane_level != self.plane_level:
-            self.val_quality = build_quality_metrics(self.cfg.eval, self.cfg.data.grid, self.plane_level)
+            self.val_quality = build_quality_metrics(self.cfg.eval, self.cfg.data.grid, self.plane_level,
+                                                     self.reads_elevation_model)
         self.val_quality = self.val_quality.to(self.device)
         self.val_quality.reset()
 
@@ -227,7 +242,7 @@ class OccupancyModule(L.LightningModule):
             self.log("epoch/val_loss", total, on_step=False, on_epoch=True, sync_dist=True, batch_size=bsz)
         self.val_metric.update(logits.detach().float(), target, mask)
         if self.val_quality is not None:
-            self.val_quality.update(logits.detach().float(), target, occ, mask)
+            self.val_quality.update(logits.detach().float(), target, occ, mask, self.dem_ground(batch))
         depth = getattr(self.net, "last_depth", None)
         if self.reads_images and depth is not None and "depth_gt" in batch:
             from occkit.metrics.depth import depth_errors

@@ -1,0 +1,63 @@
+"""The frame's elevation model (DEM) on the grid: the ground height under every column, as an input feature.
+
+Pseudo-LiDAR from a drone 50-130 m up wobbles by metres (monocular depth noise is smooth over several pixels, so a
+column's points share their error and no average over them removes it): its ground smears over several height
+levels. A user who aligns the depth to a DEM (``data.input.pseudo_ground_z='dem'``) knows where the ground is, and
+the ``dem_ground`` feature hands that to the network: per voxel, ``max(0, 1 - |z_centre - h| / dz)`` with ``h``
+the DEM height over the column's centre in the grid frame (the two levels around the ground share it; 0 where
+the DEM does not reach). The same channel gives the matching trivial predictor, the DEM's own ground
+(``occkit.metrics.baselines``), so the network is measured against what the DEM alone would say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from occkit.errors import ConfigError
+from occkit.frame import Frame
+from occkit.geometry.grid import GridSpec
+from occkit.geometry.transforms import apply_transform, invert_transform
+
+FEATURE = "dem_ground"
+
+
+def column_ground_heights(frame: Frame, T_grid_sensor: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """(X, Y) float64: the DEM's ground height (grid frame, m) under each column's centre; NaN off the tile.
+
+    The column's centre is taken at the grid frame's z = 0 (a gravity-aligned grid's columns are vertical)."""
+    from occkit.depth.scale_align import GroundRaster
+
+    where = f"frame {frame.frame_id}: meta 'ground_dem' (data.input.features '{FEATURE}')"
+    if frame.meta.get("ground_dem") is None:
+        raise ConfigError(f"{where}: the frame has none (its source ships no elevation model); leave the feature out")
+    raster = GroundRaster.from_meta(frame.meta["ground_dem"], where)
+    nx, ny, _ = spec.shape
+    xs = spec.pc_range[0] + (np.arange(nx) + 0.5) * spec.size[0]
+    ys = spec.pc_range[1] + (np.arange(ny) + 0.5) * spec.size[1]
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    T_world_grid = np.asarray(frame.T_world_sensor, np.float64) @ invert_transform(T_grid_sensor)
+    world = apply_transform(T_world_grid, np.column_stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)]))
+    world[:, 2] = raster.at(world[:, 0], world[:, 1])
+    heights = np.full(gx.size, np.nan)
+    on_tile = np.isfinite(world[:, 2])
+    heights[on_tile] = apply_transform(invert_transform(T_world_grid), world[on_tile])[:, 2]
+    return heights.reshape(nx, ny)
+
+
+def ground_tent(heights: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """[x, y, z] float32 in [0, 1]: ``1 - |z_centre - h| / dz`` clipped at 0 (see the module docstring)."""
+    z = spec.z_centers().astype(np.float64)  # (Z,)
+    dist = np.abs(z[None, None, :] - np.asarray(heights, np.float64)[..., None]) / float(spec.size[2])
+    return np.nan_to_num(np.clip(1.0 - dist, 0.0, 1.0), nan=0.0).astype(np.float32)
+
+
+def dem_ground_levels(inputs: Any, features: list[str], num_levels: int) -> Any | None:
+    """The DEM's ground as a predictor, (..., Z, Y, X) bool: per column, the level nearest the DEM height (the
+    larger of its two tent values), from model-layout inputs (..., F*Z, Y, X); None without the feature."""
+    if FEATURE not in features:
+        return None
+    k = features.index(FEATURE)
+    tent = inputs[..., k * num_levels:(k + 1) * num_levels, :, :]
+    return tent >= 0.5
