@@ -74,6 +74,7 @@ def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:
     import torch
 
     from occkit.data.dataset import OccupancyDataset
+    from occkit.data.elevation import dem_ground_levels
     from occkit.data.grids import input_occupancy
     from occkit.metrics.build import build_quality_metrics
 
@@ -87,7 +88,9 @@ def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:
                                 augment=False)
 
     sets = [realization(seed) for seed in range(votes + 1)]
-    quality = build_quality_metrics(cfg.eval.model_copy(update={"threshold": 0.5}), cfg.data.grid, None)
+    features = cfg.data.input.features
+    quality = build_quality_metrics(cfg.eval.model_copy(update={"threshold": 0.5}), cfg.data.grid, None,
+                                    "dem_ground" in features)
     inter = union = 0
     for i in range(len(sets[0])):
         ref = sets[0][i]
@@ -96,8 +99,9 @@ def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:
         inter, union = inter + int((target & others[0]).sum()), union + int((target | others[0]).sum())
         share = torch.stack(others).float().mean(0)
         logits = torch.where(share >= 0.5, 10.0, -10.0)[None]
-        occ = input_occupancy(ref["input"][None], cfg.data.input.features, cfg.data.grid.shape[2])
-        quality.update(logits, ref["target"][None], occ, None)
+        occ = input_occupancy(ref["input"][None], features, cfg.data.grid.shape[2])
+        quality.update(logits, ref["target"][None], occ, None,
+                       dem_ground_levels(ref["input"][None], features, cfg.data.grid.shape[2]))
     return {"pair": inter / union if union else None, "oracle": quality.compute(), "votes": votes}
 
 
