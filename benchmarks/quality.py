@@ -74,6 +74,7 @@ def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:
     import torch
 
     from occkit.data.dataset import OccupancyDataset
+    from occkit.data.elevation import FEATURE as DEM_FEATURE
     from occkit.data.elevation import dem_ground_levels
     from occkit.data.grids import input_occupancy
     from occkit.metrics.build import build_quality_metrics
@@ -90,7 +91,7 @@ def target_ceiling(name: str, runs_root: Path, votes: int = 4) -> dict | None:
     sets = [realization(seed) for seed in range(votes + 1)]
     features = cfg.data.input.features
     quality = build_quality_metrics(cfg.eval.model_copy(update={"threshold": 0.5}), cfg.data.grid, None,
-                                    "dem_ground" in features)
+                                    DEM_FEATURE in features)
     inter = union = 0
     for i in range(len(sets[0])):
         ref = sets[0][i]

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from occkit.errors import ConfigError
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import apply_transform, invert_transform
@@ -29,18 +28,16 @@ def column_ground_heights(frame: Frame, T_grid_sensor: np.ndarray, spec: GridSpe
     The column's centre is taken at the grid frame's z = 0 (a gravity-aligned grid's columns are vertical)."""
     from occkit.depth.scale_align import GroundRaster
 
-    where = f"frame {frame.frame_id}: meta 'ground_dem' (data.input.features '{FEATURE}')"
-    if frame.meta.get("ground_dem") is None:
-        raise ConfigError(f"{where}: the frame has none (its source ships no elevation model); leave the feature out")
-    raster = GroundRaster.from_meta(frame.meta["ground_dem"], where)
+    raster = GroundRaster.from_meta(frame.meta.get("ground_dem"), f"frame {frame.frame_id}: meta 'ground_dem' "
+                                    f"(data.input.features '{FEATURE}')", if_missing="leave the feature out")
     nx, ny, _ = spec.shape
-    xs = spec.pc_range[0] + (np.arange(nx) + 0.5) * spec.size[0]
-    ys = spec.pc_range[1] + (np.arange(ny) + 0.5) * spec.size[1]
-    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    columns = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), [0], indexing="ij"), -1).reshape(-1, 3)
+    centres = spec.indices_to_centers(columns)
+    centres[:, 2] = 0.0
     T_world_grid = np.asarray(frame.T_world_sensor, np.float64) @ invert_transform(T_grid_sensor)
-    world = apply_transform(T_world_grid, np.column_stack([gx.ravel(), gy.ravel(), np.zeros(gx.size)]))
+    world = apply_transform(T_world_grid, centres)
     world[:, 2] = raster.at(world[:, 0], world[:, 1])
-    heights = np.full(gx.size, np.nan)
+    heights = np.full(len(world), np.nan)
     on_tile = np.isfinite(world[:, 2])
     heights[on_tile] = apply_transform(invert_transform(T_world_grid), world[on_tile])[:, 2]
     return heights.reshape(nx, ny)

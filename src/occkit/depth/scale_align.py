@@ -51,11 +51,12 @@ class GroundRaster:
     heights: np.ndarray  # (nx, ny) float
 
     @classmethod
-    def from_meta(cls, value: Any, where: str) -> GroundRaster:
-        """From a frame's ``meta["ground_dem"]``: {"origin": (x, y), "cell": m, "heights": (nx, ny) array}."""
+    def from_meta(cls, value: Any, where: str, if_missing: str = "give the ground as a height instead"
+                  ) -> GroundRaster:
+        """From a frame's ``meta["ground_dem"]``: {"origin": (x, y), "cell": m, "heights": (nx, ny) array};
+        ``if_missing``: what the user can do when the frame has none."""
         if value is None:
-            raise ConfigError(f"{where}: the frame has none (its source ships no elevation model); give the ground "
-                              "as a height instead")
+            raise ConfigError(f"{where}: the frame has none (its source ships no elevation model); {if_missing}")
         if not isinstance(value, dict) or not {"origin", "cell", "heights"} <= set(value):
             raise ConfigError(f"{where}: expected a DEM tile {{'origin': (x, y), 'cell': metres, 'heights': (nx, ny) "
                               "array}, world frame")

@@ -86,15 +86,14 @@ class OccupancyModule(L.LightningModule):
         """The DEM's ground level per column (B, Z, Y, X) bool when the input carries it (``dem_ground``)."""
         from occkit.data.elevation import dem_ground_levels
 
-        if self.reads_images:
-            return None
         return dem_ground_levels(batch["input"], self.input_features, self.cfg.data.grid.shape[2])
 
     @property
     def reads_elevation_model(self) -> bool:
+        """The occupancy network's input carries the DEM (a depth model's splatted grid never does)."""
         from occkit.data.elevation import FEATURE
 
-        return not self.reads_images and FEATURE in self.input_features
+        return FEATURE in self.input_features
 
     def parameter_count(self) -> int:
         counter = getattr(self.net, "parameter_count", None)

@@ -34,25 +34,27 @@ class RunCheckpoint:
     def chosen_threshold(self) -> dict[str, Any] | None:
         """``{"threshold": t, "chosen_on": split, "checkpoint": name}`` written by the main job for this
         checkpoint, or None (a threshold chosen for last.ckpt does not carry over to best.ckpt)."""
-        p = self.run_dir / THRESHOLD_FILE if self.run_dir else None
-        if p is None or not p.is_file():
-            return None
-        try:
-            data = json.loads(p.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("threshold"), int | float):
+        data = _read_choice(self.run_dir) if self.run_dir else None
+        if data is None or not isinstance(data.get("threshold"), int | float):
             return None
         return data if data.get("checkpoint", self.checkpoint.name) == self.checkpoint.name else None
 
 
+def _read_choice(run_dir: Path) -> dict[str, Any] | None:
+    """report/threshold.json as a mapping, or None where it is missing or not a JSON object."""
+    p = run_dir / THRESHOLD_FILE
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _reported(run_dir: Path) -> list[str]:
     """The checkpoint name report/threshold.json records (the main job's choice), or none."""
-    p = run_dir / THRESHOLD_FILE
-    try:
-        name = json.loads(p.read_text()).get("checkpoint") if p.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        return []
+    name = (_read_choice(run_dir) or {}).get("checkpoint")
     return [name] if isinstance(name, str) and Path(name).name == name and name.endswith(".ckpt") else []
 
 
