@@ -198,3 +198,42 @@ def test_plan_offsets_turn_with_the_grid_as_if_the_points_had_moved(d: AugmentDr
     np.testing.assert_allclose(apply_sample({"input": before}, d, features)["input"], channels(moved), atol=1e-6)
     with pytest.raises(ValueError, match="offset_x and offset_y go together"):
         InputConfig(features=["soft", "offset_x"])
+
+
+@pytest.mark.parametrize("d", [AugmentDraw(fx, fy, k) for fx in (False, True) for fy in (False, True)
+                               for k in range(4)])
+@pytest.mark.parametrize("window", [(slice(1, 4), slice(2, 7)), (slice(0, 8), slice(5, 8)), (slice(3, 4), slice(0, 1))])
+def test_cropping_before_the_augmentation_gives_the_same_arrays(d: AugmentDraw, window: tuple[slice, slice]) -> None:
+    from occkit.data.augment import source_window
+
+    full = np.random.default_rng(3).random((6, 8, 8))
+    expected = apply_grid(full, d)[..., window[0], window[1]]
+    ys, xs = source_window(d, window, SPEC)
+    np.testing.assert_array_equal(apply_grid(full[..., ys, xs], d), expected)
+
+
+def test_a_non_square_grid_crops_before_its_flips_the_same_way() -> None:
+    from occkit.data.augment import source_window
+
+    wide = GridSpec(pc_range=(-6.0, -2.0, 0.0, 6.0, 2.0, 1.0), voxel_size=(1.0, 1.0, 1.0))  # 12 x 4 cells
+    full = np.random.default_rng(4).random((2, 4, 12))
+    for d in (AugmentDraw(True, False), AugmentDraw(False, True), AugmentDraw(True, True)):
+        window = (slice(1, 3), slice(2, 9))
+        ys, xs = source_window(d, window, wide)
+        np.testing.assert_array_equal(apply_grid(full[..., ys, xs], d), apply_grid(full, d)[..., 1:3, 2:9])
+
+
+def test_a_flipped_turned_and_cropped_sample_is_the_window_of_the_augmented_grid() -> None:
+    from occkit.data.augment import crop_window
+
+    frames = [_frame(i) for i in range(3)]
+    cfg = _cfg(augment=AugmentConfig(flip=True, rotate90=True, crop=(5, 3)))
+    train = OccupancyDataset(cfg, "train", source=MemorySource(frames), seed=2)
+    full = train.load(1)
+    for e in range(12):
+        rng = np.random.default_rng([2, e, 1])  # the dataset's own seeding: (seed, epoch, index)
+        d = draw(rng, cfg.augment, SPEC)
+        ys, xs = crop_window(rng, (5, 3), SPEC)
+        s = train[(1, e)]
+        for key in ("input", "target", "mask"):
+            np.testing.assert_array_equal(s[key].numpy(), apply_grid(full[key], d)[..., ys, xs], err_msg=key)

@@ -146,7 +146,7 @@ def test_writes_are_atomic_and_damaged_entries_are_rebuilt(tmp_path: Path, monke
         fh.write(b"PK\x03\x04 half a zip")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(C.np, "savez_compressed", crash)
+    monkeypatch.setattr(C, "savez_fast", crash)
     with pytest.raises(KeyboardInterrupt):
         C.write_entry(victim, {"input": np.zeros((32, 32, 32), np.float32), "target": np.zeros((16, 32, 32)),
                                "frame_id": "run1/0001", "alignment_path": "ego", "alignment_message": "",
@@ -214,3 +214,41 @@ def test_overwrite_deletes_only_the_entries_the_manifest_names(tmp_path: Path) -
     preprocess(other_grid, ["train"], sources={"train": MemorySource(_frames(2))}, overwrite=True, progress=False)
     assert mine.read_text() == "keep"
     assert len(list((tmp_path / "cache" / "train").glob("*.npz"))) == 2
+
+
+def test_a_loader_reads_each_cache_file_once_within_its_memory_budget(tmp_path: Path) -> None:
+    frames = _frames(3)
+    cfg = _cfg(tmp_path)
+    preprocess(cfg, ["train"], sources={"train": MemorySource(frames)}, progress=False)
+    victim = C.entry_path(cfg.cache_dir, "train", frames[1].frame_id)
+    reference = C.read_entry(victim)
+    kept = OccupancyDataset(cfg, "train", source=MemorySource(frames))
+    first = kept.load(1)
+    first["input"][:] = -1.0  # what a batch does to its arrays must not reach the kept entry
+    victim.write_bytes(b"damaged after it was read")
+    _same(kept.load(1), reference)  # from memory: the file is not opened again
+    without = OccupancyDataset(cfg.model_copy(update={"memory_cache_mb": 0}), "train", source=MemorySource(frames))
+    with pytest.raises(C.CacheError, match="corrupt cache entry"):
+        without.load(1)
+
+
+def test_the_fast_npz_writer_reads_back_as_numpy_writes_it_and_never_pickles(tmp_path: Path) -> None:
+    import io
+
+    from occkit.utils.npz import savez_fast
+
+    arrays = {"idx": np.arange(0, 10**6, 7, dtype=np.int32), "val": np.random.default_rng(0).random(5, np.float32),
+              "frame_id": np.asarray("run1/0001"), "shape": np.asarray((3, 4), np.int64)}
+    path = tmp_path / "entry.npz"
+    with open(path, "wb") as fh:
+        savez_fast(fh, **arrays)
+    with np.load(path, allow_pickle=False) as back:
+        assert sorted(back.files) == sorted(arrays)
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(back[key], value)
+            assert back[key].dtype == value.dtype
+    reference = io.BytesIO()
+    np.savez_compressed(reference, **arrays)
+    assert path.stat().st_size < 1.2 * len(reference.getvalue())  # light compression, not none
+    with pytest.raises(ValueError, match="pickle"):
+        savez_fast(io.BytesIO(), bad=np.array([{"a": 1}], dtype=object))

@@ -74,6 +74,18 @@ def crop_window(rng: np.random.Generator, crop: tuple[int, int], spec: GridSpec)
     return slice(y0, y0 + cy), slice(x0, x0 + cx)
 
 
+def source_window(d: AugmentDraw, window: tuple[slice, slice], spec: GridSpec) -> tuple[slice, slice]:
+    """The (y, x) window of the un-augmented grid that ``apply_grid(d)`` moves onto ``window``.
+
+    Cropping there first and augmenting the crop gives the same arrays as augmenting the whole grid and cropping
+    it: flips and quarter turns move a rectangle onto a rectangle, in the same order. A quarter-grid window moves a
+    quarter of the data. Derived from ``apply_grid`` itself, so the two cannot disagree about the axes."""
+    nx, ny, _ = spec.shape
+    moved = apply_grid(np.arange(ny * nx).reshape(ny, nx), d)[window]
+    ys, xs = np.divmod(moved, nx)
+    return slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1)
+
+
 def crop_sample(sample: dict[str, Any], window: tuple[slice, slice]) -> dict[str, Any]:
     """Cut input, target and mask to the same (y, x) window; other keys pass through (an augmented sample's
     sensor origins are dropped by the dataset anyway)."""

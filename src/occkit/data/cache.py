@@ -33,6 +33,7 @@ from occkit.data.config import DataConfig
 from occkit.data.grids import PIPELINE_VERSION
 from occkit.errors import OccKitError
 from occkit.utils.atomic import atomic_write, atomic_write_text
+from occkit.utils.npz import savez_fast
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -199,11 +200,12 @@ def decode(data: Any) -> dict[str, Any]:
         out[key] = str(data[key])
     for key in ("in_range_ratio", "target_rate"):
         out[key] = float(data[key])
+    # copies: the arrays may be the ones a loader keeps in memory (read_arrays), which a batch must not share
     if "sensor_origins" in data:
-        out["sensor_origins"] = np.asarray(data["sensor_origins"], np.float32).reshape(-1, 3)
+        out["sensor_origins"] = np.array(data["sensor_origins"], np.float32).reshape(-1, 3)
     for key, dtype in CAMERA_DTYPES.items():
         if key in data:
-            out[key] = np.asarray(data[key], dtype)
+            out[key] = np.array(data[key], dtype)
     return out
 
 
@@ -213,22 +215,38 @@ def write_entry(path: Path, sample: dict[str, Any]) -> None:
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare path
-            np.savez_compressed(fh, **arrays)
+            savez_fast(fh, **arrays)
 
     atomic_write(path, _write)
 
 
 def read_entry(path: Path, expect_shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
     """Read one cached sample; CacheError (naming the file) when it is corrupt or has other shapes."""
+    return decode_checked(path, read_arrays(path), expect_shapes)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The stored arrays of one entry, decompressed but not yet made dense: what a loader keeps in memory
+    (``OccupancyDataset``), since decompressing is most of a read. CacheError (naming the file) when corrupt."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            if int(data["format_version"]) != FORMAT_VERSION:
-                raise CacheError(f"{path}: cache entry has format {int(data['format_version'])}, expected "
-                                 f"{FORMAT_VERSION}; re-run `occkit preprocess --overwrite`")
-            sample = decode(data)
-    except CacheError:
-        raise
+            arrays = {key: data[key] for key in data.files}
     except Exception as err:  # zip/npz errors come in many types
+        raise CacheError(f"{path}: corrupt cache entry ({type(err).__name__}: {err}); "
+                         "re-run `occkit preprocess` to rebuild it") from None
+    version = int(arrays["format_version"]) if "format_version" in arrays else None
+    if version != FORMAT_VERSION:
+        raise CacheError(f"{path}: cache entry has format {version}, expected {FORMAT_VERSION}; "
+                         "re-run `occkit preprocess --overwrite`")
+    return arrays
+
+
+def decode_checked(path: Path, arrays: dict[str, np.ndarray],
+                   expect_shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
+    """``decode`` with one line naming ``path`` when the entry is incomplete or has other shapes."""
+    try:
+        sample = decode(arrays)
+    except Exception as err:
         raise CacheError(f"{path}: corrupt cache entry ({type(err).__name__}: {err}); "
                          "re-run `occkit preprocess` to rebuild it") from None
     for key, shape in (expect_shapes or {}).items():
@@ -273,7 +291,8 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
 
     from occkit.data.grids import PIPELINE_VERSION
 
-    data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment"})
+    data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment",
+                                                 "memory_cache_mb"})
     data["input"] = _without_unused_margin(cfg, data["input"])
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
