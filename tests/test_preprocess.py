@@ -252,3 +252,14 @@ def test_the_fast_npz_writer_reads_back_as_numpy_writes_it_and_never_pickles(tmp
     assert path.stat().st_size < 1.2 * len(reference.getvalue())  # light compression, not none
     with pytest.raises(ValueError, match="pickle"):
         savez_fast(io.BytesIO(), bad=np.array([{"a": 1}], dtype=object))
+
+
+def test_a_setting_added_later_and_left_at_its_default_keeps_the_cache_folder(tmp_path: Path) -> None:
+    from occkit.config import load_config
+
+    cfg = load_config("configs/synthetic_refinement.py").data
+    # the folder this config's cache had before data.source.camera_views existed (edit with the config)
+    assert C.default_cache_dir(cfg, tmp_path, "synthetic_refinement").name == "synthetic_refinement-01e747d16ef1"
+    views = cfg.model_copy(update={"source": cfg.source.model_copy(update={"camera_views": 3})})
+    assert C.default_cache_dir(views, tmp_path, "synthetic_refinement").name != "synthetic_refinement-01e747d16ef1"
+    assert views.source.build("val").fingerprint() != cfg.source.build("val").fingerprint()

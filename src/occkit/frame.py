@@ -58,6 +58,9 @@ class Frame:
     point_labels: np.ndarray | None = None
     cameras: list[CameraView] = field(default_factory=list)
     pseudo_points: np.ndarray | None = None
+    # (N, 3) sensor-frame position of the camera each pseudo point was seen from, when they merge several views
+    # (None = all from the first camera): the free-space rays and the scale alignment start there
+    pseudo_origins: np.ndarray | None = None
     target_points: np.ndarray | None = None
     target: OccupancyTarget | None = None
     meta: dict[str, Any] = field(default_factory=dict)

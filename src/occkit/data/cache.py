@@ -294,6 +294,8 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment",
                                                  "memory_cache_mb"})
     data["input"] = _without_unused_margin(cfg, data["input"])
+    if getattr(cfg.source, "camera_views", None) == 1:  # added later: a folder name made before it stays the same
+        data["source"].pop("camera_views")
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root).resolve() / "cache" / f"{name}-{key}"  # absolute: the same cache from any folder

@@ -185,10 +185,13 @@ class FrameToGrids:
         return np.asarray(lidar_visibility(pts, None, self.spec, T_grid_points=T)).astype(bool)
 
     def ray_origin(self, frame: Frame) -> np.ndarray | None:
-        """Where the input points' rays start, in the sensor frame: None (the sensor) for LiDAR, the frame's first
-        camera for pseudo points. Only the ``free`` feature needs it, so only then is a missing camera an error."""
+        """Where the input points' rays start, in the sensor frame: None (the sensor) for LiDAR; for pseudo points
+        the camera of each point (``frame.pseudo_origins``, views merged) or else the frame's first camera. Only the
+        ``free`` feature needs it, so only then is a missing camera an error."""
         if self.cfg.input.points != "pseudo":
             return None
+        if frame.pseudo_origins is not None and frame.pseudo_points is not None:
+            return checked_pseudo_origins(frame)
         camera = camera_in_sensor(frame)
         if camera is None and "free" in self.cfg.input.features:
             raise ConfigError(f"frame {frame.frame_id}: data.input.features 'free' with pseudo points needs the camera "
@@ -206,6 +209,8 @@ class FrameToGrids:
             return pts
         from occkit.depth.scale_align import GroundRaster, align_to_ground
 
+        if camera is None and frame.pseudo_origins is not None and frame.pseudo_points is not None:
+            camera = checked_pseudo_origins(frame)
         if camera is None:
             camera = camera_in_sensor(frame)
             if camera is None:
@@ -248,15 +253,29 @@ class FrameToGrids:
 
 
 def shorten_rays(points: np.ndarray, origin: np.ndarray | None, margin: float) -> np.ndarray:
-    """Each point moved ``margin`` metres back towards ``origin`` (None = 0): the end of a ray that stops short of
-    its hit, so a voxel the ray grazed next to its surface is not called free (points nearer than the margin end
-    at the origin)."""
+    """Each point moved ``margin`` metres back towards ``origin`` ((3,) or one row per point; None = 0): the end
+    of a ray that stops short of its hit, so a voxel the ray grazed next to its surface is not called free (points
+    nearer than the margin end at the origin)."""
+    from occkit.geometry.rays import ray_origins
+
     pts = np.asarray(points, np.float64)[:, :3]
-    o = np.zeros(3) if origin is None else np.asarray(origin, np.float64).reshape(3)
+    o = ray_origins(origin, len(pts))
     ray = pts - o
     length = np.linalg.norm(ray, axis=1, keepdims=True)
     keep = np.clip(length - margin, 0.0, None) / np.maximum(length, 1e-9)
     return o + ray * keep
+
+
+def checked_pseudo_origins(frame: Frame) -> np.ndarray:
+    """``frame.pseudo_origins`` of the finite pseudo points (the ones ``input_points`` keeps) as (N, 3) float64;
+    one line naming the frame when they do not match its points."""
+    o = np.asarray(frame.pseudo_origins, np.float64)
+    pts = np.asarray(frame.pseudo_points)
+    n = len(pts)
+    if o.shape != (n, 3) or not np.isfinite(o).all():
+        raise ConfigError(f"frame {frame.frame_id}: pseudo_origins must be a finite ({n}, 3) array, one camera "
+                          f"position per pseudo point, got shape {o.shape}")
+    return o[np.all(np.isfinite(pts[:, :3]), axis=1)]
 
 
 def camera_in_sensor(frame: Frame) -> np.ndarray | None:

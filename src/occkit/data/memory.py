@@ -38,7 +38,7 @@ class MemorySource:
         h = hashlib.sha256(self.name.encode())
         for f in self.frames:
             h.update(f.frame_id.encode())
-            for arr in (f.T_world_sensor, f.points, f.target_points, f.pseudo_points):
+            for arr in (f.T_world_sensor, f.points, f.target_points, f.pseudo_points, f.pseudo_origins):
                 if arr is not None:
                     h.update(np.ascontiguousarray(arr).tobytes())
             if f.target is not None:

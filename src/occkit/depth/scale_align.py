@@ -81,7 +81,8 @@ class GroundRaster:
 def align_to_ground(points: np.ndarray, camera: np.ndarray, T_frame_points: np.ndarray,
                     ground: float | GroundRaster = 0.0,
                     max_scale_change: float = 0.3) -> tuple[np.ndarray, float]:
-    """Points (their own frame) rescaled along rays from ``camera`` (same frame) so that their ground lands on
+    """Points (their own frame) rescaled along rays from ``camera`` (same frame; (3,), or one row per point for
+    views merged with one scale, as multi-view depth gives them) so that their ground lands on
     ``ground``: a height in the frame ``T_frame_points`` maps to, or a DEM tile in that frame. Returns (points,
     scale).
 
@@ -89,10 +90,12 @@ def align_to_ground(points: np.ndarray, camera: np.ndarray, T_frame_points: np.n
     beyond ``max_scale_change`` are dropped (a large flat roof close under the camera collects more pixels than
     the ground, and its votes lie far off), and the most common of the rest is the scale. The scale is left at 1
     when the camera is not above the ground or no ground is found (then the assumption does not hold)."""
+    from occkit.geometry.rays import ray_origins
+
     pts = np.asarray(points, dtype=np.float64)[:, :3]
-    cam = np.asarray(camera, dtype=np.float64).reshape(3)
+    cam = ray_origins(camera, len(pts), "camera")
     xyz = apply_transform(T_frame_points, pts)
-    cam_z = float(apply_transform(T_frame_points, cam[None])[0, 2])
+    cam_z = apply_transform(T_frame_points, cam)[:, 2]
     if isinstance(ground, GroundRaster):
         g = ground.at(xyz[:, 0], xyz[:, 1])
     else:

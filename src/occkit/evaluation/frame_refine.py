@@ -59,7 +59,8 @@ def refine_frame(module: Any, frame: Any, to_grids: Any, threshold: float,
     prob = channels_to_grid(torch.sigmoid(logits[0].float()).numpy())
     pseudo = pseudo[np.all(np.isfinite(pseudo[:, :3]), axis=1)]
     lidar = np.asarray(frame.target_points if frame.target_points is not None else frame.points, np.float64)
-    camera = camera_in_sensor(frame)
+    own_views = frame.pseudo_origins is not None and not getattr(module, "reads_images", False)
+    camera = to_grids.ray_origin(frame) if own_views else camera_in_sensor(frame)  # per point when views merge
     ray_origin = np.zeros(3) if camera is None else camera
     refined = refine_cloud(model_points, prob, spec, threshold, mode=mode, T_grid_points=T, origin=ray_origin)
     return FrameClouds(raw=pseudo[in_grid_mask(pseudo, spec, T)], refined=refined,

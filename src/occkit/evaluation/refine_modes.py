@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from occkit.geometry.grid import GridSpec
+from occkit.geometry.rays import ray_origins
 from occkit.geometry.transforms import apply_transform, invert_transform
 
 RefineMode = Literal["filter", "snap", "complete", "default"]
@@ -65,7 +66,7 @@ def snap_along_rays(points_grid: np.ndarray, origin_grid: np.ndarray, prob: np.n
     pts = np.asarray(points_grid, dtype=np.float64)
     if len(pts) == 0:
         return pts.copy(), np.zeros(0, dtype=bool)
-    ray = pts - np.asarray(origin_grid, dtype=np.float64).reshape(1, 3)
+    ray = pts - np.asarray(origin_grid, dtype=np.float64).reshape(-1, 3)  # one origin, or one per point
     norm = np.linalg.norm(ray, axis=1, keepdims=True)
     direction = np.divide(ray, norm, out=np.zeros_like(ray), where=norm > 0)
     step = 0.25 * float(np.min(spec.size))
@@ -92,8 +93,9 @@ def refine_cloud(points: np.ndarray, prob: np.ndarray, spec: GridSpec, threshold
                  fields: dict[str, np.ndarray] | None = None) -> RefinedCloud:
     """Refine an (N, >=3) cloud with an [x, y, z] probability grid on ``spec`` (see the module docstring).
 
-    ``origin``: the camera / sensor position in the points' frame (default: the frame's origin); rays run from it
-    through each point. Points outside the grid are dropped: the prediction says nothing about them.
+    ``origin``: the camera / sensor position in the points' frame, (3,) or one row per point (default: the frame's
+    origin); rays run from it through each point. Points outside the grid are dropped: the prediction says nothing
+    about them.
     """
     if mode not in REFINE_MODES:
         raise ValueError(f"--refine: expected one of {', '.join(REFINE_MODES)}, got {mode!r}")
@@ -110,9 +112,9 @@ def refine_cloud(points: np.ndarray, prob: np.ndarray, spec: GridSpec, threshold
         keep = inside & (p0 > threshold)
         return RefinedCloud(pts[keep, :3], np.full(int(keep.sum()), KEPT, np.uint8), p0[keep],
                             {k: v[keep] for k, v in fields.items()})
-    o = np.zeros(3) if origin is None else np.asarray(origin, dtype=np.float64).reshape(3)
-    o_g = apply_transform(T, o[None])[0]
-    moved_g, found = snap_along_rays(xyz_g[inside], o_g, prob, spec, threshold, max_shift)
+    o_g = apply_transform(T, ray_origins(origin, len(pts)))
+    moved_g, found = snap_along_rays(xyz_g[inside], o_g if len(o_g) == 1 else o_g[inside], prob, spec, threshold,
+                                     max_shift)
     sel = np.flatnonzero(inside)[found]
     moved_g = moved_g[found]
     p1, flat1 = _lookup(prob, spec, moved_g)

@@ -50,6 +50,12 @@ class SyntheticSourceConfig(BaseModel):
                           "smaller part of the sweep). The frame's own sweep stays whole. Rays that pass over every "
                           "surface in the box are not cast either, so the LiDAR visibility mask's free space above "
                           "the scene then comes from the frame's own sweep only. None = whole sweeps")
+    camera_views: int = Field(
+        1, ge=1, description="camera images merged into each frame's pseudo points: this frame's and its neighbours' "
+                             "along the trajectory, accumulate_dt apart and centred on it like the LiDAR sweeps, as "
+                             "multi-view depth (Depth Anything 3 run on a set of images) gives them: one scale and "
+                             "shift for all views, each view its own noise. Frame.pseudo_origins says which camera "
+                             "saw each point. 1 = the frame's own image")
     render_camera: bool = Field(
         True, description="render the camera (image, depth, semantics) and the monocular-depth stand-in with its "
                           "pseudo points; False for LiDAR-only configs saves about a sixth of a frame's generation "
@@ -79,6 +85,8 @@ class SyntheticSourceConfig(BaseModel):
     def _shipped_masks_need_the_camera(self) -> SyntheticSourceConfig:
         if self.ship_target != "none" and not self.render_camera:
             raise ValueError("ship_target ships a camera visibility mask: it needs render_camera=True")
+        if self.camera_views > 1 and not self.render_camera:
+            raise ValueError("camera_views merges camera images: it needs render_camera=True")
         return self
 
     @field_validator("accumulate_region")
@@ -88,6 +96,13 @@ class SyntheticSourceConfig(BaseModel):
             raise ValueError(f"expected (x_min, y_min, z_min, x_max, y_max, z_max) with each min below its max "
                              f"(got {v})")
         return v
+
+    def key_settings(self) -> dict:
+        """The settings as the fingerprint sees them: one added later and left at its default stays out, so caches
+        made before it existed keep their fingerprint."""
+        from occkit.utils.keys import dump_without_unset
+
+        return dump_without_unset(self, {"accumulate_region", "render_camera", "dem_noise_m", "camera_views"})
 
     def target_spec(self) -> GridSpec:
         name = self.target_grid if self.target_grid != "auto" else ("occ3d_nuscenes" if self.preset == "street"
@@ -138,9 +153,5 @@ class SyntheticSource:
         return [frame_id(self.cfg, self.split, i) for i in range(self._n)]
 
     def fingerprint(self) -> str:
-        from occkit.utils.keys import dump_without_unset
-
-        # a setting left at its default stays out, so caches made before it existed keep their fingerprint
-        config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera", "dem_noise_m"})
-        payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
+        payload = {"config": self.cfg.key_settings(), "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -25,9 +25,12 @@ class DepthNoiseConfig(BaseModel):
     max_range: float | None = Field(None, gt=0, description="drop pseudo points beyond this distance (m)")
 
 
-def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """True z-depth (0 = no hit) -> (noisy depth float32, confidence float32 in (0, 1])."""
+def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig, rng: np.random.Generator,
+                  scale_shift: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """True z-depth (0 = no hit) -> (noisy depth float32, confidence float32 in (0, 1]).
+
+    ``scale_shift``: this image's global scale and shift, when several views share them (multi-view depth, as
+    DA3 gives it for a set of images, is consistent across views; ``draw_scale_shift``); None = drawn here."""
     z = np.asarray(depth, dtype=np.float64)
     valid = z > 0
     out = z.copy()
@@ -41,13 +44,18 @@ def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig,
         zone = ndimage.binary_dilation(edge, iterations=max(1, int(np.ceil(cfg.edge_blur_px)))) & valid
         out = np.where(zone, blurred, out)
         conf = np.where(zone, 0.3, conf)
-    scale = float(np.exp(rng.normal(0.0, cfg.scale_sigma)))
-    shift = float(rng.normal(0.0, cfg.shift_sigma_m))
+    scale, shift = draw_scale_shift(cfg, rng) if scale_shift is None else scale_shift
     sigma = cfg.noise_rel * out + cfg.noise_quad * out ** 2
     out = scale * out + shift + sigma * _unit_noise(out.shape, cfg.noise_smooth_px, rng)
     conf = conf / (1.0 + sigma)
     out = np.where(valid & (out > 0), out, 0.0)
     return out.astype(np.float32), np.where(out > 0, conf, 0.0).astype(np.float32)
+
+
+def draw_scale_shift(cfg: DepthNoiseConfig, rng: np.random.Generator) -> tuple[float, float]:
+    """One image's (or one set of views') global scale and shift error."""
+    scale = float(np.exp(rng.normal(0.0, cfg.scale_sigma)))
+    return scale, float(rng.normal(0.0, cfg.shift_sigma_m))
 
 
 def _unit_noise(shape: tuple[int, ...], smooth_px: float, rng: np.random.Generator) -> np.ndarray:

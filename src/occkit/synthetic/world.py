@@ -20,7 +20,7 @@ from occkit.frame import CameraView, Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import invert_transform
 from occkit.synthetic import classes as C
-from occkit.synthetic.monodepth import degrade_depth
+from occkit.synthetic.monodepth import degrade_depth, draw_scale_shift
 from occkit.synthetic.rig import T_world_ego, make_rig, make_trajectory
 from occkit.synthetic.scene import Scene, make_scene
 from occkit.synthetic.sensors import Region, intrinsics, render_camera, scan_lidar
@@ -80,6 +80,7 @@ class SyntheticSample:
     noisy_depth: np.ndarray | None  # the monocular-depth stand-in (what DA3 would give)
     noisy_conf: np.ndarray | None
     pseudo_points: np.ndarray | None
+    pseudo_origins: np.ndarray | None  # (N, 3) camera per pseudo point when views merge (camera_views > 1)
     target_points: np.ndarray
     target_labels: np.ndarray  # internal class per target point
     target_sweep: np.ndarray  # sweep index per target point (0 = this frame's own sweep)
@@ -96,6 +97,7 @@ class SyntheticSample:
             point_labels=C.to_label_space(self.labels, space),
             cameras=[self.camera] if self.camera is not None else [],
             pseudo_points=self.pseudo_points,
+            pseudo_origins=self.pseudo_origins,
             target_points=self.target_points,
             # where the accumulated sweeps were taken (sensor frame): RayIoU casts from them
             meta={**self.meta, "sensor_origins": np.asarray(self.accumulation_origins, np.float64)},
@@ -132,12 +134,16 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
     scan = scan_lidar(scene, T_world_lidar, lidar_cfg, pattern, max_range, rng, t0=tau)
 
     space = label_space(preset)
-    camera = camera_cls = noisy = conf = pseudo = None
+    camera = camera_cls = noisy = conf = pseudo = pseudo_origins = None
     if cfg.render_camera:
         K = intrinsics(cam_cfg)
         render = render_camera(scene, T_world_cam, K, cam_cfg.width, cam_cfg.height, rng)
-        noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng)
+        scale_shift = draw_scale_shift(cfg.depth_noise, rng)  # what degrade_depth would draw first, in its order
+        noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng, scale_shift=scale_shift)
         pseudo = unproject_depth(noisy, K, T_lidar_world @ T_world_cam, max_range=cfg.depth_noise.max_range)
+        if cfg.camera_views > 1:
+            pseudo, pseudo_origins = _merged_views(cfg, scene, body_pose, rig, tau, K, T_lidar_world, pseudo,
+                                                   T_world_cam, scale_shift, derive_seed(scene_seed, 6, k))
         camera = CameraView(name="CAM", K=K, T_world_cam=T_world_cam, width=cam_cfg.width, height=cam_cfg.height,
                             image=render.image, depth=render.depth, depth_conf=None,
                             semantics=C.to_label_space(render.cls, space), distortion=np.zeros(5))
@@ -175,9 +181,35 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         T_cam_lidar=invert_transform(T_world_cam) @ T_world_lidar, points=scan.points, labels=scan.cls,
         intensity=scan.intensity, ring=scan.ring, camera=camera, camera_cls=camera_cls,
         noisy_depth=noisy, noisy_conf=conf,
-        pseudo_points=pseudo, target_points=np.concatenate(targets), target_labels=np.concatenate(target_cls),
+        pseudo_points=pseudo, pseudo_origins=pseudo_origins, target_points=np.concatenate(targets),
+        target_labels=np.concatenate(target_cls),
         target_sweep=np.repeat(np.arange(len(targets)), [len(t) for t in targets]).astype(np.int32),
         accumulation_origins=np.array(origins), meta=meta)
+
+
+def _merged_views(cfg: SyntheticSourceConfig, scene: Scene, body_pose, rig, tau: float, K: np.ndarray,
+                  T_lidar_world: np.ndarray, own: np.ndarray, T_world_cam: np.ndarray,
+                  scale_shift: tuple[float, float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """This frame's pseudo points (``own``, from its camera at ``T_world_cam``) merged with its neighbours' views
+    (``cfg.camera_views``, centred on it, ``cfg.accumulate_dt`` apart), all in this frame's sensor frame: this
+    view's ``scale_shift`` for every view, each view its own noise (``SyntheticSourceConfig.camera_views``). Returns
+    (points, the camera of each point)."""
+    rng = np.random.default_rng(seed)
+    cam_cfg = cfg.camera
+    parts = [own]
+    origins = [np.broadcast_to((T_lidar_world @ T_world_cam)[:3, 3], own.shape)]
+    n = cfg.camera_views
+    for dt in (np.arange(n) - (n - 1) / 2) * cfg.accumulate_dt:
+        if dt == 0:
+            continue
+        T_wc = body_pose(tau + dt) @ rig.T_body_cam
+        render = render_camera(scene, T_wc, K, cam_cfg.width, cam_cfg.height, rng)
+        noisy, _ = degrade_depth(render.depth, cfg.depth_noise, rng, scale_shift=scale_shift)
+        T_lidar_cam = T_lidar_world @ T_wc
+        pts = unproject_depth(noisy, K, T_lidar_cam, max_range=cfg.depth_noise.max_range)
+        parts.append(pts)
+        origins.append(np.broadcast_to(T_lidar_cam[:3, 3], pts.shape))
+    return np.concatenate(parts), np.concatenate(origins).astype(np.float32)
 
 
 DEM_HALF_WIDTH_M, DEM_CELL_M = 150.0, 2.5  # covers a 70-degree camera's view from 130 m up
