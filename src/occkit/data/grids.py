@@ -190,9 +190,7 @@ class FrameToGrids:
         ``free`` feature needs it, so only then is a missing camera an error."""
         if self.cfg.input.points != "pseudo":
             return None
-        if frame.pseudo_origins is not None and frame.pseudo_points is not None:
-            return checked_pseudo_origins(frame)
-        camera = camera_in_sensor(frame)
+        camera = pseudo_cameras(frame)
         if camera is None and "free" in self.cfg.input.features:
             raise ConfigError(f"frame {frame.frame_id}: data.input.features 'free' with pseudo points needs the camera "
                               "the points came from (the frame has no camera)")
@@ -202,17 +200,15 @@ class FrameToGrids:
     def model_points(self, frame: Frame, T_grid_sensor: np.ndarray, points: np.ndarray | None = None,
                      camera: np.ndarray | None = None) -> np.ndarray:
         """The input points the model is given: with ``input.pseudo_ground_align`` pseudo points rescaled along
-        their rays from ``camera`` (sensor frame; default: the frame's first camera) to the known ground height."""
+        their rays from ``camera`` (sensor frame; default: ``pseudo_cameras``) to the known ground height."""
         pts = self.input_points(frame) if points is None else points
         icfg = self.cfg.input
         if icfg.points != "pseudo" or not icfg.pseudo_ground_align:
             return pts
         from occkit.depth.scale_align import GroundRaster, align_to_ground
 
-        if camera is None and frame.pseudo_origins is not None and frame.pseudo_points is not None:
-            camera = checked_pseudo_origins(frame)
         if camera is None:
-            camera = camera_in_sensor(frame)
+            camera = pseudo_cameras(frame)
             if camera is None:
                 raise ConfigError(f"frame {frame.frame_id}: data.input.pseudo_ground_align needs the camera the "
                                   "pseudo points came from (the frame has no camera)")
@@ -264,6 +260,14 @@ def shorten_rays(points: np.ndarray, origin: np.ndarray | None, margin: float) -
     length = np.linalg.norm(ray, axis=1, keepdims=True)
     keep = np.clip(length - margin, 0.0, None) / np.maximum(length, 1e-9)
     return o + ray * keep
+
+
+def pseudo_cameras(frame: Frame) -> np.ndarray | None:
+    """Where the frame's pseudo points' rays start, in its sensor frame: each point's camera (``pseudo_origins``,
+    (N, 3)) when the frame merges views, else its first camera (3,); None when it has neither."""
+    if frame.pseudo_origins is not None and frame.pseudo_points is not None:
+        return checked_pseudo_origins(frame)
+    return camera_in_sensor(frame)
 
 
 def checked_pseudo_origins(frame: Frame) -> np.ndarray:

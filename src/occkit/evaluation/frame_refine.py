@@ -2,7 +2,8 @@
 
 Shared by the refinement benchmark and the main job's report, so both measure exactly the same clouds: the
 pseudo points inside the grid, the refined cloud (``occkit.evaluation.refine_modes``, rays from the frame's
-first camera), and the frame's LiDAR (accumulated sweeps when it has them) inside the grid, all in the sensor frame.
+first camera, or from each point's own where the frame merges views), and the frame's LiDAR (accumulated sweeps
+when it has them) inside the grid, all in the sensor frame.
 """
 
 from __future__ import annotations

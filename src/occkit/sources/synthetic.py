@@ -97,13 +97,6 @@ class SyntheticSourceConfig(BaseModel):
                              f"(got {v})")
         return v
 
-    def key_settings(self) -> dict:
-        """The settings as the fingerprint sees them: one added later and left at its default stays out, so caches
-        made before it existed keep their fingerprint."""
-        from occkit.utils.keys import dump_without_unset
-
-        return dump_without_unset(self, {"accumulate_region", "render_camera", "dem_noise_m", "camera_views"})
-
     def target_spec(self) -> GridSpec:
         name = self.target_grid if self.target_grid != "auto" else ("occ3d_nuscenes" if self.preset == "street"
                                                                       else "uav")
@@ -153,5 +146,9 @@ class SyntheticSource:
         return [frame_id(self.cfg, self.split, i) for i in range(self._n)]
 
     def fingerprint(self) -> str:
-        payload = {"config": self.cfg.key_settings(), "split": self.split, "version": GENERATOR_VERSION}
+        from occkit.utils.keys import dump_without_unset
+
+        # a setting left at its default stays out, so caches made before it existed keep their fingerprint
+        config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera", "dem_noise_m", "camera_views"})
+        payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
