@@ -82,9 +82,13 @@ def _input_settings(cfg: DataConfig) -> dict[str, Any]:
 
 
 def _without_unused_margin(cfg: DataConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    """Input settings minus ``free_margin`` unless the free feature reads it, so keys made before it existed match."""
+    """Input settings minus a feature's settings unless that feature is read (``free_margin``, ``surface_*``), so
+    keys made before they existed match."""
     if "free" not in cfg.input.features:
         settings.pop("free_margin", None)
+    if "surface" not in cfg.input.features:
+        settings.pop("surface_margin", None)
+        settings.pop("surface_window", None)
     return settings
 
 

@@ -26,7 +26,7 @@ class InputConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     points: Literal["lidar", "pseudo"] = "lidar"
     features: list[Literal["occupancy", "soft", "count", "mean_height", "max_height", "offset_x", "offset_y",
-                           "free", "dem_ground"]] = Field(
+                           "free", "dem_ground", "surface"]] = Field(
         default_factory=lambda: ["soft"],
         description="per-voxel input channels; free: 1 where a ray from the sensor (the camera, for pseudo points) "
                     "to an input point crossed the voxel without ending there: observed empty, which tells the "
@@ -34,7 +34,9 @@ class InputConfig(BaseModel):
                     "offset_x, offset_y (together): where the points sit inside the voxel in plan, which side of "
                     "a roof edge's voxel the wall under it is on; dem_ground: the frame's elevation model (meta "
                     "'ground_dem') as a tent over the two levels around the ground under each column, where the "
-                    "ground is when the points smear it over several levels (occkit.data.elevation)")
+                    "ground is when the points smear it over several levels (occkit.data.elevation); surface: the "
+                    "raised points' median height pooled over a window of columns, as a tent over the two levels "
+                    "around it, where a roof is when one column's points smear it (occkit.data.surface)")
     pseudo_ground_align: bool = Field(
         False, description="pseudo input: rescale the points along their camera rays so that their dominant ground "
                            "lands at pseudo_ground_z in the grid frame (a known camera height fixes monocular "
@@ -48,6 +50,12 @@ class InputConfig(BaseModel):
         1.0, ge=0, description="free feature: rays stop this far (m) short of their point; range and pose noise put "
                                "the accumulated surfaces a voxel or two either side of one sweep's hit (the main "
                                "job's targets: 28 % of occupied voxels crossed with no margin, 5 % with 1 m)")
+    surface_margin: float = Field(
+        4.0, gt=0, description="surface feature: points more than this (m) above the ground are raised; the ground's "
+                               "own points smear 1-2 m above it from 50-130 m up")
+    surface_window: float = Field(
+        10.0, gt=0, description="surface feature: the square (m) of columns whose raised points are pooled; wide "
+                               "enough to average a roof's many depth errors, narrower than a roof")
     soft_lambda: float = Field(0.3, gt=0)
     soft_gamma: float = Field(5.0, ge=0)
     camera: CameraInputConfig | None = Field(

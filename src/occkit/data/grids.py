@@ -26,6 +26,7 @@ from occkit.data.alignment import GridAlignment, choose_grid_frame, in_range_rat
 from occkit.data.config import DataConfig
 from occkit.data.elevation import FEATURE as DEM_FEATURE
 from occkit.data.elevation import column_ground_heights, ground_tent
+from occkit.data.surface import FEATURE as SURFACE_FEATURE
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
@@ -124,7 +125,7 @@ class FrameToGrids:
         their (sensor) frame (the camera for pseudo points); None = the sensor origin. Only ``free`` reads it.
         ``frame``: whose elevation model the ``dem_ground`` feature reads (needed only for that feature)."""
         icfg = self.cfg.input
-        computed = {"free", DEM_FEATURE}
+        computed = {"free", DEM_FEATURE, SURFACE_FEATURE}
         vox = voxelize(points, self.spec, features=tuple({"count", *icfg.features} - computed), T_grid_points=T,
                        lam=icfg.soft_lambda, gamma=icfg.soft_gamma)
         hit = vox.count > 0
@@ -134,6 +135,8 @@ class FrameToGrids:
                 raise ConfigError(f"data.input.features '{DEM_FEATURE}': these points come without a frame, so "
                                   "there is no elevation model (meta 'ground_dem') to read; leave the feature out")
             grids[DEM_FEATURE] = ground_tent(column_ground_heights(frame, T, self.spec), self.spec)
+        if SURFACE_FEATURE in icfg.features:
+            grids[SURFACE_FEATURE] = self._surface(vox.count, T, frame)
         if "free" in icfg.features:
             from occkit.geometry.visibility import lidar_visibility
 
@@ -143,6 +146,18 @@ class FrameToGrids:
         chans = grid_to_channels(stack)  # (F, Z, Y, X)
         f, z, y, x = chans.shape
         return chans.reshape(f * z, y, x).astype(np.float32, copy=False)
+
+    def _surface(self, count: np.ndarray, T: np.ndarray, frame: Frame | None) -> np.ndarray:
+        """The ``surface`` feature [x, y, z]: over the frame's elevation model where it has one, else over the
+        input's own ground (occkit.data.surface)."""
+        from occkit.data.surface import input_ground_heights, raised_surface_heights
+
+        icfg = self.cfg.input
+        has_dem = frame is not None and frame.meta.get("ground_dem") is not None
+        ground = column_ground_heights(frame, T, self.spec) if has_dem else input_ground_heights(count, self.spec)
+        heights = raised_surface_heights(count, ground, self.spec, margin_m=icfg.surface_margin,
+                                         window_m=icfg.surface_window)
+        return ground_tent(heights, self.spec)
 
     def target_grid(self, frame: Frame, T: np.ndarray) -> np.ndarray:
         """[x, y, z] float32 target in [0, 1]."""

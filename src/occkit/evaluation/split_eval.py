@@ -117,7 +117,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
             target = batch["target"]
             mask = batch.get("mask") if cfg.eval.use_visibility_mask else None
             overall.update(logits, target, mask)
-            quality.update(logits, target, occ, mask, module.dem_ground(batch))
+            quality.update(logits, target, occ, mask, module.dem_ground(batch), module.surface(batch))
             if ray is not None:
                 _update_rays(ray, logits, target, mask, occ, batch.get("sensor_origins"))
             for i, fid in enumerate(batch["frame_id"]):
@@ -144,7 +144,7 @@ def _quality_metric(module: Any, cfg: Any, data_cfg: Any, source: Any) -> Any:
     level = getattr(module, "plane_level", None)
     if level is None and source is None:
         level = train_split_plane_level(data_cfg, cfg.seed)
-    return build_quality_metrics(cfg.eval, cfg.data.grid, level, module.reads_elevation_model)
+    return build_quality_metrics(cfg.eval, cfg.data.grid, level, module.reads_elevation_model, module.reads_surface)
 
 
 def _baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:

@@ -10,6 +10,10 @@ same shape:
 * ``ground_plane``: one flat plane at the most common occupied target level of the train split;
 * ``ground_dem``: where the input carries the frame's elevation model (the ``dem_ground`` feature), the level
   nearest its ground in every column: what a DEM says without a network.
+* ``surface``: where the input carries the ``surface`` feature (``occkit.data.surface``), the two levels around
+  the raised points' smoothed height, with the DEM's ground where the input has it too: a classical surface
+  model from the same points (median over a window of columns), not a trivial predictor, but what needs no
+  training.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ BASELINE_LABELS = {
     "ground_lowest": "ground: lowest input level per column",
     "ground_plane": "ground: plane at the train split's most common level",
     "ground_dem": "ground: the elevation model's level per column",
+    "surface": "smoothed surface of the raised points (+ the elevation model's ground)",
 }
 
 
@@ -49,9 +54,11 @@ def level_plane(levels: torch.Tensor, z: int) -> torch.Tensor:
 
 
 def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None,
-                         dem_ground: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                         dem_ground: torch.Tensor | None = None,
+                         surface: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Every baseline's occupancy for a batch; ``ground_plane`` only when the train split's level is known,
-    ``ground_dem`` only when the DEM's ground levels are given (``occkit.data.elevation.dem_ground_levels``)."""
+    ``ground_dem`` only when the DEM's ground levels are given (``occkit.data.elevation.dem_ground_levels``),
+    ``surface`` only when the surface's levels are (``occkit.data.surface.surface_levels``)."""
     occ = input_occ.bool()
     z = occ.shape[1]
     out = {"copy": occ, "dilate": dilate_plan(occ), "ground_lowest": level_plane(lowest_level(occ), z)}
@@ -61,6 +68,8 @@ def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None,
         out["ground_plane"] = plane
     if dem_ground is not None:
         out["ground_dem"] = dem_ground.bool()
+    if surface is not None:
+        out["surface"] = surface.bool() | (dem_ground.bool() if dem_ground is not None else False)
     return out
 
 

@@ -35,9 +35,10 @@ def build_ray_iou(cfg: EvalConfig, spec: GridSpec, num_classes: int | None = Non
 
 
 def build_quality_metrics(cfg: EvalConfig, spec: GridSpec, plane_level: int | None,
-                          elevation_model: bool = False) -> QualityMetrics:
+                          elevation_model: bool = False, smoothed_surface: bool = False) -> QualityMetrics:
     """Model vs baselines at ``cfg.threshold``; the ground filter's window and band converted to voxels;
-    ``elevation_model``: the inputs carry the DEM, so its own ground is scored too."""
+    ``elevation_model``: the inputs carry the DEM, so its own ground is scored too; ``smoothed_surface``: they
+    carry the surface feature, so is the surface."""
     window, band = ground_filter_voxels(cfg.ground_window_m, cfg.ground_band_m, spec.size)
     return QualityMetrics(threshold=cfg.threshold, plane_level=plane_level, ground_window=window, ground_band=band,
-                          elevation_model=elevation_model)
+                          elevation_model=elevation_model, smoothed_surface=smoothed_surface)

@@ -45,7 +45,8 @@ class QualityMetrics(Metric):
     is_differentiable = False
 
     def __init__(self, threshold: float = 0.5, plane_level: int | None = None, ground_window: int = 75,
-                 ground_band: int = 3, elevation_model: bool = False, **kwargs: Any) -> None:
+                 ground_band: int = 3, elevation_model: bool = False, smoothed_surface: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.threshold = check_probability(threshold, "threshold")
         self.plane_level = None if plane_level is None else int(plane_level)
@@ -53,13 +54,17 @@ class QualityMetrics(Metric):
         names = [MODEL, "copy", "dilate", "ground_lowest"] + (["ground_plane"] if plane_level is not None else [])
         self.elevation_model = bool(elevation_model)
         names += ["ground_dem"] if self.elevation_model else []
+        self.smoothed_surface = bool(smoothed_surface)
+        names += ["surface"] if self.smoothed_surface else []
         self.predictors = names
         self.add_state("counts", default=torch.zeros(len(names), _SLOTS, dtype=torch.int64), dist_reduce_fx="sum")
 
     def update(self, logits: torch.Tensor, target: torch.Tensor, input_occ: torch.Tensor,
-               mask: torch.Tensor | None = None, dem_ground: torch.Tensor | None = None) -> None:
-        """One batch in model layout (B, Z, Y, X): logits, target (>= 0.5 occupied), input occupancy, mask, and
-        with ``elevation_model`` the DEM's ground level per column (bool, one voxel per column)."""
+               mask: torch.Tensor | None = None, dem_ground: torch.Tensor | None = None,
+               surface: torch.Tensor | None = None) -> None:
+        """One batch in model layout (B, Z, Y, X): logits, target (>= 0.5 occupied), input occupancy, mask, with
+        ``elevation_model`` the DEM's ground level per column (bool, one voxel per column) and with
+        ``smoothed_surface`` the surface feature's levels (bool, ``occkit.data.surface.surface_levels``)."""
         logits = batched_zyx(as_tensor(logits, "logits"), "logits")
         target = batched_zyx(as_tensor(target, "target"), "target").to(logits.device) >= 0.5
         input_occ = batched_zyx(as_tensor(input_occ, "input_occ"), "input_occ").to(logits.device).bool()
@@ -75,7 +80,15 @@ class QualityMetrics(Metric):
                                  "update needs its levels (occkit.data.elevation.dem_ground_levels)")
             dem_ground = batched_zyx(as_tensor(dem_ground, "dem_ground"), "dem_ground").to(logits.device)
             same_shape(logits, dem_ground, "logits", "dem_ground")
-        preds.update(baseline_predictions(input_occ, self.plane_level, dem_ground if self.elevation_model else None))
+        dem_ground = dem_ground if self.elevation_model else None
+        if self.smoothed_surface:
+            if surface is None:
+                raise ValueError("surface: this QualityMetrics scores the smoothed surface, so every update needs "
+                                 "its levels (occkit.data.surface.surface_levels)")
+            surface = batched_zyx(as_tensor(surface, "surface"), "surface").to(logits.device)
+            same_shape(logits, surface, "logits", "surface")
+        preds.update(baseline_predictions(input_occ, self.plane_level, dem_ground,
+                                          surface if self.smoothed_surface else None))
         ground = ground_region(target, self.ground_window, self.ground_band)
         regions = {"all": None, "ground": ground, "above": ~ground}
         unseen_target = target & ~input_occ

@@ -88,6 +88,19 @@ class OccupancyModule(L.LightningModule):
 
         return dem_ground_levels(batch["input"], self.input_features, self.cfg.data.grid.shape[2])
 
+    def surface(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """The smoothed surface's levels (B, Z, Y, X) bool when the input carries it (``surface``)."""
+        from occkit.data.surface import surface_levels
+
+        return surface_levels(batch["input"], self.input_features, self.cfg.data.grid.shape[2])
+
+    @property
+    def reads_surface(self) -> bool:
+        """The occupancy network's input carries the smoothed surface."""
+        from occkit.data.surface import FEATURE
+
+        return FEATURE in self.input_features
+
     @property
     def reads_elevation_model(self) -> bool:
         """The occupancy network's input carries the DEM (a depth model's splatted grid never does)."""
@@ -228,7 +241,7 @@ class OccupancyModule(L.LightningModule):
 
         if self.val_quality is None or self.val_quality.plane_level != self.plane_level:
             self.val_quality = build_quality_metrics(self.cfg.eval, self.cfg.data.grid, self.plane_level,
-                                                     self.reads_elevation_model)
+                                                     self.reads_elevation_model, self.reads_surface)
         self.val_quality = self.val_quality.to(self.device)
         self.val_quality.reset()
 
@@ -241,7 +254,8 @@ class OccupancyModule(L.LightningModule):
             self.log("epoch/val_loss", total, on_step=False, on_epoch=True, sync_dist=True, batch_size=bsz)
         self.val_metric.update(logits.detach().float(), target, mask)
         if self.val_quality is not None:
-            self.val_quality.update(logits.detach().float(), target, occ, mask, self.dem_ground(batch))
+            self.val_quality.update(logits.detach().float(), target, occ, mask, self.dem_ground(batch),
+                                    self.surface(batch))
         depth = getattr(self.net, "last_depth", None)
         if self.reads_images and depth is not None and "depth_gt" in batch:
             from occkit.metrics.depth import depth_errors
