@@ -74,21 +74,11 @@ class QualityMetrics(Metric):
         if self.plane_level is not None and not 0 <= self.plane_level < logits.shape[1]:
             raise ValueError(f"plane_level {self.plane_level} is outside the grid's {logits.shape[1]} levels")
         preds = {MODEL: torch.nan_to_num(logits.float().sigmoid(), nan=0.0) > self.threshold}
-        if self.elevation_model:
-            if dem_ground is None:
-                raise ValueError("dem_ground: this QualityMetrics scores the elevation model's ground, so every "
-                                 "update needs its levels (occkit.data.elevation.dem_ground_levels)")
-            dem_ground = batched_zyx(as_tensor(dem_ground, "dem_ground"), "dem_ground").to(logits.device)
-            same_shape(logits, dem_ground, "logits", "dem_ground")
-        dem_ground = dem_ground if self.elevation_model else None
-        if self.smoothed_surface:
-            if surface is None:
-                raise ValueError("surface: this QualityMetrics scores the smoothed surface, so every update needs "
-                                 "its levels (occkit.data.surface.surface_levels)")
-            surface = batched_zyx(as_tensor(surface, "surface"), "surface").to(logits.device)
-            same_shape(logits, surface, "logits", "surface")
-        preds.update(baseline_predictions(input_occ, self.plane_level, dem_ground,
-                                          surface if self.smoothed_surface else None))
+        dem_ground = _feature_levels(dem_ground, self.elevation_model, logits, "dem_ground", "the elevation model's "
+                                     "ground", "occkit.data.elevation.dem_ground_levels")
+        surface = _feature_levels(surface, self.smoothed_surface, logits, "surface", "the smoothed surface",
+                                  "occkit.data.surface.surface_levels")
+        preds.update(baseline_predictions(input_occ, self.plane_level, dem_ground, surface))
         ground = ground_region(target, self.ground_window, self.ground_band)
         regions = {"all": None, "ground": ground, "above": ~ground}
         unseen_target = target & ~input_occ
@@ -130,6 +120,18 @@ class QualityMetrics(Metric):
             out[key] = {"model": m, "best_baseline": best_name, "best_baseline_value": best,
                         "gain": m - best if best_name else math.nan, "gap_closed": gap_closed(m, best)}
         return out
+
+
+def _feature_levels(levels: torch.Tensor | None, scored: bool, logits: torch.Tensor, name: str, what: str,
+                    maker: str) -> torch.Tensor | None:
+    """An input feature's predicted levels, checked against ``logits``, when this metric scores it; else None."""
+    if not scored:
+        return None
+    if levels is None:
+        raise ValueError(f"{name}: this QualityMetrics scores {what}, so every update needs its levels ({maker})")
+    levels = batched_zyx(as_tensor(levels, name), name).to(logits.device)
+    same_shape(logits, levels, "logits", name)
+    return levels
 
 
 def best_baseline(per: dict[str, dict[str, float]], key: str) -> tuple[str | None, float]:
