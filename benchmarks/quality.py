@@ -30,7 +30,7 @@ from pathlib import Path
 from _results import publish
 
 from occkit.config import load_config
-from occkit.evaluation.report import baseline_table
+from occkit.evaluation.report import baseline_table, height_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"main": ROOT / "configs" / "synthetic_uav.py", "refinement": ROOT / "configs" / "synthetic_refinement.py"}
@@ -154,6 +154,9 @@ def section(name: str, report: dict, seconds: float, where: str, trained: bool, 
              f"{report['num_frames']} validation frames (held-out scenes), grid {report['grid']}; "
              f"{'trained and evaluated' if trained else 'evaluated'} in {seconds:.0f} s ({where})", ""]
     lines += baseline_table(b)
+    by_height = height_table(b)
+    if by_height:
+        lines += ["", "By the sensor's height over the ground:", ""] + by_height
     ray = report.get("ray_iou") or {}
     if ray.get("rayiou") is not None:
         base = ", ".join(f"{k} {v:.4f}" for k, v in (ray.get("baselines") or {}).items() if v is not None)

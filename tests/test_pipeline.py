@@ -95,6 +95,9 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
     assert "Training waited for data" in text
     metrics = json.loads((report / "metrics.json").read_text())
     assert 0.0 <= metrics["overall"]["iou"] <= 1.0
+    bands = metrics["baselines"]["by_sensor_height"]  # every frame in one band of sensor height over the ground
+    assert sum(b["frames"] for b in bands) == metrics["num_frames"] and all(b["iou"]["model"] is not None
+                                                                           for b in bands)
     assert metrics["threshold"] in tiny(tmp_path).eval.sweep_thresholds and metrics["split"] == "val"
     assert metrics["overall"]["iou"] == pytest.approx(replay["overall"]["iou"])
     for name in ("val00_gt_bev", "val00_bev", "val00_slices", "val00_overlay_bev", "val00_per_height_iou",

@@ -195,12 +195,15 @@ def _write_report(out: MainJobResult, cfg: ExperimentConfig, checkpoint: Path | 
         lines.append(f"- checkpoint evaluated: `{checkpoint}`")
     overall = out.metrics.get("overall", {}) if out.metrics else {}
     if out.metrics.get("baselines"):
-        from occkit.evaluation.report import baseline_table
+        from occkit.evaluation.report import baseline_table, height_table
 
         which = "last checkpoint" if checkpoint is None or checkpoint.name == "last.ckpt" else checkpoint.name
         lines += ["", f"## The model beside the baselines (validation scenes, {which})", "",
                   f"Predicted occupied: probability > {out.threshold_note}.", ""]
         lines += baseline_table(out.metrics["baselines"])
+        by_height = height_table(out.metrics["baselines"])
+        if by_height:
+            lines += ["", "By the sensor's height over the ground:", ""] + by_height
         ray = out.metrics.get("ray_iou") or {}
         if ray.get("rayiou") is not None:
             base = ", ".join(f"{k} {v:.4f}" for k, v in ray.get("baselines", {}).items() if v is not None)

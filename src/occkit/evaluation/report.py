@@ -35,6 +35,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Empty cells (n/a) mean nothing to score: e.g. precision with no voxel predicted occupied."]
     if report.get("baselines"):
         lines += ["", "## Beside the baselines", ""] + baseline_table(report["baselines"])
+        by_height = height_table(report["baselines"])
+        if by_height:
+            lines += ["", "## By the sensor's height over the ground", ""] + by_height
     lines += ["", "## Per scene", "", "| scene | frames | IoU | precision | recall | F1 |", "|---|---|---|---|---|---|"]
     for name, s in report["per_scene"].items():
         lines.append(f"| {name} | {s['frames']} | " + " | ".join(_fmt(s[k]) for k in RATE_KEYS) + " |")
@@ -78,6 +81,28 @@ def baseline_table(baselines: dict[str, Any]) -> list[str]:
               "per-column ground level (occkit.metrics.regions); unseen = target voxels without input points; added "
               "= predicted voxels without input points."]
     return lines
+
+
+def height_table(baselines: dict[str, Any]) -> list[str]:
+    """Markdown lines: the model beside the best baseline per band of sensor height over the ground, overall and
+    above the ground; none when the frames fall in fewer than two bands (or carry no sensor position)."""
+    bins = baselines.get("by_sensor_height") or []
+    if len(bins) < 2:
+        return []
+    labels = baselines["labels"]
+    lines = ["| sensor over the ground | frames | IoU all: model | best baseline | gap closed | IoU above ground: "
+             "model | best baseline | gap closed |", "|---|---|---|---|---|---|---|---|"]
+    for b in bins:
+        cells = []
+        for key in ("iou", "iou_above"):
+            s = b[key]
+            best = s.get("best_baseline")
+            name = labels.get(best, best) if best else "n/a"
+            cells += [_fmt(s.get("model")), f"{_fmt(s.get('best_baseline_value'))} ({name})", _pct(s.get("gap_closed"))]
+        lo, hi = b["height_m"]
+        lines.append(f"| {lo:.0f}-{hi:.0f} m | {b['frames']} | " + " | ".join(cells) + " |")
+    return lines + ["", "Height = the sensor over the frame's median ground level (occkit.metrics.by_height); the "
+                        "error of monocular depth grows with it."]
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

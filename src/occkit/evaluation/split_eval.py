@@ -111,13 +111,20 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     scene_frames: dict[str, int] = {}
     ray = _ray_iou_metric(cfg)
     quality = _quality_metric(module, cfg, data_cfg, source)
+    by_height = _height_binned(quality, cfg)
     with torch.no_grad(), _Bar(len(dataset), progress, f"evaluating {split}") as bar:
         for batch in loader:
             logits, occ = module.predict_batch(batch)
             target = batch["target"]
             mask = batch.get("mask") if cfg.eval.use_visibility_mask else None
             overall.update(logits, target, mask)
-            quality.update(logits, target, occ, mask, module.dem_ground(batch), module.surface(batch))
+            dem, surface = module.dem_ground(batch), module.surface(batch)
+            quality.update(logits, target, occ, mask, dem, surface)
+            for i, origins in enumerate(batch.get("sensor_origins") or []):
+                one = slice(i, i + 1)
+                by_height.update(float(origins[0][2]), logits[one], target[one], occ[one],
+                                 None if mask is None else mask[one], None if dem is None else dem[one],
+                                 None if surface is None else surface[one])
             if ray is not None:
                 _update_rays(ray, logits, target, mask, occ, batch.get("sensor_origins"))
             for i, fid in enumerate(batch["frame_id"]):
@@ -129,6 +136,9 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
             bar.advance(len(batch["frame_id"]))
     report = _report(overall, scenes, scene_frames, ray, cfg, split, ckpt_name, len(dataset))
     report["baselines"] = _baselines_report(quality.compute(), quality.plane_level)
+    report["baselines"]["by_sensor_height"] = [
+        {"height_m": b["height_m"], "frames": b["frames"], **_baselines_report(b, quality.plane_level)["summary"]}
+        for b in by_height.compute()]
     result = EvalResult(report)
     if out_dir is not None:
         result.json_path, result.md_path = write_report(report, out_dir)
@@ -145,6 +155,21 @@ def _quality_metric(module: Any, cfg: Any, data_cfg: Any, source: Any) -> Any:
     if level is None and source is None:
         level = train_split_plane_level(data_cfg, cfg.seed)
     return build_quality_metrics(cfg.eval, cfg.data.grid, level, module.reads_elevation_model, module.reads_surface)
+
+
+def _height_binned(quality: Any, cfg: Any) -> Any:
+    """The same model-vs-baselines counts per band of sensor height over the ground (occkit.metrics.by_height)."""
+    from occkit.metrics.by_height import HeightBinnedQuality
+    from occkit.metrics.quality import QualityMetrics
+
+    def make() -> QualityMetrics:
+        return QualityMetrics(threshold=quality.threshold, plane_level=quality.plane_level,
+                              ground_window=quality.ground_window, ground_band=quality.ground_band,
+                              elevation_model=quality.elevation_model, smoothed_surface=quality.smoothed_surface)
+
+    spec = cfg.data.grid
+    return HeightBinnedQuality(make, cfg.eval.height_bin_m, spec.pc_range[2], float(spec.size[2]),
+                               quality.ground_window)
 
 
 def _baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:

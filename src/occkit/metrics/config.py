@@ -34,6 +34,9 @@ class EvalConfig(BaseModel):
     # ground vs above ground (occkit.metrics.regions): opening window of the ground filter and the band over it
     ground_window_m: float = Field(30.0, gt=0, description="wider than the widest roof the ground filter removes")
     ground_band_m: float = Field(1.5, ge=0, description="voxels up to this far above the ground count as ground")
+    height_bin_m: float = Field(25.0, gt=0, description="the model beside the baselines by the sensor's height over "
+                                                       "the ground, in bands this wide (m; frames with sensor "
+                                                       "positions; occkit.metrics.by_height)")
 
     @field_validator("sweep_thresholds")
     @classmethod
