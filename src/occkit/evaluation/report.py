@@ -102,7 +102,7 @@ def height_table(baselines: dict[str, Any]) -> list[str]:
         lo, hi = b["height_m"]
         lines.append(f"| {lo:.0f}-{hi:.0f} m | {b['frames']} | " + " | ".join(cells) + " |")
     return lines + ["", "Height = the sensor over the frame's median ground level (occkit.metrics.by_height); the "
-                        "error of monocular depth grows with it."]
+                        "points of a sensor further up are sparser and, from monocular depth, noisier."]
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
