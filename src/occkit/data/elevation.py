@@ -17,6 +17,7 @@ import numpy as np
 
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
+from occkit.geometry.layout import feature_levels
 from occkit.geometry.transforms import apply_transform, invert_transform
 
 FEATURE = "dem_ground"
@@ -55,6 +56,4 @@ def dem_ground_levels(inputs: Any, features: list[str], num_levels: int) -> Any 
     larger of its two tent values), from model-layout inputs (..., F*Z, Y, X); None without the feature."""
     if FEATURE not in features:
         return None
-    k = features.index(FEATURE)
-    tent = inputs[..., k * num_levels:(k + 1) * num_levels, :, :]
-    return tent >= 0.5
+    return feature_levels(inputs, features.index(FEATURE), num_levels) >= 0.5

@@ -30,7 +30,7 @@ from occkit.data.surface import FEATURE as SURFACE_FEATURE
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.frame import Frame
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.layout import grid_to_channels
+from occkit.geometry.layout import feature_levels, grid_to_channels
 from occkit.geometry.transforms import check_rigid
 from occkit.geometry.voxelize import voxelize
 
@@ -338,5 +338,4 @@ def input_occupancy(inputs: Any, features: list[str], num_levels: int) -> Any:
     if not usable:
         raise ConfigError(f"data.input.features {features}: none of them marks occupied voxels; add one of "
                           f"{OCCUPANCY_FEATURES} to compare against the copy-the-input baselines")
-    k = usable[0]
-    return inputs[..., k * num_levels:(k + 1) * num_levels, :, :] > 0
+    return feature_levels(inputs, usable[0], num_levels) > 0

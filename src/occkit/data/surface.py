@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from occkit.geometry.grid import GridSpec
+from occkit.geometry.layout import feature_levels
 
 FEATURE = "surface"
 GROUND_WINDOW_M = 30.0  # wider than the widest roof the ground filter of the input removes
@@ -75,8 +76,7 @@ def surface_levels(inputs: Any, features: list[str], num_levels: int) -> Any | N
     0) in model-layout inputs (..., F*Z, Y, X); None without the feature."""
     if FEATURE not in features:
         return None
-    k = features.index(FEATURE)
-    return inputs[..., k * num_levels:(k + 1) * num_levels, :, :] > 0
+    return feature_levels(inputs, features.index(FEATURE), num_levels) > 0
 
 
 def interpolated_median_level(weights: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""The one function pair that converts between grid order [x, y, z] and model order (Z, Y, X).
+"""The one function pair that converts between grid order [x, y, z] and model order (Z, Y, X), and where one
+feature's levels sit among the model's input channels.
 
-Nothing else in occkit permutes spatial axes. Both functions accept numpy arrays or torch tensors
+Nothing else in occkit permutes spatial axes. The functions accept numpy arrays or torch tensors
 with any number of leading dims (batch, features).
 """
 
@@ -27,3 +28,9 @@ def grid_to_channels(grid: ArrayT) -> ArrayT:
 def channels_to_grid(tensor: ArrayT) -> ArrayT:
     """[..., Z, Y, X] model layout -> [..., X, Y, Z] grid order. Inverse of grid_to_channels."""
     return grid_to_channels(tensor)  # reversing the last three axes is its own inverse
+
+
+def feature_levels(inputs: ArrayT, index: int, num_levels: int) -> ArrayT:
+    """Feature ``index``'s (..., Z, Y, X) levels of model-layout inputs (..., F*Z, Y, X), stacked feature-major
+    (channel = f*Z + z)."""
+    return inputs[..., index * num_levels:(index + 1) * num_levels, :, :]  # type: ignore[index]
