@@ -8,7 +8,7 @@ median height puts the roof back within about a level. This is the digital-surfa
 photogrammetry (a robust height per raster cell, then a median over its neighbours), done on the voxel grid:
 
 1. per column the ground height: the frame's elevation model where it has one, else the input's own lowest
-   level opened over ``GROUND_WINDOW_M`` (a morphological ground filter, as ``occkit.metrics.regions`` does);
+   level opened over ``GROUND_WINDOW_M`` (the morphological ground filter of ``occkit.metrics.regions``);
 2. the points more than ``margin`` metres above it are *raised*; a column takes part when most of the points in
    its 3 x 3 neighbourhood are raised (an edge-preserving choice: a roof's edge stays where its points end);
 3. its surface height is the median height of the raised points in the ``window`` x ``window`` columns around
@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.layout import feature_levels
+from occkit.geometry.layout import channels_to_grid, feature_levels, grid_to_channels
 
 FEATURE = "surface"
 GROUND_WINDOW_M = 30.0  # wider than the widest roof the ground filter of the input removes
@@ -37,19 +37,17 @@ _MIN_SUPPORT = 0.5  # share of those points that must be raised
 
 
 def input_ground_heights(count: np.ndarray, spec: GridSpec, window_m: float = GROUND_WINDOW_M) -> np.ndarray:
-    """(X, Y) float64: the ground height (grid frame, m) under each column from the input alone, by a
-    morphological opening of the lowest occupied level; the frame's median where no column in reach has a point."""
-    nx, ny, nz = spec.shape
-    hit = count > 0
-    lowest = np.where(hit.any(-1), hit.argmax(-1), nz).astype(np.float64)
-    k = max(1, round(window_m / float(min(spec.size[0], spec.size[1])))) | 1
-    eroded = ndimage.minimum_filter(lowest, size=k, mode="nearest")
-    eroded[eroded >= nz] = -1.0
-    opened = ndimage.maximum_filter(eroded, size=k, mode="nearest")
-    valid = opened >= 0
-    fill = float(np.median(opened[valid])) if valid.any() else 0.0
-    levels = np.where(valid, opened, fill)
-    return spec.pc_range[2] + (levels + 0.5) * float(spec.size[2])
+    """(X, Y) float64: the ground height (grid frame, m) under each column from the input alone: the metrics' own
+    ground filter (``occkit.metrics.regions.ground_levels``, an opening of the lowest occupied level) run on the
+    input's occupancy, the frame's median level where no column in reach has a point."""
+    import torch
+
+    from occkit.metrics.regions import ground_filter_voxels, ground_levels
+
+    window, _ = ground_filter_voxels(window_m, 0.0, spec.size)
+    hit = torch.from_numpy(grid_to_channels(np.asarray(count) > 0))[None]  # (1, Z, Y, X)
+    levels = channels_to_grid(ground_levels(hit, window).numpy())[..., 0]  # (1, Y, X) as one level -> (X, Y)
+    return spec.pc_range[2] + (levels.astype(np.float64) + 0.5) * float(spec.size[2])
 
 
 def raised_surface_heights(count: np.ndarray, ground: np.ndarray, spec: GridSpec, *, margin_m: float,
