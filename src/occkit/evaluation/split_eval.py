@@ -111,7 +111,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     scene_frames: dict[str, int] = {}
     ray = _ray_iou_metric(cfg)
     quality = _quality_metric(module, cfg, data_cfg, source)
-    by_height = _height_binned(quality, cfg)
+    by_height = _height_binned(module, cfg, quality.plane_level, quality.ground_window)
     with torch.no_grad(), _Bar(len(dataset), progress, f"evaluating {split}") as bar:
         for batch in loader:
             logits, occ = module.predict_batch(batch)
@@ -157,19 +157,15 @@ def _quality_metric(module: Any, cfg: Any, data_cfg: Any, source: Any) -> Any:
     return build_quality_metrics(cfg.eval, cfg.data.grid, level, module.reads_elevation_model, module.reads_surface)
 
 
-def _height_binned(quality: Any, cfg: Any) -> Any:
+def _height_binned(module: Any, cfg: Any, plane_level: int | None, window: int) -> Any:
     """The same model-vs-baselines counts per band of sensor height over the ground (occkit.metrics.by_height)."""
+    from occkit.metrics.build import build_quality_metrics
     from occkit.metrics.by_height import HeightBinnedQuality
-    from occkit.metrics.quality import QualityMetrics
-
-    def make() -> QualityMetrics:
-        return QualityMetrics(threshold=quality.threshold, plane_level=quality.plane_level,
-                              ground_window=quality.ground_window, ground_band=quality.ground_band,
-                              elevation_model=quality.elevation_model, smoothed_surface=quality.smoothed_surface)
 
     spec = cfg.data.grid
-    return HeightBinnedQuality(make, cfg.eval.height_bin_m, spec.pc_range[2], float(spec.size[2]),
-                               quality.ground_window)
+    return HeightBinnedQuality(lambda: build_quality_metrics(cfg.eval, spec, plane_level, module.reads_elevation_model,
+                                                             module.reads_surface),
+                               cfg.eval.height_bin_m, spec.pc_range[2], float(spec.size[2]), window)
 
 
 def _baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:
