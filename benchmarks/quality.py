@@ -18,6 +18,11 @@ number of levels that fits it best: how much of its error is one height offset p
 pseudo-LiDAR to a known camera height leaves wherever the ground it aligns to is not the frame's (the datum on
 hilly terrain) and wherever the depth noise shifts the grid's part of the image.
 
+Where the input carries the elevation model (``dem_ground``), it also measures **how far the ground can go from
+that DEM** (occkit.metrics.ground_ceiling): the levels the DEM's height fills at the train split's rates, the same
+with an oracle on which columns the target has ground in, that oracle's ground beside the model's own voxels above
+the ground, and the above-ground IoU the overall target would need beside it.
+
     python benchmarks/quality.py [--only main|refinement] [--checkpoint-main CKPT] [--checkpoint-refinement CKPT]
 """
 
@@ -31,6 +36,7 @@ from _results import publish
 
 from occkit.config import load_config
 from occkit.evaluation.report import baseline_table, height_table
+from occkit.metrics.ground_ceiling import needed_above_iou
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"main": ROOT / "configs" / "synthetic_uav.py", "refinement": ROOT / "configs" / "synthetic_refinement.py"}
@@ -145,8 +151,85 @@ def height_offset_ceiling(where: str, max_shift: int = 5) -> dict:
     return {"iou": plain[0] / plain[1], "iou_shifted": shifted[0] / shifted[1], "shifts": shifts}
 
 
+def dem_ground_ceiling(where: str, train_samples: int = 32, thresholds: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6),
+                       target_gap: float = 0.3) -> dict | None:
+    """How far the ground can go from the elevation model, for a run whose input carries it (``dem_ground``;
+    occkit.metrics.ground_ceiling): the rates of occupied levels around the DEM's height from ``train_samples``
+    training frames, each predictor's rate threshold chosen on the same frames, then on the validation frames:
+
+    * ``rates``: the levels the rates call occupied, in every column (no network, no oracle);
+    * ``oracle``: the same where the target has ground, and nothing elsewhere (an oracle on what covers the
+      ground): what any predictor placing the ground from this DEM can reach there;
+    * ``with_model``: the oracle's ground beside the model's own voxels above the ground, overall;
+    * ``needed_above``: the above-ground IoU that the oracle's ground would need beside it for ``target_gap``
+      of the gap over the best baseline (as many voxels predicted above the ground as the target has there).
+
+    None for a run without the feature."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from occkit.commands.evaluate import resolve_model
+    from occkit.data.dataset import OccupancyDataset, collate
+    from occkit.data.elevation import FEATURE as DEM_FEATURE
+    from occkit.data.elevation import dem_heights
+    from occkit.metrics.ground_ceiling import DEMGroundRates
+    from occkit.metrics.regions import ground_filter_voxels, ground_region
+    from occkit.train.checkpoint import load_module
+
+    ckpt, cfg = resolve_model(Path(where), None, [])
+    features = cfg.data.input.features
+    if DEM_FEATURE not in features:
+        return None
+    nz = cfg.data.grid.shape[2]
+    window, band = ground_filter_voxels(cfg.eval.ground_window_m, cfg.eval.ground_band_m, cfg.data.grid.size)
+
+    def frame(sample: dict) -> tuple:
+        target = sample["target"][None] >= 0.5
+        region = ground_region(target, window, band)
+        return target, region, dem_heights(sample["input"][None], features, nz)
+
+    train = OccupancyDataset(cfg.data, "train", augment=False)
+    picked = range(min(train_samples, len(train)))
+    rates = DEMGroundRates()
+    for i in picked:
+        target, region, heights = frame(train[i])
+        rates.update(target & region, heights)
+    scores = {(kind, t): [0, 0] for kind in ("rates", "oracle") for t in thresholds}
+    for i in picked:  # each predictor's threshold, on the frames its rates came from
+        target, region, heights = frame(train[i])
+        truth = target & region
+        for (kind, t), c in scores.items():
+            pred = rates.predict(heights, nz, t, truth.any(dim=1) if kind == "oracle" else None) & region
+            c[0], c[1] = c[0] + int((pred & truth).sum()), c[1] + int((pred | truth).sum())
+    chosen = {kind: max(thresholds, key=lambda t, k=kind: scores[(k, t)][0] / max(scores[(k, t)][1], 1))
+              for kind in ("rates", "oracle")}
+
+    module = load_module(str(ckpt), cfg).eval()
+    counts = {k: [0, 0] for k in ("model_ground", "rates", "oracle", "with_model")}
+    above_targets = 0
+    with torch.no_grad():
+        for batch in DataLoader(OccupancyDataset(cfg.data, "val", augment=False), batch_size=2, collate_fn=collate):
+            logits, _ = module.predict_batch(batch)
+            model = torch.sigmoid(logits.float()) > float(cfg.eval.threshold)
+            target = batch["target"] >= 0.5
+            region = ground_region(target, window, band)
+            heights = dem_heights(batch["input"], features, nz)
+            truth = target & region
+            oracle = rates.predict(heights, nz, chosen["oracle"], truth.any(dim=1)) & region
+            preds = {"model_ground": (model & region, truth), "oracle": (oracle, truth),
+                     "rates": (rates.predict(heights, nz, chosen["rates"]) & region, truth),
+                     "with_model": (oracle | (model & ~region), target)}
+            for key, (pred, tgt) in preds.items():
+                counts[key][0] += int((pred & tgt).sum())
+                counts[key][1] += int((pred | tgt).sum())
+            above_targets += int((target & ~region).sum())
+    iou = {k: tp / max(union, 1) for k, (tp, union) in counts.items()}
+    return {"iou": iou, "thresholds": chosen, "train_samples": len(picked), "counts": counts,
+            "above_targets": above_targets, "target_gap": target_gap}
+
+
 def section(name: str, report: dict, seconds: float, where: str, trained: bool, ceiling: dict | None,
-            offset: dict | None = None) -> str:
+            offset: dict | None = None, ground: dict | None = None) -> str:
     b = report["baselines"]
     s_all, s_above = b["summary"]["iou"], b["summary"]["iou_above"]
     model = b["predictors"]["model"]
@@ -186,6 +269,27 @@ def section(name: str, report: dict, seconds: float, where: str, trained: bool, 
                       f"frame best (an oracle on the frame's datum error), the same prediction scores IoU "
                       f"{offset['iou_shifted']:.4f} instead of {offset['iou']:.4f}, {_pct(gap)} of the gap; the "
                       f"best shifts were {offset['shifts']} levels."]
+    if ground is not None:
+        best = s_all["best_baseline_value"]
+        g = ground["iou"]
+        mixed_gap = (g["with_model"] - best) / (1 - best)
+        needed = needed_above_iou(*ground["counts"]["oracle"], ground["above_targets"],
+                                  best + ground["target_gap"] * (1 - best))
+        lines += ["", "How far the ground can go from the elevation model (occkit.metrics.ground_ceiling): the "
+                      "rates at which each level around the DEM's height holds target ground, from "
+                      f"{ground['train_samples']} training frames, by the height's tenth of a level:", "",
+                  "| ground predictor | IoU ground |", "|---|---|",
+                  f"| **model** | {g['model_ground']:.4f} |",
+                  f"| the DEM's levels by their rates (no network; rate >= {ground['thresholds']['rates']:g}) | "
+                  f"{g['rates']:.4f} |",
+                  f"| the same where the target has ground (oracle on what covers it; rate >= "
+                  f"{ground['thresholds']['oracle']:g}) | {g['oracle']:.4f} |", "",
+                  f"With that oracle's ground and the model's own voxels above the ground, the overall IoU is "
+                  f"{g['with_model']:.4f} ({_pct(mixed_gap)} of the gap over the best baseline); beside it, "
+                  f"{_pct(ground['target_gap'])} of the gap needs an above-ground IoU of "
+                  + ("out of reach" if needed != needed else f"{needed:.3f}")
+                  + f" (the model: {model['iou_above']:.3f}), with as many voxels predicted above the ground as "
+                    "the target has there."]
     best_above = s_above["best_baseline_value"] or 0.0
     lines += ["", f"target: {TARGETS[name]}",
               f"measured: gap closed {_pct(s_all['gap_closed'])} overall, {_pct(s_above['gap_closed'])} above "
@@ -219,7 +323,7 @@ def main() -> None:
         report, seconds, where = run_one(name, ckpt, args.runs_root)
         offset = height_offset_ceiling(where) if name == "refinement" else None
         parts.append(section(name, report, seconds, where, ckpt is None, target_ceiling(name, args.runs_root),
-                             offset))
+                             offset, dem_ground_ceiling(where)))
     parts.append("GPU (200 x 200 x 121): unmeasured, no GPU was lent to this session.")
     command = "python benchmarks/quality.py" + (f" --only {args.only}" if args.only else "") + "".join(
         f" --checkpoint-{name} {getattr(args, f'checkpoint_{name}')}" for name in names

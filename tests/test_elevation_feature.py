@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from occkit.config import load_config
-from occkit.data.elevation import column_ground_heights, dem_ground_levels, ground_tent
+from occkit.data.elevation import column_ground_heights, dem_ground_levels, dem_heights, ground_tent
 from occkit.data.grids import FrameToGrids
 from occkit.errors import ConfigError
 from occkit.frame import Frame
@@ -105,6 +105,10 @@ def test_synthetic_frames_carry_their_dem_as_an_input_channel_on_the_target_grou
     dem_level = dem.float().argmax(0)
     assert (dem.sum(0) == 1).float().mean() > 0.99  # one level per column
     assert ((dem_level - lowest).abs()[seen] <= 1).float().mean() > 0.9
+    heights = dem_heights(torch.from_numpy(sample["input"]), ["soft", "dem_ground"], nz)  # the continuous level
+    assert heights.shape == (48, 48) and bool(torch.isfinite(heights).all())
+    assert ((heights - dem_level).abs() <= 0.5 + 1e-4).all()  # within half a level of the nearest one
+    assert float((heights - heights.floor()).std()) > 0.1  # sub-level fractions, not whole levels
     del frame.meta["ground_dem"]
     with pytest.raises(ConfigError, match="ground_dem.*dem_ground.*has none.*leave the feature out"):
         to_grids(frame)

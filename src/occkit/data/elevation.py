@@ -57,3 +57,18 @@ def dem_ground_levels(inputs: Any, features: list[str], num_levels: int) -> Any 
     if FEATURE not in features:
         return None
     return feature_levels(inputs, features.index(FEATURE), num_levels) >= 0.5
+
+
+def dem_heights(inputs: Any, features: list[str], num_levels: int) -> Any | None:
+    """The DEM's ground as a continuous level, (..., Y, X) float tensor (``k + f``: a fraction ``f`` of the way
+    from level ``k``'s centre to the next one's), read back from the tent in model-layout inputs (..., F*Z, Y, X);
+    NaN where a column has no DEM height; None without the feature. ``occkit.metrics.ground_ceiling`` reads it."""
+    import torch
+
+    if FEATURE not in features:
+        return None
+    tent = feature_levels(torch.as_tensor(inputs), features.index(FEATURE), num_levels).float()
+    levels = torch.arange(num_levels, dtype=tent.dtype, device=tent.device).view(num_levels, 1, 1)
+    weight = tent.sum(dim=-3)
+    height = (tent * levels).sum(dim=-3) / weight.clamp_min(1e-6)
+    return torch.where(weight > 0, height, torch.full_like(height, float("nan")))
