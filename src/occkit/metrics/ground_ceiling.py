@@ -62,8 +62,8 @@ class DEMGroundRates:
         if ground_target.ndim != 4 or heights.shape != ground_target.shape[:1] + ground_target.shape[2:]:
             raise ValueError(f"DEMGroundRates.update: expected ground_target (B, Z, Y, X) and heights (B, Y, X), "
                              f"got {tuple(ground_target.shape)} and {tuple(heights.shape)}")
-        target = ground_target.bool()
-        base, frac_bin, valid = self._split(heights)
+        target = ground_target.bool().cpu()  # the counts live on the CPU, whatever device the grids are on
+        base, frac_bin, valid = self._split(heights.cpu())
         covered = valid & target.any(dim=1)
         self.columns += torch.bincount(frac_bin[valid], minlength=self.bins).double()
         self.covered_columns += torch.bincount(frac_bin[covered], minlength=self.bins).double()
@@ -86,7 +86,7 @@ class DEMGroundRates:
         base, frac_bin, valid = self._split(heights)
         if covered is not None:
             valid = valid & covered.bool()
-        rates = self.rates(covered is not None)
+        rates = self.rates(covered is not None).to(heights.device)
         b, y, x = heights.shape
         out = torch.zeros(b, num_levels, y, x, dtype=torch.bool, device=heights.device)
         for j, dz in enumerate(range(-self.reach, self.reach + 1)):
