@@ -70,6 +70,18 @@ def best_of_sweep(checkpoint: Path, cfg: ExperimentConfig, split: str) -> tuple[
     return float(best["iou"]), float(best["threshold"])
 
 
+def sweep_edge(threshold: float, sweep: list[float]) -> str | None:
+    """'highest' or 'lowest' when ``threshold`` is that end of ``sweep``: the best IoU may lie beyond it, so the
+    choice is cut off by the sweep rather than made by the data; None inside the sweep."""
+    if len(sweep) < 2:
+        return None
+    if abs(threshold - max(sweep)) < 1e-6:
+        return "highest"
+    if abs(threshold - min(sweep)) < 1e-6:
+        return "lowest"
+    return None
+
+
 def choose_model(checkpoint: Path, cfg: ExperimentConfig) -> ModelChoice:
     """The checkpoint and threshold to report, chosen on ``cfg.eval.select_threshold_on`` (unchanged when it is
     None or that split has no frames). With ``cfg.eval.select_checkpoint`` the candidates are the scheduled
@@ -94,6 +106,10 @@ def choose_model(checkpoint: Path, cfg: ExperimentConfig) -> ModelChoice:
     what = f"checkpoint {chosen.name} and threshold" if len(paths) > 1 else "threshold"
     _console.print(f"{what} {threshold:g} selected on the {split} split (best IoU of the sweep {iou:.4f}; "
                    "not reported)")
+    edge = sweep_edge(threshold, cfg.eval.sweep_thresholds)
+    if edge is not None:
+        _console.print(f"[yellow]the threshold {threshold:g} is the sweep's {edge}:[/] the best may lie beyond it; "
+                       "add thresholds past it to eval.sweep_thresholds")
     cfg = apply_overrides(cfg, [f"eval.threshold={threshold}", f"eval.refine_threshold={threshold}"])
     return ModelChoice(chosen, cfg, split, {p.name: s[0] for p, s in scored.items()})
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Every 0.05 from 0.05 to 0.95, and both tails on a finer, roughly logit-even scale: a network trained with a
+# heavy weight on the rare occupied voxels runs its probabilities high (focal alpha 0.99 weighs an occupied voxel 99
+# times an empty one, which moves a voxel the data calls even odds towards 0.99), and its best threshold lies above
+# 0.95, where a sweep that stops there can only choose its edge.
+DEFAULT_SWEEP = [0.001, 0.005, 0.01, 0.02, 0.03, *(round(0.05 * i, 2) for i in range(1, 20)),
+                 0.97, 0.98, 0.99, 0.995, 0.999]
+
 
 class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     threshold: float = Field(0.5, gt=0, lt=1)
-    sweep_thresholds: list[float] = Field(default_factory=lambda: [round(0.05 * i, 2) for i in range(1, 20)])
+    sweep_thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_SWEEP))
     use_visibility_mask: bool = False
     ray_iou: bool = True
     refine_threshold: float = Field(0.5, gt=0, lt=1)

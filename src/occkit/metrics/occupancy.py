@@ -28,8 +28,7 @@ from torchmetrics import Metric
 
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.metrics._checks import as_tensor, batched_zyx, check_mask, check_probability, check_thresholds, same_shape
-
-DEFAULT_SWEEP = [round(0.05 * i, 2) for i in range(1, 20)]
+from occkit.metrics.config import DEFAULT_SWEEP
 
 
 def safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
