@@ -7,7 +7,8 @@ seed 1). ``benchmarks/quality.py`` compares it with the trivial predictors, ``be
 the refined point cloud against the LiDAR.
 
 It trains as the main job does: random 48 x 48 windows, the shared level filter on a band of levels, focal + dice
-+ mean matching with a dice term above the ground, 30 epochs. The filter is smaller than the main job's (16
++ mean matching with a dice term above the ground, 30 epochs, but with focal alpha 0.5 (every seed learns the
+ground past the DEM's, where 0.99 left two of three at the DEM's). The filter is smaller than the main job's (16
 channels, 3 x 3): pseudo points smear every edge over many levels, so the band is wider than a LiDAR sweep's.
 Each frame's elevation model aligns the depth's scale and is an input channel (its own ground is a baseline), and so
 is the free space the camera's rays crossed.
@@ -56,7 +57,11 @@ config = ExperimentConfig(
     # the main job's loss: the dice terms pay for every missed occupied voxel, however rare ("Main job choices",
     # sixth round: 19.0 % of the gap against 9.5 % for BCE + dice on whole grids for 6 epochs; seventh: with the DEM
     # input an above-ground dice of 1.0 closes 4.2 % against 7.6 %)
-    loss={"kind": "focal_dice", "mean_weight": 10.0, "above_ground_dice_weight": 0.5},
+    # focal_alpha 0.5 instead of the package's 0.99: with 0.99, two seeds of three never learned the ground past the
+    # DEM's levels (ground IoU 0.63 against 0.69; 0.516 and 0.513 overall); with 0.5 all three did (0.545-0.553),
+    # and the best threshold lies inside the sweep (0.85-0.9) instead of at 0.95-0.999 ("Main job choices",
+    # eleventh round)
+    loss={"kind": "focal_dice", "focal_alpha": 0.5, "mean_weight": 10.0, "above_ground_dice_weight": 0.5},
     optim={"lr": 3e-3, "weight_decay": 0.01, "warmup_steps": 20, "schedule": "cosine", "grad_clip": 10.0},
     trainer={"max_epochs": 30, "accelerator": "cpu", "devices": 1, "precision": "auto", "log_every_n_steps": 5,
              "check_val_every_n_epoch": 10, "checkpoint_every_n_epochs": 10,
