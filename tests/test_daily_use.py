@@ -130,6 +130,7 @@ def test_train_console_is_a_summary_without_third_party_noise(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout + proc.stderr
     assert "grid: 20 x 20 x 8 voxels of 4 x 4 x 6.4 m" in text and "full config:" in text
+    assert "precision: " in text  # which precision the steps run in (auto says what it chose)
     for noise in ("Tip:", "GPU available", "TPU available", "LeafSpec", "estimate number of stepping batches"):
         assert noise not in text, noise
     health = [ln for ln in text.splitlines() if "HEALTH" in ln]

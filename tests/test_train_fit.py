@@ -240,6 +240,11 @@ def test_auto_precision_trains_in_bf16_exactly_where_the_cpu_computes_it_nativel
     native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     expected = "bf16-mixed" if native else "32-true"
     assert resolve_precision("auto", "cpu") == expected
+    from occkit.train.runner import describe_precision
+
+    said = describe_precision("auto", "cpu")  # the console line a run prints: a slow fp32 CPU says why
+    assert said.startswith(f"auto -> {expected}") and (("fp32" in said) == (not native))
+    assert describe_precision("32-true", "cpu") == "32-true"
 
     class Seen(L.Callback):
         precision: str | None = None
