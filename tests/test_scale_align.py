@@ -95,3 +95,25 @@ def test_the_dem_is_read_in_the_frame_it_is_given_for() -> None:
     pseudo = camera_sensor + 1.04 * (pts_sensor - camera_sensor)
     _, s = align_to_ground(pseudo, camera_sensor, T_world_sensor, dem_of(hills))
     assert s == pytest.approx(1 / 1.04, rel=0.003)
+
+
+@pytest.mark.parametrize("scale", [0.97, 1.0, 1.02])
+def test_exact_depth_over_roofs_is_aligned_to_a_fraction_of_a_level(scale: float) -> None:
+    """Roofs and crowns all vote on one side of the ground, and a histogram's peak is good to a bin: a peak that
+    is not refined sat 0.45 % off here, 0.6 m at 130 m, every roof a level low."""
+    rng = np.random.default_rng(4)
+    low = np.column_stack([rng.uniform(-30, 30, (1500, 2)), rng.uniform(0.2, 3.0, 1500)])  # cars, bushes, walls
+    truth = np.vstack([scene(rng), low])
+    camera = np.array([0.0, 0.0, 130.0])
+    pseudo = camera + scale * (truth - camera)
+    aligned, s = align_to_ground(pseudo, camera, np.eye(4), ground=0.0)
+    assert abs(s * scale - 1.0) < 0.0005
+    assert np.abs(np.median(aligned[np.abs(aligned[:, 2]) < 1.0, 2])) < 0.05  # the ground lands on the ground
+
+
+def test_the_mode_is_the_peak_not_its_one_sided_tail() -> None:
+    rng = np.random.default_rng(5)
+    peak = rng.normal(0.3, 0.02, 5000)
+    tail = rng.uniform(0.3, 3.0, 4000)  # as dense as the peak's shoulder, on one side only
+    assert ground_mode(np.concatenate([peak, tail]), bin_m=0.25) == pytest.approx(0.3, abs=0.02)
+    assert ground_mode(np.arange(5.0)) is None  # too few values to have a mode

@@ -22,8 +22,14 @@ from occkit.errors import ConfigError
 from occkit.geometry.transforms import apply_transform
 
 
-def ground_mode(z: np.ndarray, bin_m: float = 0.25, smooth_bins: int = 4) -> float | None:
-    """The most common height (m) of the points, from a histogram with ``bin_m`` bins, lightly smoothed."""
+def ground_mode(z: np.ndarray, bin_m: float = 0.25, smooth_bins: int = 5, refine_steps: int = 8) -> float | None:
+    """The most common height (m) of the points: the peak of a histogram with ``bin_m`` bins smoothed over
+    ``smooth_bins`` (odd, centred), refined to the median of the values within ``smooth_bins / 2`` bins of it until
+    it settles (a mean shift with a median).
+
+    The refinement matters: a histogram's peak is good to a bin, and an even smoothing window or a one-sided tail
+    (roofs and crowns all vote on one side of the ground) drags it further. With 0.2 % scale bins the plain peak
+    sat 0.45 % off on exact depth, 0.6 m at 130 m: every roof a level low."""
     z = np.asarray(z, dtype=np.float64)
     z = z[np.isfinite(z)]
     if len(z) < 10:
@@ -32,10 +38,22 @@ def ground_mode(z: np.ndarray, bin_m: float = 0.25, smooth_bins: int = 4) -> flo
     if hi - lo < bin_m:
         return float(np.median(z))
     counts, edges = np.histogram(z, bins=max(1, int(np.ceil((hi - lo) / bin_m))), range=(lo, hi))
-    if smooth_bins > 1:
-        counts = np.convolve(counts, np.ones(smooth_bins) / smooth_bins, mode="same")
+    half = max(0, smooth_bins // 2)
+    if half:
+        counts = np.convolve(counts, np.ones(2 * half + 1), mode="same")  # odd and centred: no shift
     k = int(np.argmax(counts))
-    return float(0.5 * (edges[k] + edges[k + 1]))
+    peak = float(0.5 * (edges[k] + edges[k + 1]))
+    window = (half + 0.5) * bin_m
+    for _ in range(refine_steps):
+        near = z[np.abs(z - peak) <= window]
+        if len(near) == 0:
+            break
+        moved = float(np.median(near))
+        settled = abs(moved - peak) < 0.01 * bin_m
+        peak = moved
+        if settled:
+            break
+    return peak
 
 
 SCALE_BIN = 0.002  # votes are binned in log scale: 0.2 %, a fifth of a 0.5 m level at 50 m
