@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from occkit.data.alignment import ego_transform
+from occkit.depth.unproject import confidence_floor
 from occkit.errors import ConfigError
 from occkit.frame import Frame
 from occkit.geometry import GridSpec, voxelize
@@ -14,7 +15,7 @@ from occkit.geometry.transforms import check_rigid, invert_transform
 from occkit.sources.base import Source
 from occkit.sources.config import SyntheticSourceConfig as FromUnion
 from occkit.sources.synthetic import SyntheticSourceConfig
-from occkit.synthetic.monodepth import DepthNoiseConfig, degrade_depth
+from occkit.synthetic.monodepth import DepthNoiseConfig, degrade_depth, pseudo_points_of
 from occkit.synthetic.scene import make_scene
 
 
@@ -115,6 +116,28 @@ def test_degrade_depth_blurs_edges_keeps_sky_empty_and_grows_noise():
     noisy, _ = degrade_depth(depth, DepthNoiseConfig(scale_sigma=0, shift_sigma_m=0, edge_blur_px=0), rng)
     err = noisy - depth
     assert np.std(err[10:, 25:]) > 3 * np.std(err[10:, :15])  # far is noisier than near
+
+
+def test_a_confidence_percentile_drops_the_flying_pixels_of_a_blurred_edge():
+    """A roof 30 m under a nadir camera over ground 50 m under it: the blurred edge's points fly between the two.
+    Dropping the least confident pixels, as occkit's DA3 path does, removes them and keeps the surfaces."""
+    rng = np.random.default_rng(1)
+    depth = np.full((60, 60), 50.0, np.float32)
+    depth[15:45, 15:45] = 30.0
+    cfg = DepthNoiseConfig(scale_sigma=0.0, shift_sigma_m=0.0, noise_rel=0.0, noise_quad=0.0, edge_blur_px=1.5)
+    out, conf = degrade_depth(depth, cfg, rng)
+    K = np.array([[60.0, 0.0, 29.5], [0.0, 60.0, 29.5], [0.0, 0.0, 1.0]])
+
+    def flying(points: np.ndarray) -> int:
+        return int(((points[:, 2] > 30.5) & (points[:, 2] < 49.5)).sum())
+
+    kept_all = pseudo_points_of(out, conf, K, np.eye(4), cfg)
+    kept = pseudo_points_of(out, conf, K, np.eye(4), cfg.model_copy(update={"conf_percentile": 40.0}))
+    assert len(kept_all) == 3600 and flying(kept_all) > 200
+    assert flying(kept) == 0
+    assert ((np.abs(kept[:, 2] - 30.0) < 0.01).sum() > 500) and ((np.abs(kept[:, 2] - 50.0) < 0.01).sum() > 1000)
+    assert confidence_floor(out, conf, None) is None and confidence_floor(out, conf, None, 0.2) == 0.2
+    assert confidence_floor(out, conf, 40.0, 2.0) == 2.0  # an absolute floor above the percentile wins
 
 
 def test_config_validation_and_union():

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from occkit.depth.unproject import scale_intrinsics, unproject_depth
+from occkit.depth.unproject import confidence_floor, scale_intrinsics, unproject_depth
 from occkit.errors import InputFileError, OccKitError
 from occkit.frame import CameraView
 from occkit.geometry.transforms import invert_transform
@@ -90,13 +90,9 @@ class DepthPrediction:
         ``conf_percentile`` drops the least confident pixels (e.g. 40 keeps the top 60%, DA3's own default for
         point exports); ``conf_threshold`` is an absolute floor. ``T_world_cam`` overrides the stored pose.
         """
-        threshold = conf_threshold
-        if conf_percentile is not None:
-            if self.conf is None:
-                raise ValueError("conf_percentile needs a confidence map; this prediction has none")
-            valid = self.conf[np.isfinite(self.depth) & (self.depth > 0)]
-            pct = float(np.percentile(valid, conf_percentile)) if valid.size else np.inf
-            threshold = pct if threshold is None else max(threshold, pct)
+        if conf_percentile is not None and self.conf is None:
+            raise ValueError("conf_percentile needs a confidence map; this prediction has none")
+        threshold = confidence_floor(self.depth, self.conf, conf_percentile, conf_threshold)
         pose = T_world_cam if T_world_cam is not None else self.T_world_cam
         return unproject_depth(self.depth, self.K, pose, conf=self.conf, conf_threshold=threshold,
                                max_range=max_range)

@@ -22,6 +22,18 @@ def _check_K(K: np.ndarray) -> np.ndarray:
     return K
 
 
+def confidence_floor(depth: np.ndarray, conf: np.ndarray, percentile: float | None,
+                     threshold: float | None = None) -> float | None:
+    """The confidence below which pixels are dropped: the ``percentile`` of the valid pixels' confidence (40 keeps
+    the top 60 %, DA3's own default for point exports), or the absolute ``threshold`` if higher. Low confidence
+    marks the flying pixels at depth edges, which land between a roof and the ground."""
+    if percentile is None:
+        return threshold
+    valid = np.asarray(conf)[np.isfinite(depth) & (np.asarray(depth) > 0)]
+    floor = float(np.percentile(valid, percentile)) if valid.size else np.inf
+    return floor if threshold is None else max(threshold, floor)
+
+
 def unproject_depth(
     depth: np.ndarray,
     K: np.ndarray,

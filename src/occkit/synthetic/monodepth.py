@@ -23,6 +23,10 @@ class DepthNoiseConfig(BaseModel):
     edge_blur_px: float = Field(1.5, ge=0, description="gaussian sigma (px) of the blur across depth edges")
     edge_threshold: float = Field(0.08, gt=0, description="relative depth jump that counts as an edge")
     max_range: float | None = Field(None, gt=0, description="drop pseudo points beyond this distance (m)")
+    conf_percentile: float | None = Field(
+        None, ge=0, le=100, description="drop the least confident pixels before unprojecting, as occkit's DA3 path "
+        "does (data.depth.conf_percentile, 40 there): the blurred depth edges, whose points fly between a roof "
+        "and the ground, have the lowest confidence; None keeps every pixel")
 
 
 def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig, rng: np.random.Generator,
@@ -65,3 +69,15 @@ def _unit_noise(shape: tuple[int, ...], smooth_px: float, rng: np.random.Generat
         n = ndimage.gaussian_filter(n, smooth_px)
         n /= max(float(n.std()), 1e-12)
     return n
+
+
+def pseudo_points_of(depth: np.ndarray, conf: np.ndarray, K: np.ndarray, T_frame_cam: np.ndarray,
+                     cfg: DepthNoiseConfig) -> np.ndarray:
+    """The degraded depth's pseudo-LiDAR (N, 3) float32 in the frame ``T_frame_cam`` maps to, kept the way occkit's
+    DA3 path keeps a prediction's pixels: the least confident ``cfg.conf_percentile`` dropped, and beyond
+    ``cfg.max_range``."""
+    from occkit.depth.unproject import confidence_floor, unproject_depth
+
+    floor = confidence_floor(depth, conf, cfg.conf_percentile)
+    return unproject_depth(depth, K, T_frame_cam, conf=conf if floor is not None else None, conf_threshold=floor,
+                           max_range=cfg.max_range)

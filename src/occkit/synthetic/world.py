@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from occkit.depth.unproject import unproject_depth
 from occkit.errors import ConfigError
 from occkit.frame import CameraView, Frame
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import invert_transform
 from occkit.synthetic import classes as C
-from occkit.synthetic.monodepth import degrade_depth, draw_scale_shift
+from occkit.synthetic.monodepth import degrade_depth, draw_scale_shift, pseudo_points_of
 from occkit.synthetic.rig import T_world_ego, make_rig, make_trajectory
 from occkit.synthetic.scene import Scene, make_scene
 from occkit.synthetic.sensors import Region, intrinsics, render_camera, scan_lidar
@@ -140,7 +139,7 @@ def generate_sample(cfg: SyntheticSourceConfig, split: str, index: int) -> Synth
         render = render_camera(scene, T_world_cam, K, cam_cfg.width, cam_cfg.height, rng)
         scale_shift = draw_scale_shift(cfg.depth_noise, rng)  # what degrade_depth would draw first, in its order
         noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng, scale_shift=scale_shift)
-        pseudo = unproject_depth(noisy, K, T_lidar_world @ T_world_cam, max_range=cfg.depth_noise.max_range)
+        pseudo = pseudo_points_of(noisy, conf, K, T_lidar_world @ T_world_cam, cfg.depth_noise)
         if cfg.camera_views > 1:
             pseudo, pseudo_origins = _merged_views(cfg, scene, body_pose, rig, tau, K, T_lidar_world, pseudo,
                                                    T_world_cam, scale_shift, derive_seed(scene_seed, 6, k))
@@ -204,9 +203,9 @@ def _merged_views(cfg: SyntheticSourceConfig, scene: Scene, body_pose, rig, tau:
             continue
         T_wc = body_pose(tau + dt) @ rig.T_body_cam
         render = render_camera(scene, T_wc, K, cam_cfg.width, cam_cfg.height, rng)
-        noisy, _ = degrade_depth(render.depth, cfg.depth_noise, rng, scale_shift=scale_shift)
+        noisy, conf = degrade_depth(render.depth, cfg.depth_noise, rng, scale_shift=scale_shift)
         T_lidar_cam = T_lidar_world @ T_wc
-        pts = unproject_depth(noisy, K, T_lidar_cam, max_range=cfg.depth_noise.max_range)
+        pts = pseudo_points_of(noisy, conf, K, T_lidar_cam, cfg.depth_noise)
         parts.append(pts)
         origins.append(np.broadcast_to(T_lidar_cam[:3, 3], pts.shape))
     return np.concatenate(parts), np.concatenate(origins).astype(np.float32)
