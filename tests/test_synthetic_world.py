@@ -138,6 +138,12 @@ def test_a_confidence_percentile_drops_the_flying_pixels_of_a_blurred_edge():
     assert ((np.abs(kept[:, 2] - 30.0) < 0.01).sum() > 500) and ((np.abs(kept[:, 2] - 50.0) < 0.01).sum() > 1000)
     assert confidence_floor(out, conf, None) is None and confidence_floor(out, conf, None, 0.2) == 0.2
     assert confidence_floor(out, conf, 40.0, 2.0) == 2.0  # an absolute floor above the percentile wins
+    # the setting is hashed only when used: caches made before it existed keep their fingerprint
+    source = SyntheticSourceConfig(preset="uav_town", train_frames=2, val_frames=1)
+    unset = source.build("train").fingerprint()
+    same = source.model_copy(update={"depth_noise": DepthNoiseConfig(conf_percentile=None)}).build("train")
+    used = source.model_copy(update={"depth_noise": DepthNoiseConfig(conf_percentile=40.0)}).build("train")
+    assert same.fingerprint() == unset != used.fingerprint()
 
 
 def test_config_validation_and_union():
