@@ -258,8 +258,13 @@ def test_a_setting_added_later_and_left_at_its_default_keeps_the_cache_folder(tm
     from occkit.config import load_config
 
     cfg = load_config("configs/synthetic_refinement.py").data
-    # the folder this config's cache had before data.source.camera_views existed (edit with the config)
-    assert C.default_cache_dir(cfg, tmp_path, "synthetic_refinement").name == "synthetic_refinement-01e747d16ef1"
+    # the folder this config's cache had before data.source.camera_views and depth_noise.conf_percentile existed,
+    # at pipeline version 6 (edit with the config or the pipeline version)
+    before = "synthetic_refinement-7354ea772227"
+    assert C.default_cache_dir(cfg, tmp_path, "synthetic_refinement").name == before
     views = cfg.model_copy(update={"source": cfg.source.model_copy(update={"camera_views": 3})})
-    assert C.default_cache_dir(views, tmp_path, "synthetic_refinement").name != "synthetic_refinement-01e747d16ef1"
+    assert C.default_cache_dir(views, tmp_path, "synthetic_refinement").name != before
+    noise = cfg.source.depth_noise.model_copy(update={"conf_percentile": 40.0})
+    dropped = cfg.model_copy(update={"source": cfg.source.model_copy(update={"depth_noise": noise})})
+    assert C.default_cache_dir(dropped, tmp_path, "synthetic_refinement").name != before
     assert views.source.build("val").fingerprint() != cfg.source.build("val").fingerprint()

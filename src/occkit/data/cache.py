@@ -298,8 +298,12 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     data = cfg.model_dump(mode="json", exclude={"batch_size", "num_workers", "cache_dir", "augment",
                                                  "memory_cache_mb"})
     data["input"] = _without_unused_margin(cfg, data["input"])
-    if getattr(cfg.source, "camera_views", None) == 1:  # added later: a folder name made before it stays the same
+    # settings added later, left at their default: a folder name made before they existed stays the same
+    if getattr(cfg.source, "camera_views", None) == 1:
         data["source"].pop("camera_views")
+    noise = data["source"].get("depth_noise")
+    if isinstance(noise, dict) and noise.get("conf_percentile") is None:
+        noise.pop("conf_percentile", None)
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root).resolve() / "cache" / f"{name}-{key}"  # absolute: the same cache from any folder
