@@ -301,9 +301,8 @@ def default_cache_dir(cfg: DataConfig, root: str | Path, name: str) -> Path:
     # settings added later, left at their default: a folder name made before they existed stays the same
     if getattr(cfg.source, "camera_views", None) == 1:
         data["source"].pop("camera_views")
-    noise = data["source"].get("depth_noise")
-    if isinstance(noise, dict) and noise.get("conf_percentile") is None:
-        noise.pop("conf_percentile", None)
+    if hasattr(cfg.source, "depth_noise"):
+        data["source"]["depth_noise"] = cfg.source.depth_noise.key_dump()
     data["pipeline_version"] = PIPELINE_VERSION  # a new pipeline gets a new cache, not a stale-cache error
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
     return Path(root).resolve() / "cache" / f"{name}-{key}"  # absolute: the same cache from any folder

@@ -150,6 +150,6 @@ class SyntheticSource:
 
         # a setting left at its default stays out, so caches made before it existed keep their fingerprint
         config = dump_without_unset(self.cfg, {"accumulate_region", "render_camera", "dem_noise_m", "camera_views"})
-        config["depth_noise"] = dump_without_unset(self.cfg.depth_noise, {"conf_percentile"})
+        config["depth_noise"] = self.cfg.depth_noise.key_dump()
         payload = {"config": config, "split": self.split, "version": GENERATOR_VERSION}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -28,6 +28,13 @@ class DepthNoiseConfig(BaseModel):
         "does (data.depth.conf_percentile, 40 there): the blurred depth edges, whose points fly between a roof "
         "and the ground, have the lowest confidence; None keeps every pixel")
 
+    def key_dump(self) -> dict:
+        """What cache keys and fingerprints hash: the settings added later stay out while left at their default,
+        so keys made before they existed still match."""
+        from occkit.utils.keys import dump_without_unset
+
+        return dump_without_unset(self, {"conf_percentile"})
+
 
 def degrade_depth(depth: np.ndarray, cfg: DepthNoiseConfig, rng: np.random.Generator,
                   scale_shift: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -79,5 +86,4 @@ def pseudo_points_of(depth: np.ndarray, conf: np.ndarray, K: np.ndarray, T_frame
     from occkit.depth.unproject import confidence_floor, unproject_depth
 
     floor = confidence_floor(depth, conf, cfg.conf_percentile)
-    return unproject_depth(depth, K, T_frame_cam, conf=conf if floor is not None else None, conf_threshold=floor,
-                           max_range=cfg.max_range)
+    return unproject_depth(depth, K, T_frame_cam, conf=conf, conf_threshold=floor, max_range=cfg.max_range)
