@@ -81,6 +81,16 @@ def test_a_bad_config_file_names_the_field(tmp_path: Path) -> None:
     assert "optim.lr" in str(err.value) and "trainer.max_epochs" in str(err.value) and str(bad) in str(err.value)
 
 
+def test_a_data_file_given_as_config_is_refused_not_run(tmp_path: Path) -> None:
+    """Only .py configs run as code: a point cloud (or any other file) passed by mistake is never executed."""
+    marker = tmp_path / "ran"
+    scan = tmp_path / "scan.ply"
+    scan.write_text(f"import pathlib; pathlib.Path({str(marker)!r}).write_text('x'); config = {{}}\n")
+    with pytest.raises(ConfigError, match=r"scan\.ply: expected a python config file \(\.py\)"):
+        load_config(scan)
+    assert not marker.exists()
+
+
 def test_cli_config_errors_exit_2_naming_the_field(tmp_path: Path) -> None:
     runner = CliRunner()
     cfg = str(CONFIGS[0].parent / "synthetic_uav.py")

@@ -126,6 +126,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
             raise ConfigError(f"{path}: config file not found (nor a shipped config; those are "
                               f"{', '.join(packaged_names())})")
         path = shipped
+    if path.suffix not in (".py", ".json"):
+        raise ConfigError(f"{path}: expected a python config file (.py) or a resolved config.json, got a "
+                          f"{path.suffix or 'suffix-less'} file (only .py configs run as code)")
     if path.suffix == ".json":
         try:
             data: Any = json.loads(path.read_text())
