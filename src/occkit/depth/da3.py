@@ -161,16 +161,9 @@ def _image_size(image: ImageInput) -> tuple[int, int]:
         if image.ndim not in (2, 3):
             raise ValueError(f"image arrays must be (H, W) or (H, W, 3), got shape {image.shape}")
         return int(image.shape[1]), int(image.shape[0])
-    from PIL import Image, UnidentifiedImageError
+    from occkit.io.images import image_size
 
-    path = Path(image)
-    if not path.is_file():
-        raise InputFileError(path, "image not found")
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputFileError(path, f"not a readable image: {exc}") from exc
+    return image_size(image)
 
 
 def broadcast_matrices(value: Any, n: int, shape: tuple[int, int], what: str) -> list[np.ndarray | None]:

@@ -66,14 +66,14 @@ def processed_size(size: tuple[int, int], process_res: int, method: str) -> tupl
 
 
 def _load_rgb(image: Any) -> np.ndarray:
-    from PIL import Image
 
     if isinstance(image, np.ndarray):
         return image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
     if hasattr(image, "convert"):
         return np.asarray(image.convert("RGB"))
-    with Image.open(image) as im:
-        return np.asarray(im.convert("RGB"))
+    from occkit.io.images import read_rgb
+
+    return read_rgb(image)
 
 
 def preprocess(images: list[Any], process_res: int, method: str) -> tuple[np.ndarray, np.ndarray]:

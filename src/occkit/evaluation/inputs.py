@@ -67,13 +67,9 @@ class LoadedPoints:
 
 
 def _is_depth_png(path: Path) -> bool:
-    from PIL import Image
+    from occkit.io.images import read_image
 
-    try:
-        with Image.open(path) as im:
-            return im.mode in ("I", "I;16", "I;16B", "I;16L")
-    except OSError as exc:
-        raise InputFileError(path, f"not a readable image: {exc}") from None
+    return read_image(path, lambda im: im.mode in ("I", "I;16", "I;16B", "I;16L"))
 
 
 def _kind(path: Path, has_camera: bool) -> InputKind | None:
@@ -223,10 +219,9 @@ def _image_points(item: PredictInput, depth_model: Any, depth_cache: Any, max_de
                                         "when it is installed) or give depth maps (.npy) instead")
     cam = item.camera
     assert cam is not None
-    from PIL import Image
+    from occkit.io.images import image_size
 
-    with Image.open(item.path) as im:
-        width, height = im.size
+    width, height = image_size(item.path)
     view = CameraView(name="cam", K=cam["K"], T_world_cam=item.T_world_sensor @ cam["T_sensor_cam"], width=width,
                       height=height, image_path=str(item.path), distortion=cam.get("distortion"))
     frame = Frame(frame_id=item.name, points=np.zeros((0, 3), np.float32), T_world_sensor=item.T_world_sensor,

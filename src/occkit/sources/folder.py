@@ -261,10 +261,9 @@ class FolderSource:
         image = depth = pseudo = None
         img_path = seq.images.get(stem)
         if self.cfg.load_images and img_path is not None:
-            from PIL import Image
+            from occkit.io.images import read_rgb
 
-            with Image.open(img_path) as im:
-                image = np.asarray(im.convert("RGB"))
+            image = read_rgb(img_path)
         if stem in seq.depth:
             from occkit.depth.unproject import unproject_depth
 

@@ -115,13 +115,9 @@ def read_depth(path: Path, png_scale: float) -> np.ndarray:
         if depth.ndim != 2 or depth.dtype.kind not in "fiu":
             raise InputFileError(path, f"expected an (H, W) array of metres, got {depth.dtype} {depth.shape}")
         return np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    from PIL import Image
+    from occkit.io.images import read_pixels
 
-    try:
-        with Image.open(path) as im:
-            depth = np.asarray(im)
-    except OSError as exc:
-        raise InputFileError(path, f"not a readable depth image: {exc}") from None
+    depth = read_pixels(path, "depth image")
     if depth.ndim != 2 or depth.dtype not in (np.uint16, np.int32, np.int16):
         raise InputFileError(path, f"expected a 16-bit single-channel png (millimetres), got {depth.dtype} "
                                    f"{depth.shape}; use .npy for metres")

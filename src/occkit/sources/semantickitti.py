@@ -33,6 +33,7 @@ from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid, invert_transform
+from occkit.io.images import read_image
 from occkit.io.points import read_points
 from occkit.io.semantickitti import (
     read_calib,
@@ -79,16 +80,12 @@ class SemanticKITTISource:
         self.load_images = load_images
 
     def _camera(self, e: KITTIEntry) -> CameraView:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(e.image) as im:
-                width, height = im.size
-                image = np.asarray(im.convert("RGB")) if self.load_images else None
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
-            raise InputFileError(e.image, f"not a readable image: {exc}") from exc
+        (width, height), image = read_image(e.image, self._size_and_pixels)
         return CameraView(name=e.image.parent.name, K=e.K, T_world_cam=e.T_world_velo @ e.T_velo_cam, width=width,
                           height=height, image=image, image_path=str(e.image))
+
+    def _size_and_pixels(self, im: Any) -> tuple[tuple[int, int], np.ndarray | None]:
+        return im.size, (np.asarray(im.convert("RGB")) if self.load_images else None)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame
 from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform, make_transform
+from occkit.io.images import read_pixels, read_rgb
 from occkit.sources.base import SPLITS
 from occkit.sources.uavscenes_index import UAVRun, UAVSample, discover_runs, index_run
 from occkit.sources.uavscenes_meta import (
@@ -229,19 +230,15 @@ class UAVScenesSource:
     def _camera(self, s: UAVSample) -> CameraView:
         image = semantics = None
         if self.cfg.load_images:
-            from PIL import Image
-
             if s.image_path is None:
                 raise InputFileError(s.run.dir, f"image {s.timestamp}.jpg not found but load_images=True")
-            with Image.open(s.image_path) as im:
-                image = np.asarray(im.convert("RGB"))
+            image = read_rgb(s.image_path)
             if image.shape[:2] != (s.height, s.width):
                 raise InputFileError(s.image_path, f"is {image.shape[1]}x{image.shape[0]} but its record in "
                                                    f"{s.run.json_path} says Width x Height = {s.width}x{s.height} "
                                                    "(K would not match the pixels)")
             if s.cam_label_path is not None:
-                with Image.open(s.cam_label_path) as im:
-                    semantics = np.asarray(im, dtype=np.uint8)
+                semantics = read_pixels(s.cam_label_path, "camera label image", np.uint8)
         return CameraView(name="cam", K=s.K, T_world_cam=s.T_world_cam, width=s.width, height=s.height,
                           image=image, semantics=semantics,
                           image_path=None if s.image_path is None else str(s.image_path), distortion=s.distortion)
