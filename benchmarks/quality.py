@@ -249,7 +249,8 @@ def section(name: str, report: dict, seconds: float, where: str, trained: bool, 
         o = ceiling["oracle"]
         orow = o["predictors"]["model"]
         share_all = _share(model["iou"], orow["iou"], s_all["best_baseline_value"])
-        share_above = _share(model["iou_above"], orow["iou_above"], s_above["best_baseline_value"])
+        above_best = s_above["best_baseline_value"]
+        share_above = _share(model["iou_above"], orow["iou_above"], above_best)
         lines += ["", "How far any predictor can go on these targets: the **vote oracle** knows "
                       f"{ceiling['votes']} other accumulations of the same frames (other sweep pattern, range and "
                       "registration noise) and predicts a voxel where at least half of them have one:", "",
@@ -261,7 +262,9 @@ def section(name: str, report: dict, seconds: float, where: str, trained: bool, 
                   f"the oracle closes {_pct(o['iou']['gap_closed'])} of the gap overall and "
                   f"{_pct(o['iou_above']['gap_closed'])} above ground; the model gets {_pct(share_all)} and "
                   f"{_pct(share_above)} of the oracle's gain over the best baseline. Two accumulations agree at IoU "
-                  f"{ceiling['pair']:.4f}."]
+                  f"{ceiling['pair']:.4f}. Above the ground the oracle scores {_times(orow['iou_above'], above_best)} "
+                  f"the best baseline's IoU and the model {_times(model['iou_above'], above_best)}: a ratio target "
+                  "beyond the oracle's is out of reach of any predictor on this input."]
     if offset is not None:
         best = s_all["best_baseline_value"]
         gap = (offset["iou_shifted"] - best) / (1 - best)
@@ -304,6 +307,11 @@ def _share(model: float, oracle: float, best: float) -> float | None:
     return (model - best) / (oracle - best) if oracle > best else None
 
 
+def _times(value: float, best: float) -> str:
+    """``value`` as a multiple of ``best`` ("n/a" when the best baseline scores nothing)."""
+    return f"{value / best:.2f}×" if best > 0 else "n/a"
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f} %"
 
@@ -328,6 +336,8 @@ def main() -> None:
     command = "python benchmarks/quality.py" + (f" --only {args.only}" if args.only else "") + "".join(
         f" --checkpoint-{name} {getattr(args, f'checkpoint_{name}')}" for name in names
         if getattr(args, f"checkpoint_{name}") is not None)
+    command += "".join(f" --{flag.replace('_', '-')} {getattr(args, flag)}" for flag in ("runs_root", "out")
+                       if getattr(args, flag) != parser.get_default(flag))
     publish(args.out, "Prediction quality beside the trivial baselines", command, "\n\n".join(parts))
 
 
