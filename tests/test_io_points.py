@@ -238,6 +238,36 @@ def test_nonfinite_rows_error_or_drop_with_warning(tmp_path: Path, cloud) -> Non
         _raises(tmp_path / "nan.txt", "every point", nonfinite="drop")
 
 
+def _ouster_pcd(path: Path, xyz: np.ndarray, width: int, height: int) -> Path:
+    """A binary PCD laid out as the Ouster ROS driver writes a scan: padding after x y z, mixed field types."""
+    header = (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
+              "FIELDS x y z _ intensity t reflectivity ring ambient range\nSIZE 4 4 4 1 4 4 2 1 2 4\n"
+              "TYPE F F F U F U U U U U\nCOUNT 1 1 1 4 1 1 1 1 1 1\n"
+              f"WIDTH {width}\nHEIGHT {height}\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {width * height}\nDATA binary\n")
+    rows = np.zeros(len(xyz), [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("_", "u1", 4), ("intensity", "<f4"),
+                               ("t", "<u4"), ("reflectivity", "<u2"), ("ring", "u1"), ("ambient", "<u2"),
+                               ("range", "<u4")])
+    rows["x"], rows["y"], rows["z"] = xyz.T
+    rows["ring"] = np.arange(len(xyz)) // width
+    rows["intensity"] = np.arange(len(xyz))
+    path.write_bytes(header.encode() + rows.tobytes())
+    return path
+
+
+def test_an_organized_pcd_leaves_out_its_no_return_cells(tmp_path: Path) -> None:
+    """HEIGHT > 1: NaN is the format's "no return" marker, not damage; an unorganized cloud still refuses it."""
+    xyz = np.arange(24, dtype=np.float32).reshape(8, 3)
+    xyz[[1, 6]] = np.nan
+    pc = read_points(_ouster_pcd(tmp_path / "organized.pcd", xyz, width=4, height=2))
+    keep = np.isfinite(xyz).all(axis=1)
+    np.testing.assert_array_equal(pc.xyz, xyz[keep])
+    np.testing.assert_array_equal(pc.fields["ring"], [0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(pc.fields["intensity"], np.flatnonzero(keep))
+    _raises(_ouster_pcd(tmp_path / "flat.pcd", xyz, width=8, height=1), "2 of 8 points have NaN/inf.*--drop-nonfinite")
+    _raises(_ouster_pcd(tmp_path / "dark.pcd", np.full((4, 3), np.nan, np.float32), width=2, height=2),
+            "organized PCD .4 cells. holds no return")
+
+
 def test_read_labels_txt(tmp_path: Path) -> None:
     path = tmp_path / "labels.txt"
     path.write_text("3\n0\n25\n")

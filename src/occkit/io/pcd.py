@@ -21,15 +21,18 @@ _MAX_HEADER_BYTES = 64 * 1024
 _ENCODINGS = ("ascii", "binary", "binary_compressed")
 
 
-def read_pcd_structured(path: Path) -> np.ndarray:
-    """The PCD's points as a numpy structured array (one field per PCD field)."""
+def read_pcd_structured(path: Path) -> tuple[np.ndarray, bool]:
+    """The PCD's points as a numpy structured array (one field per PCD field), and whether the cloud is
+    organized (HEIGHT > 1: one point per pixel or per beam and azimuth, where PCL marks a missing return with
+    NaN coordinates)."""
     import pypcd4
 
     raw = path.read_bytes()
     header, body = _split_header(path, raw)
     fixed = _normalised_header(path, header, body)
+    organized = int((header.get("HEIGHT") or ["1"])[0]) > 1  # an integer: _normalised_header checked it
     try:
-        return pypcd4.PointCloud.from_fileobj(io.BytesIO(fixed + body)).pc_data  # type: ignore[arg-type]
+        return pypcd4.PointCloud.from_fileobj(io.BytesIO(fixed + body)).pc_data, organized  # type: ignore[arg-type]
     except Exception as exc:  # pypcd4 raises bare ValueError/KeyError/zlib.error on bad bodies
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise InputFileError(path, f"PCD body does not match its header ({type(exc).__name__}: {first})") from None

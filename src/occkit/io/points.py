@@ -23,8 +23,9 @@ Bad input policy (the same for every format)
       raises :class:`occkit.errors.InputFileError` naming the file and what was expected;
     * rows whose x, y or z is NaN/inf raise ``InputFileError`` by default (``nonfinite="error"``), since a
       silently shortened scan hides sensor or export bugs. ``nonfinite="drop"`` drops those rows and
-      warns with their count (organised ROS/Ouster clouds mark missing returns with NaN). Extra fields
-      may hold NaN; they are not checked.
+      warns with their count. An organized PCD (``HEIGHT`` > 1, as ROS, PCL and Ouster drivers write a
+      scan) marks each missing return with NaN by the format's own convention: those cells are left out
+      as no return, whatever ``nonfinite`` says. Extra fields may hold NaN; they are not checked.
 
 Precision: ``PointCloud.xyz`` is float32 (what networks eat). Georeferenced clouds (UTM coordinates in
 the millions of metres) would lose decimetres in float32, so when any coordinate exceeds
@@ -160,7 +161,8 @@ def _finish(path: Path, xyz: np.ndarray, fields: dict[str, np.ndarray], nonfinit
         if nonfinite == "error":
             first = int(np.flatnonzero(~finite)[0])
             raise InputFileError(path, f"{bad} of {len(xyz)} points have NaN/inf coordinates (first at row {first}); "
-                                       "expected finite x y z, or read with nonfinite='drop'")
+                                       "expected finite x y z, or read with nonfinite='drop' (occkit voxelize "
+                                       "--drop-nonfinite)")
         warnings.warn(f"{path}: dropped {bad} of {len(xyz)} points with NaN/inf coordinates",
                       NonFinitePointsWarning, stacklevel=3)
         xyz = xyz[finite]
@@ -328,10 +330,17 @@ def _read_txt(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.nd
 
 
 def _read_pcd(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    data = read_pcd_structured(path)
+    data, organized = read_pcd_structured(path)
     # pypcd4 renames PCL's "_" padding fields to "#$%&~~<random>" and splits COUNT > 1 fields into name__0000 ...
     keep = [n for n in data.dtype.names or () if not n.startswith("#$%&~~")]
-    return _structured_to_points(path, data[keep] if len(keep) != len(data.dtype.names or ()) else data)
+    xyz, fields = _structured_to_points(path, data[keep] if len(keep) != len(data.dtype.names or ()) else data)
+    if organized:  # NaN is how an organized cloud says "no return here", not a damaged point: leave those out
+        returned = np.isfinite(xyz).all(axis=1)
+        if not returned.any():
+            raise InputFileError(path, f"organized PCD ({len(xyz)} cells) holds no return: every point is NaN/inf")
+        if not returned.all():
+            xyz, fields = xyz[returned], {k: np.asarray(v)[returned] for k, v in fields.items()}
+    return xyz, fields
 
 
 def _read_ply(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
