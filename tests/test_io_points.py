@@ -268,6 +268,20 @@ def test_an_organized_pcd_leaves_out_its_no_return_cells(tmp_path: Path) -> None
             "organized PCD .4 cells. holds no return")
 
 
+def test_upper_case_xyz_fields_are_coordinates(tmp_path: Path) -> None:
+    from plyfile import PlyData, PlyElement
+
+    rows = np.zeros(3, [("X", "<f8"), ("Y", "<f8"), ("Z", "<f8"), ("Intensity", "<f4")])
+    rows["X"], rows["Y"], rows["Z"], rows["Intensity"] = [1, 2, 3], [4, 5, 6], [7, 8, 9], [0.5, 0.25, 1]
+    PlyData([PlyElement.describe(rows, "vertex")]).write(str(tmp_path / "upper.ply"))
+    pc = read_points(tmp_path / "upper.ply")
+    np.testing.assert_array_equal(pc.xyz, [[1, 4, 7], [2, 5, 8], [3, 6, 9]])
+    assert list(pc.fields) == ["Intensity"]
+    rows = np.zeros(2, [("X", "<f4"), ("y", "<f4"), ("Z", "<f4")])  # a mixed spelling is not guessed at
+    PlyData([PlyElement.describe(rows, "vertex")]).write(str(tmp_path / "mixed.ply"))
+    _raises(tmp_path / "mixed.ply", r"has fields \['X', 'y', 'Z'\]; expected x, y and z")
+
+
 def test_read_labels_txt(tmp_path: Path) -> None:
     path = tmp_path / "labels.txt"
     path.write_text("3\n0\n25\n")

@@ -349,13 +349,14 @@ def _read_ply(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 def _structured_to_points(path: Path, data: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     names = data.dtype.names or ()
-    missing = [c for c in "xyz" if c not in names]
-    if missing:
+    # x y z as PCL and most tools write them, else X Y Z (some photogrammetry and LAS-to-PLY exports)
+    axes = next((case for case in ("xyz", "XYZ") if all(c in names for c in case)), None)
+    if axes is None:
         raise InputFileError(path, f"has fields {list(names)}; expected x, y and z")
-    if any(data.dtype[c].shape for c in "xyz"):
+    if any(data.dtype[c].shape for c in axes):
         raise InputFileError(path, "has multi-count x/y/z fields; expected one scalar per point")
-    xyz = np.stack([np.asarray(data[c], dtype=np.float64) for c in "xyz"], axis=1)
-    fields = {n: np.array(data[n]) for n in names if n not in ("x", "y", "z")}
+    xyz = np.stack([np.asarray(data[c], dtype=np.float64) for c in axes], axis=1)
+    fields = {n: np.array(data[n]) for n in names if n not in axes}
     return xyz, fields
 
 
