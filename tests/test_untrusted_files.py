@@ -46,6 +46,22 @@ def test_checkpoint_cli_refusal_is_one_line(tmp_path):
     assert not marker.exists()
 
 
+def test_legacy_and_plain_pickles_with_code_are_refused_and_a_text_file_is_no_checkpoint(tmp_path):
+    marker = tmp_path / "PWNED"
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save({"x": _Payload(marker)}, legacy, _use_new_zipfile_serialization=False)
+    plain = tmp_path / "plain.ckpt"
+    plain.write_bytes(pickle.dumps({"x": _Payload(marker)}, protocol=4))
+    for path in (legacy, plain):
+        with pytest.raises(InputFileError, match=rf"{path.name}: refused: the checkpoint holds pickled objects.*code"):
+            read_checkpoint(path)
+    assert not marker.exists()
+    text = tmp_path / "notes.ckpt"
+    text.write_text("garbage\n")
+    with pytest.raises(InputFileError, match=r"notes\.ckpt: not a PyTorch checkpoint: neither the zip archive"):
+        read_checkpoint(text)
+
+
 def test_empty_checkpoint_is_named(tmp_path):
     (tmp_path / "last.ckpt").write_bytes(b"")
     with pytest.raises(InputFileError, match="empty file"):

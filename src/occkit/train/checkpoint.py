@@ -58,6 +58,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputFileError(path, "checkpoint not found (expected a .ckpt file written by `occkit train`)")
     if path.stat().st_size == 0:
         raise InputFileError(path, "empty file (0 bytes), not a checkpoint; was its write interrupted?")
+    if not _looks_like_torch_file(path):
+        raise InputFileError(path, "not a PyTorch checkpoint: neither the zip archive torch.save writes nor a "
+                                   "legacy pickle (expected a .ckpt file written by `occkit train`)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -70,6 +73,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as err:  # truncated / not a torch file
         msg = str(err).splitlines()[0] if str(err) else ""
         raise InputFileError(path, f"not a readable checkpoint ({type(err).__name__}: {msg})") from None
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (PK..), its legacy format a pickle (protocol 2+ starts with 0x80); anything
+    else (a text file, an image) is no checkpoint at all, not a checkpoint with code in it."""
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    return magic == b"PK" or magic[:1] == b"\x80"
 
 
 def _unsupported_global(message: str) -> str:
