@@ -203,3 +203,17 @@ def test_cli_predict_summary_table_and_exit_codes(trained, tmp_path: Path) -> No
     res = CliRunner().invoke(app, ["predict", "--checkpoint", str(ckpt), "--inputs", str(tmp_path / "in"),
                                    "--out", str(tmp_path / "o4"), "--format", "tiff"])
     assert res.exit_code == 2 and "--format" in res.output
+
+
+def test_a_model_that_reads_an_elevation_model_is_refused_with_one_line(tmp_path: Path) -> None:
+    """Files carry no DEM: a model trained with one is refused before any input is read, naming the setting."""
+    from occkit.config import load_config
+    from occkit.errors import ConfigError
+    from occkit.train.module import OccupancyModule
+
+    module = OccupancyModule(load_config("synthetic_refinement"))
+    scan = write_points(tmp_path / "scan.ply", np.zeros((4, 3), np.float32))
+    with pytest.raises(ConfigError, match=r"this model: reads each frame's elevation model \(data\.input\."
+                                          r"pseudo_ground_z='dem' and the input feature 'dem_ground'\)"):
+        predict(module, [scan], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

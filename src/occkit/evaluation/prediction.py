@@ -121,6 +121,18 @@ def refuse_image_model(module: Any, what: str) -> None:
                           "not voxelized points; evaluate it on its dataset with: occkit eval RUN")
 
 
+def refuse_elevation_model(cfg: Any, what: Any) -> None:
+    """ConfigError for a model that reads each frame's elevation model: files carry none, and a model fed
+    without it would see inputs it was never trained on."""
+    uses = [name for name, on in (("data.input.pseudo_ground_z='dem'", cfg.data.input.pseudo_ground_z == "dem"),
+                                  ("the input feature 'dem_ground'", "dem_ground" in cfg.data.input.features)) if on]
+    if uses:
+        name = str(what) if isinstance(what, (str, Path)) else "this model"
+        raise ConfigError(f"{name}: reads each frame's elevation model ({' and '.join(uses)}), which the files "
+                          "given to occkit predict do not carry; evaluate it on its dataset with `occkit eval RUN`, "
+                          "or predict with a model trained without one (e.g. configs/da3_refinement.py)")
+
+
 def probability_grid(module: Any, input_grid: np.ndarray) -> np.ndarray:
     """Model input (F*Z, Y, X) -> float32 [x, y, z] probabilities (sigmoid of the logits)."""
     import torch
@@ -220,6 +232,7 @@ def predict(module_or_checkpoint: Any, inputs: list[str | Path] | list[PredictIn
         raise ConfigError(f"--threshold: expected a probability in (0, 1), got {threshold}")
     module = _load(module_or_checkpoint, cfg)
     cfg = module.cfg
+    refuse_elevation_model(cfg, module_or_checkpoint)
     grid_t = float(threshold if threshold is not None else cfg.eval.threshold)
     refine_t = float(threshold if threshold is not None else cfg.eval.refine_threshold)
     items = (list(inputs) if inputs and isinstance(inputs[0], PredictInput)
