@@ -73,13 +73,44 @@ def _format_validation_error(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def validate_config(data: dict[str, Any] | ExperimentConfig, origin: str = "config") -> ExperimentConfig:
+class SavedConfigWarning(UserWarning):
+    """A saved config (a run's config.json, a checkpoint's) holds settings this occkit version does not know."""
+
+
+def validate_config(data: dict[str, Any] | ExperimentConfig, origin: str = "config", *,
+                    saved: bool = False) -> ExperimentConfig:
+    """Validate a config; ``ConfigError`` naming every bad field. ``saved``: the config was written by occkit
+    (a run's config.json, a checkpoint), perhaps by another version: settings this version does not know are
+    left out with a warning, so old runs still evaluate; a config a person writes keeps failing on them (a typo)."""
     if isinstance(data, ExperimentConfig):
         data = data.model_dump(mode="json")
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as err:
+        unknown = [e["loc"] for e in err.errors() if e["type"] == "extra_forbidden"]
+        if saved and unknown and len(unknown) == len(err.errors()):
+            return _without_unknown_settings(data, unknown, origin)
         raise ConfigError(_format_validation_error(err, origin)) from None
+
+
+def _without_unknown_settings(data: dict[str, Any], unknown: list[tuple], origin: str) -> ExperimentConfig:
+    import copy
+    import warnings
+
+    data = copy.deepcopy(data)
+    names = []
+    for loc in unknown:
+        node: Any = data
+        where = []
+        for key in loc[:-1]:  # a union's tag (data.source's kind) is in loc but not in the data: step over it
+            if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int):
+                node = node[key]
+                where.append(str(key))
+        if isinstance(node, dict) and loc[-1] in node:
+            names.append(f"{'.'.join([*where, str(loc[-1])])}={node.pop(loc[-1])!r}")
+    warnings.warn(f"{origin}: left out {', '.join(names)}: settings this occkit version does not know (the run was "
+                  "made by another version)", SavedConfigWarning, stacklevel=3)
+    return validate_config(data, origin)
 
 
 def _parse_value(text: str) -> Any:
@@ -110,11 +141,12 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | None, origin: 
     return validate_config(data, origin=f"{origin} {' '.join(overrides)}")
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+def load_config(path: str | Path, overrides: list[str] | None = None, *, saved: bool = False) -> ExperimentConfig:
     """Run a python config file (or read a resolved config.json) and validate it.
 
     A path that does not exist but names a shipped config (``synthetic_uav``, ``configs/synthetic_uav.py``)
-    loads the one inside the package, so the documented commands work from any folder."""
+    loads the one inside the package, so the documented commands work from any folder. ``saved``: a .json is a
+    run's own config.json, validated as ``validate_config(saved=True)`` does."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory; expected a python config file or a config.json")
@@ -136,7 +168,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
     else:
         data = _run_config_file(path)
-    return apply_overrides(validate_config(data, origin=str(path)), overrides)
+    return apply_overrides(validate_config(data, origin=str(path), saved=saved and path.suffix == ".json"), overrides)
 
 
 def _run_config_file(path: Path) -> Any:

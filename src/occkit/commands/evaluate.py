@@ -32,7 +32,7 @@ def resolve_model(checkpoint: Path, config: Path | None, overrides: list[str]): 
     if config is not None:
         cfg = load_config(config)
     elif found.config_json is not None:
-        cfg = load_config(found.config_json)
+        cfg = load_config(found.config_json, saved=True)
     else:
         cfg = checkpoint_config(read_checkpoint(found.checkpoint), found.checkpoint)
     chosen = found.chosen_threshold()

@@ -102,7 +102,7 @@ def checkpoint_config(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> 
     raw = ckpt.get("hyper_parameters", {}).get("config")
     if raw is None:
         raise ConfigError(f"{path}: holds no occkit config (hyper_parameters.config); was it written by occkit?")
-    return validate_config(raw, origin=f"{path} hyper_parameters.config")
+    return validate_config(raw, origin=f"{path} hyper_parameters.config", saved=True)
 
 
 def load_module(path: str | Path, cfg: ExperimentConfig | None = None, *, net: torch.nn.Module | None = None,
@@ -121,6 +121,12 @@ def load_module(path: str | Path, cfg: ExperimentConfig | None = None, *, net: t
         if saved is not None:
             check_grid(saved, cfg.data.grid, where=f"checkpoint {path}")
     module = OccupancyModule(cfg or saved_cfg, net=net, loss_fn=loss_fn)
-    module.load_state_dict(ckpt["state_dict"])
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError) as err:  # missing / unexpected / mis-shaped weights
+        first = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
+        raise InputFileError(path, "its weights do not fit the network its config builds (made by another occkit "
+                                   f"version, or evaluated with another model config?): {' '.join(first).strip()}"
+                             ) from None
     module.on_load_checkpoint(ckpt)
     return module.eval()
