@@ -217,3 +217,7 @@ def test_a_model_that_reads_an_elevation_model_is_refused_with_one_line(tmp_path
                                           r"pseudo_ground_z='dem' and the input feature 'dem_ground'\)"):
         predict(module, [scan], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+    from occkit.api import OccupancyModel
+
+    with pytest.raises(ConfigError, match=r"model\.ckpt: reads each frame's elevation model"):
+        OccupancyModel(module, tmp_path / "model.ckpt").predict(np.zeros((4, 3), np.float32))

@@ -58,9 +58,10 @@ class OccupancyModel:
         return float(self.cfg.eval.threshold)
 
     def _run(self, points: Any, pose: Any, refine: str | None, threshold: float | None) -> Any:
-        from occkit.evaluation.prediction import predict_points
+        from occkit.evaluation.prediction import predict_points, refuse_elevation_model
         from occkit.evaluation.refine_modes import REFINE_MODES
 
+        refuse_elevation_model(self.cfg, self.checkpoint)
         pts = np.asarray(points)
         if pts.ndim != 2 or pts.shape[1] < 3 or not np.isfinite(pts[:, :3]).all():
             raise ConfigError(f"points: expected a finite (N, >=3) array in the sensor frame, got shape {pts.shape}")
