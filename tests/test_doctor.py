@@ -168,3 +168,48 @@ def test_guard_stop_is_not_advised_to_resume_and_interruption_is(tmp_path: Path)
                     {"state": "interrupted", "global_step": 49, "message": "received SIGTERM at step 49"})
     (finding,) = diagnose(run).findings
     assert finding.kind == "interrupted" and "--resume auto" in finding.suggestion
+
+
+def _tensorboard_run(run_dir: Path, tags: dict[str, list[tuple[int, float]]]) -> Path:
+    """Event files written by the real TensorBoard writer (as Lightning's TensorBoardLogger writes them)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(run_dir))
+    for tag, points in tags.items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step)
+    writer.close()
+    return run_dir
+
+
+def test_without_its_csv_a_run_is_read_from_its_tensorboard_events(tmp_path: Path) -> None:
+    """The same names as metrics.csv, so the same diagnosis: here the crafted plateau under clipping."""
+    rows = [step_row(s, **{"train/loss": 1.19 + 0.15 * math.exp(-s / 40), "train/grad_norm": 0.45,
+                           "train/clipped": int(s % 100 not in (0, 33, 66)), "train/lr": 1e-5}) for s in range(600)]
+    run = write_run(tmp_path / "run", rows, config(lr=1e-5, grad_clip=0.1), {"state": "finished", "global_step": 599})
+    from_csv = diagnose(run)
+    _tensorboard_run(run / "tensorboard", {k: [(r["step"], float(r[k])) for r in rows] for k in COLUMNS[2:11]})
+    (run / "metrics.csv").write_bytes(bytes(range(256)) * 8)  # damaged: the events take its place
+    from_events = diagnose(run)
+    assert from_events.run.metrics_from.startswith("tensorboard/events.out.tfevents.")
+    loss_csv, loss_tb = from_csv.run.series("train/loss"), from_events.run.series("train/loss")
+    assert loss_tb[0] == loss_csv[0]
+    assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(loss_csv[1], loss_tb[1], strict=True))
+    damaged = [f for f in from_events.findings if f.kind == "damaged_files"]
+    assert len(damaged) == 1 and "binary data" in damaged[0].title
+    assert [f.title for f in from_events.findings if f.kind != "damaged_files"] == [f.title for f in from_csv.findings]
+    assert "read from the TensorBoard events" in write_report(from_events).read_text()
+
+
+def test_another_trainers_tensorboard_run_gets_the_loss_checks(tmp_path: Path) -> None:
+    """A plain Lightning run: its own names for the loss and the learning rate, no occkit files, no status.json."""
+    run = _tensorboard_run(tmp_path / "lightning_logs" / "version_0", {
+        "train_loss": [(s, 1.19 + 0.15 * math.exp(-s / 40)) for s in range(0, 600, 5)],
+        "lr-AdamW": [(s, 1e-5) for s in range(0, 600, 5)]})
+    diagnosis = diagnose(tmp_path / "lightning_logs")
+    assert [f.kind for f in diagnosis.findings] == ["plateau"]  # not "killed": no status.json is expected
+    assert "from 1e-05" in diagnosis.findings[0].suggestion
+    assert diagnosis.run.metrics_from == f"{run.relative_to(tmp_path / 'lightning_logs')}/" + \
+        next(run.glob("events.out.tfevents.*")).name
+    result = CliRunner().invoke(app, ["doctor", str(tmp_path / "nothing_here")])
+    assert result.exit_code == 2 and "not a directory" in result.output

@@ -205,7 +205,7 @@ def _lifecycle_findings(run: RunRecord, summary: dict[str, Any], findings: dict[
     elif state == "interrupted":
         _merge(findings, Finding("interrupted", "info", step, f"The run was interrupted at step {step}: {message}",
                                  "continue it with `occkit train --resume auto`", {"state": state}, "summary"))
-    elif state == "crashed" or (not run.status and step > 0):
+    elif state == "crashed" or (not run.status and step > 0 and run.written_by_occkit):
         message = message or "no status.json: the process was killed before it could write one"
         _merge(findings, Finding("crash", "error", step, f"The run stopped early at step {step} "
                                  f"({state or 'killed'}): {message}",
@@ -239,6 +239,9 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
              f"Run directory: `{run.run_dir}` · status: **{s['status']}** · last step: {s['last_step']}"]
     if "best_val_iou" in s:
         lines[-1] += f" · best val IoU: {s['best_val_iou']:.4f}"
+    if run.metrics_from != "metrics.csv":
+        lines += ["", f"Per-step metrics read from the TensorBoard events ({run.metrics_from}): metrics.csv is "
+                      "missing or unreadable."]
     lines += ["", "## Diagnosis (most important first)", ""]
     if not diagnosis.findings:
         lines.append("No problems found: no collapse, plateau, starved gradients, non-finite steps or empty targets.")

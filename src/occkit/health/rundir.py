@@ -15,6 +15,7 @@ from typing import Any
 
 from occkit.errors import InputFileError
 from occkit.health.events import HealthEvent, read_jsonl
+from occkit.health.tb_events import event_files, read_scalars
 
 STEP_COLUMNS = ("train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",
                 "pred/occupancy_rate", "target/occupancy_rate", "train/nonfinite_steps")
@@ -30,6 +31,8 @@ class RunRecord:
     health: list[dict[str, Any]] = field(default_factory=list)
     events: list[HealthEvent] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # damaged files, one line each (torn rows, binary data)
+    metrics_from: str = "metrics.csv"  # where the per-step series came from (TensorBoard events without the CSV)
+    written_by_occkit: bool = True  # False: only another trainer's TensorBoard events, no status.json to expect
 
     @property
     def name(self) -> str:
@@ -100,7 +103,7 @@ def _read_metrics_csv(path: Path) -> tuple[dict[str, list], dict[str, list], lis
                 value = float(text_value)
             except ValueError:
                 continue
-            target = steps if key in STEP_COLUMNS or key.startswith("train/loss_") else epochs
+            target = steps if _is_step_series(key) else epochs
             target.setdefault(key, []).append((step, value))
     for store in (steps, epochs):
         for key in store:
@@ -109,15 +112,35 @@ def _read_metrics_csv(path: Path) -> tuple[dict[str, list], dict[str, list], lis
     return steps, epochs, problems
 
 
+def _is_step_series(key: str) -> bool:
+    return key in STEP_COLUMNS or key.startswith("train/loss_")
+
+
+def _split_series(series: dict[str, list[tuple[int, float]]]) -> tuple[dict[str, list], dict[str, list]]:
+    """Per-step and per-epoch series, as the CSV reader splits them."""
+    steps = {k: v for k, v in series.items() if _is_step_series(k)}
+    return steps, {k: v for k, v in series.items() if not _is_step_series(k)}
+
+
 def read_run(run_dir: str | Path) -> RunRecord:
     """Load everything the doctor can use from ``run_dir`` (errors only if it is not a run at all)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputFileError(run_dir, "not a directory; pass the run directory that `occkit train` printed")
     known = ["config.json", "status.json", "metrics.csv", "health.jsonl", "events.jsonl"]
-    if not any((run_dir / name).exists() for name in known):
-        raise InputFileError(run_dir, f"does not look like an occkit run directory (none of {', '.join(known)})")
+    tb_files = event_files(run_dir)
+    ours = any((run_dir / name).exists() for name in known)
+    if not tb_files and not ours:
+        raise InputFileError(run_dir, f"does not look like a training run (none of {', '.join(known)}, nor "
+                                      "TensorBoard event files)")
     steps, epochs, problems = _read_metrics_csv(run_dir / "metrics.csv")
+    metrics_from = "metrics.csv"
+    if not steps and tb_files:  # the CSV is gone or damaged: TensorBoard logged the same names
+        series, tb_problems = read_scalars(tb_files)
+        problems += tb_problems
+        if series:
+            steps, epochs = _split_series(series)
+            metrics_from = ", ".join(str(p.relative_to(run_dir)) for p in tb_files)
     return RunRecord(
         run_dir=run_dir,
         config=_read_json(run_dir / "config.json"),
@@ -127,6 +150,8 @@ def read_run(run_dir: str | Path) -> RunRecord:
         health=read_jsonl(run_dir / "health.jsonl"),
         events=[HealthEvent.from_dict(e) for e in read_jsonl(run_dir / "events.jsonl")],
         problems=problems,
+        metrics_from=metrics_from,
+        written_by_occkit=ours,
     )
 
 

@@ -1,0 +1,57 @@
+"""A run's per-step metrics from its TensorBoard event files, for the doctor when metrics.csv is gone or damaged.
+
+occkit logs the same names to CSV and TensorBoard, so an occkit run reads back unchanged. A plain Lightning run
+(``lightning_logs/version_N``) names them its own way; the common spellings of the loss, the learning rate and the
+gradient norm are mapped onto occkit's, so the doctor's loss, plateau and gradient checks still run on it.
+tensorboard's own reader does the parsing (a torn last record, from a killed writer, ends the file's events).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EVENT_GLOB = "events.out.tfevents.*"
+MAX_DEPTH = 3  # run_dir/tensorboard/…, lightning_logs/version_0/…: event files sit a level or two down
+
+# other trainers' spellings -> occkit's names (a name occkit logs itself always wins)
+ALIASES = {"train_loss": "train/loss", "train_loss_step": "train/loss", "train/loss_step": "train/loss",
+           "loss": "train/loss", "grad_2.0_norm_total": "train/grad_norm", "grad_norm": "train/grad_norm",
+           "val_iou": "val/iou", "val/IoU": "val/iou", "val_loss": "epoch/val_loss"}
+
+
+def event_files(run_dir: Path) -> list[Path]:
+    """The TensorBoard event files under ``run_dir``, at most ``MAX_DEPTH`` folders down, oldest first."""
+    found: list[Path] = []
+    for depth in range(MAX_DEPTH + 1):
+        found += run_dir.glob("/".join(["*"] * depth + [EVENT_GLOB]))
+    return sorted((p for p in found if p.is_file()), key=lambda p: (p.stat().st_mtime, str(p)))
+
+
+def read_scalars(files: list[Path]) -> tuple[dict[str, list[tuple[int, float]]], list[str]]:
+    """{occkit name: [(step, value)] sorted by step} from every file (a later file's step replaces an earlier
+    one's: a resumed run rewrites the steps after its checkpoint), plus one line per file that could not be read."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    series: dict[str, dict[int, float]] = {}
+    problems: list[str] = []
+    for path in files:
+        try:
+            acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+            acc.Reload()
+            tags = acc.Tags().get("scalars", [])
+            for tag in tags:
+                name = tag if tag not in ALIASES and not tag.startswith("lr-") else _occkit_name(tag, tags)
+                if name is None:
+                    continue
+                store = series.setdefault(name, {})
+                for event in acc.Scalars(tag):
+                    store[int(event.step)] = float(event.value)
+        except Exception as exc:  # a damaged file: say so, keep what the others hold
+            problems.append(f"{path}: not a readable TensorBoard event file ({type(exc).__name__}: {exc})")
+    return {k: sorted(v.items()) for k, v in series.items()}, problems
+
+
+def _occkit_name(tag: str, tags: list[str]) -> str | None:
+    """The occkit name of another trainer's tag, or None when occkit logs that name itself in the same file."""
+    name = ALIASES.get(tag) or ("train/lr" if tag.startswith("lr-") else None)
+    return None if name is None or name in tags else name
