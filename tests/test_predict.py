@@ -172,7 +172,12 @@ def test_bad_inputs_name_the_file(trained, tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="missing.ply"):
         predict(ckpt, [tmp_path / "missing.ply"], tmp_path / "out", progress=False)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputFileError, match="no inputs found"):
+    with pytest.raises(InputFileError, match="no inputs found") as err:
+        predict(ckpt, [tmp_path / "empty"], tmp_path / "out", progress=False)
+    assert "subfolders" not in str(err.value)
+    write_points(tmp_path / "empty" / "velodyne" / "000000.bin", crafted_scan(np.random.default_rng(0)))
+    with pytest.raises(InputFileError, match=r"no inputs found .*; its subfolders are not searched, pass one of "
+                                             r"them: .*empty/velodyne$"):
         predict(ckpt, [tmp_path / "empty"], tmp_path / "out", progress=False)
     write_points(tmp_path / "a" / "x.npy", crafted_scan(np.random.default_rng(0)))
     write_points(tmp_path / "b" / "x.ply", crafted_scan(np.random.default_rng(0)))

@@ -134,6 +134,22 @@ def _pose_table(poses: Path, items: list[PredictInput]) -> dict[str, np.ndarray]
     return table
 
 
+def _in_subfolders(folder: Path, has_camera: bool) -> str:
+    """A hint naming the subfolders that do hold inputs (a folder is read without descending into them)."""
+    if not folder.is_dir():
+        return ""
+    holding: list[str] = []
+    for sub in sorted(p for p in folder.rglob("*") if p.is_dir()):
+        if any(p.is_file() and _kind(p, has_camera) is not None for p in sub.iterdir()):
+            holding.append(str(sub))
+            if len(holding) > 3:  # enough to point the way; a dataset root can hold thousands
+                break
+    if not holding:
+        return ""
+    more = " ..." if len(holding) > 3 else ""
+    return f"; its subfolders are not searched, pass one of them: {', '.join(holding[:3])}{more}"
+
+
 def collect_inputs(paths: list[str | Path], *, camera: str | Path | None = None,
                    poses: str | Path | None = None) -> list[PredictInput]:
     """Expand files/folders into inputs (sorted per folder), attach poses and cameras; names must be unique."""
@@ -158,7 +174,7 @@ def collect_inputs(paths: list[str | Path], *, camera: str | Path | None = None,
             what = "point clouds " + " ".join(POINT_SUFFIXES)
             if cam is not None:
                 what += ", depth maps (.npy, 16-bit .png) or images (.jpg, .png)"
-            raise InputFileError(path, f"no inputs found (expected {what})")
+            raise InputFileError(path, f"no inputs found (expected {what}){_in_subfolders(path, cam is not None)}")
         for p, k in found:
             items.append(PredictInput(name=file_stem(p), path=p, kind=k, camera=cam if k != "scan" else None))
     seen: dict[str, Path] = {}
