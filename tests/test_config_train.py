@@ -26,6 +26,24 @@ def test_every_shipped_config_validates(path: Path) -> None:
     assert cfg.data.in_channels == cfg.data.grid.shape[2] * len(cfg.data.input.features)
 
 
+def test_the_200_grid_config_is_the_main_job_on_the_users_grid() -> None:
+    """synthetic_uav_200 changes the grid and what a GPU host needs, nothing else of the main job."""
+    main, full = load_config("synthetic_uav"), load_config("synthetic_uav_200")
+    assert full.data.grid.shape == (200, 200, 121) and full.data.grid.voxel_size == main.data.grid.voxel_size
+    assert full.data.source.accumulate_region == full.data.grid.pc_range
+    assert (full.data.augment.crop, full.data.batch_size, full.trainer.accelerator) == ((96, 96), 8, "auto")
+    changed = {"name": None, "data": {"grid", "augment", "batch_size", "num_workers"},
+               "trainer": {"accelerator", "preprocess_workers"}}
+    a, b = main.model_dump(), full.model_dump()
+    for section, keys in changed.items():
+        for key in keys or ():
+            a[section].pop(key), b[section].pop(key)
+        if keys is None:
+            a.pop(section), b.pop(section)
+    a["data"]["source"].pop("accumulate_region"), b["data"]["source"].pop("accumulate_region")
+    assert a == b
+
+
 def test_seed_user_settings_in_finetune_tokyo() -> None:
     cfg = load_config(CONFIGS[0].parent / "finetune_tokyo.py")
     assert cfg.data.grid.shape == (200, 200, 121) and cfg.data.batch_size == 3
