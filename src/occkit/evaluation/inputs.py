@@ -134,15 +134,25 @@ def _pose_table(poses: Path, items: list[PredictInput]) -> dict[str, np.ndarray]
     return table
 
 
+def _is_input(path: Path, has_camera: bool) -> bool:
+    try:
+        return _kind(path, has_camera) is not None
+    except InputFileError:  # an unreadable png: not an input, and a hint must not raise
+        return False
+
+
 def _in_subfolders(folder: Path, has_camera: bool) -> str:
     """A hint naming the subfolders that do hold inputs (a folder is read without descending into them)."""
     if not folder.is_dir():
         return ""
+    import os
+
     holding: list[str] = []
-    for sub in sorted(p for p in folder.rglob("*") if p.is_dir()):
-        if any(p.is_file() and _kind(p, has_camera) is not None for p in sub.iterdir()):
-            holding.append(str(sub))
-            if len(holding) > 3:  # enough to point the way; a dataset root can hold thousands
+    for top, dirs, files in os.walk(folder):  # top-down, stopping early: a dataset root can hold many thousands
+        dirs.sort()
+        if top != str(folder) and any(_is_input(Path(top) / f, has_camera) for f in files):
+            holding.append(top)
+            if len(holding) > 3:
                 break
     if not holding:
         return ""
