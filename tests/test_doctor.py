@@ -213,3 +213,15 @@ def test_another_trainers_tensorboard_run_gets_the_loss_checks(tmp_path: Path) -
         next(run.glob("events.out.tfevents.*")).name
     result = CliRunner().invoke(app, ["doctor", str(tmp_path / "nothing_here")])
     assert result.exit_code == 2 and "not a directory" in result.output
+
+    import os
+
+    for old in run.iterdir():  # version_0 is the older run; version_1, written after it, learns well
+        os.utime(old, (old.stat().st_mtime - 3600,) * 2)
+    _tensorboard_run(tmp_path / "lightning_logs" / "version_1", {
+        "train_loss": [(s, 1.2 * math.exp(-s / 150)) for s in range(0, 600, 5)],
+        "lr-AdamW": [(s, 1e-3) for s in range(0, 600, 5)]})
+    newest = diagnose(tmp_path / "lightning_logs")
+    assert newest.findings == [] and newest.run.metrics_from.startswith("version_1/events.out.tfevents.")
+    assert "the newest of 2 folders of event files" in newest.run.metrics_from
+    assert len(newest.run.series("train/loss")[0]) == 120  # one run's steps, not two merged

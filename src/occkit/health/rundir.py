@@ -128,7 +128,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
     if not run_dir.is_dir():
         raise InputFileError(run_dir, "not a directory; pass the run directory that `occkit train` printed")
     known = ["config.json", "status.json", "metrics.csv", "health.jsonl", "events.jsonl"]
-    tb_files = event_files(run_dir)
+    tb_files, tb_runs = event_files(run_dir)
     ours = any((run_dir / name).exists() for name in known)
     if not tb_files and not ours:
         raise InputFileError(run_dir, f"does not look like a training run (none of {', '.join(known)}, nor "
@@ -141,6 +141,9 @@ def read_run(run_dir: str | Path) -> RunRecord:
         if series:
             steps, epochs = _split_series(series)
             metrics_from = ", ".join(str(p.relative_to(run_dir)) for p in tb_files)
+            if tb_runs > 1:
+                metrics_from += (f"; the newest of {tb_runs} folders of event files, each a run of its own: pass "
+                                 "one of them to read another")
     return RunRecord(
         run_dir=run_dir,
         config=_read_json(run_dir / "config.json"),

@@ -19,12 +19,18 @@ ALIASES = {"train_loss": "train/loss", "train_loss_step": "train/loss", "train/l
            "val_iou": "val/iou", "val/IoU": "val/iou", "val_loss": "epoch/val_loss"}
 
 
-def event_files(run_dir: Path) -> list[Path]:
-    """The TensorBoard event files under ``run_dir``, at most ``MAX_DEPTH`` folders down, oldest first."""
+def event_files(run_dir: Path) -> tuple[list[Path], int]:
+    """The TensorBoard event files of one run under ``run_dir`` (at most ``MAX_DEPTH`` folders down), oldest first,
+    and how many folders of event files there are. Each folder is one run (Lightning's ``version_N``; a resumed
+    occkit run adds files to its own folder), so only the folder written last is read: merging runs would mix them."""
     found: list[Path] = []
     for depth in range(MAX_DEPTH + 1):
-        found += run_dir.glob("/".join(["*"] * depth + [EVENT_GLOB]))
-    return sorted((p for p in found if p.is_file()), key=lambda p: (p.stat().st_mtime, str(p)))
+        found += [p for p in run_dir.glob("/".join(["*"] * depth + [EVENT_GLOB])) if p.is_file()]
+    if not found:
+        return [], 0
+    folders = {p.parent for p in found}
+    newest = max(found, key=lambda p: (p.stat().st_mtime, str(p))).parent
+    return sorted((p for p in found if p.parent == newest), key=lambda p: (p.stat().st_mtime, str(p))), len(folders)
 
 
 def read_scalars(files: list[Path]) -> tuple[dict[str, list[tuple[int, float]]], list[str]]:
