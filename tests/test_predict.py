@@ -198,6 +198,10 @@ def test_cli_predict_summary_table_and_exit_codes(trained, tmp_path: Path) -> No
     assert (tmp_path / "out" / "grids" / "f0.npy").is_file() and (tmp_path / "out" / "refined" / "f0.ply").is_file()
     rec = json.loads((tmp_path / "out" / "predict_summary.json").read_text())["frames"][0]
     assert "f0" in res.output and f"{rec['chamfer_refined']:.3f}" in res.output
+    res = CliRunner().invoke(app, ["predict", "--checkpoint", str(ckpt), "--inputs", str(tmp_path / "in"),
+                                   "--out", str(tmp_path / "o1"), "--no-progress"])
+    assert res.exit_code == 0 and "f0" in res.output
+    assert "chamfer" not in res.output and "…" not in res.output  # no LiDAR columns, nothing cut short
     missing = tmp_path / "none.ckpt"
     res = CliRunner().invoke(app, ["predict", "--checkpoint", str(missing), "--inputs", str(tmp_path / "in"),
                                    "--out", str(tmp_path / "o2")])

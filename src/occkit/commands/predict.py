@@ -71,13 +71,17 @@ def register(app: typer.Typer) -> None:
                                  threshold=threshold, depth_cache=cache, max_depth=max_depth,
                                  progress=progress, columns=columns)
         table = Table(title=f"{len(result.frames)} inputs, refine threshold {result.refine_threshold}")
-        for col in ("input", "points", "kept", "added", "occupied", "alignment", "chamfer raw", "chamfer refined",
-                    "F@1vox raw", "F@1vox refined"):
-            table.add_column(col, justify="left" if col in ("input", "alignment") else "right")
+        with_lidar = any(f.lidar for f in result.frames)  # the Chamfer columns only where there is a LiDAR to score
+        columns = ["input", "points", "kept", "added", "occupied", "alignment"]
+        columns += ["chamfer raw", "chamfer refined", "F@1vox raw", "F@1vox refined"] if with_lidar else []
+        for col in columns:  # fold, not cut: a narrow terminal wraps a long name instead of hiding it
+            table.add_column(col, justify="left" if col in ("input", "alignment") else "right", overflow="fold")
         for f in result.frames:
-            table.add_row(f.name, str(f.num_points), _fmt(f.kept_fraction, True), str(f.num_added),
-                          _fmt(f.occupied_fraction, True), f.alignment, _fmt(f.chamfer_raw), _fmt(f.chamfer_refined),
-                          _fmt(f.fscore1_raw), _fmt(f.fscore1_refined))
+            row = [f.name, str(f.num_points), _fmt(f.kept_fraction, True), str(f.num_added),
+                   _fmt(f.occupied_fraction, True), f.alignment]
+            row += [_fmt(f.chamfer_raw), _fmt(f.chamfer_refined), _fmt(f.fscore1_raw),
+                    _fmt(f.fscore1_refined)] if with_lidar else []
+            table.add_row(*row)
         console = Console(highlight=False)
         console.print(table)
         console.print(f"wrote {out / 'grids'}, {out / 'refined'} and {result.summary_path}")
