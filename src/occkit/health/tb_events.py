@@ -46,7 +46,7 @@ def read_scalars(files: list[Path]) -> tuple[dict[str, list[tuple[int, float]]],
             acc.Reload()
             tags = acc.Tags().get("scalars", [])
             for tag in tags:
-                name = tag if tag not in ALIASES and not tag.startswith("lr-") else _occkit_name(tag, tags)
+                name = _occkit_name(tag, tags)
                 if name is None:
                     continue
                 store = series.setdefault(name, {})
@@ -58,6 +58,9 @@ def read_scalars(files: list[Path]) -> tuple[dict[str, list[tuple[int, float]]],
 
 
 def _occkit_name(tag: str, tags: list[str]) -> str | None:
-    """The occkit name of another trainer's tag, or None when occkit logs that name itself in the same file."""
-    name = ALIASES.get(tag) or ("train/lr" if tag.startswith("lr-") else None)
-    return None if name is None or name in tags else name
+    """occkit's name for a tag: the tag itself, or for another trainer's spelling occkit's name (None when the
+    same file also logs that name itself, which wins)."""
+    alias = ALIASES.get(tag) or ("train/lr" if tag.startswith("lr-") else None)
+    if alias is None:
+        return tag
+    return None if alias in tags else alias

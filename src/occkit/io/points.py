@@ -151,6 +151,11 @@ def read_labels_txt(path: str | Path, *, num_points: int | None = None) -> np.nd
     return labels
 
 
+def _rows(xyz: np.ndarray, fields: dict[str, np.ndarray], keep: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The points ``keep`` selects, with their per-point fields."""
+    return xyz[keep], {k: np.asarray(v)[keep] for k, v in fields.items()}
+
+
 def _finish(path: Path, xyz: np.ndarray, fields: dict[str, np.ndarray], nonfinite: NonFinite) -> PointCloud:
     """Shared tail of every reader: emptiness, NaN/inf policy, recentring, float32."""
     if len(xyz) == 0:
@@ -165,8 +170,7 @@ def _finish(path: Path, xyz: np.ndarray, fields: dict[str, np.ndarray], nonfinit
                                        "--drop-nonfinite)")
         warnings.warn(f"{path}: dropped {bad} of {len(xyz)} points with NaN/inf coordinates",
                       NonFinitePointsWarning, stacklevel=3)
-        xyz = xyz[finite]
-        fields = {k: np.asarray(v)[finite] for k, v in fields.items()}
+        xyz, fields = _rows(xyz, fields, finite)
         if len(xyz) == 0:
             raise InputFileError(path, "every point has NaN/inf coordinates (expected finite x y z)")
     origin = np.zeros(3)
@@ -339,7 +343,7 @@ def _read_pcd(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if not returned.any():
             raise InputFileError(path, f"organized PCD ({len(xyz)} cells) holds no return: every point is NaN/inf")
         if not returned.all():
-            xyz, fields = xyz[returned], {k: np.asarray(v)[returned] for k, v in fields.items()}
+            xyz, fields = _rows(xyz, fields, returned)
     return xyz, fields
 
 
