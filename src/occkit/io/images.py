@@ -50,6 +50,12 @@ def read_pixels(path: str | Path, what: str = "image", dtype: Any = None) -> np.
     return read_image(path, lambda im: np.asarray(im, dtype=dtype), what)
 
 
+def size_and_rgb(path: str | Path, load: bool, what: str = "image") -> tuple[tuple[int, int], np.ndarray | None]:
+    """(width, height) and, with ``load``, the (H, W, 3) uint8 pixels: a camera view that may or may not carry its
+    image, from one opening of the file."""
+    return read_image(path, lambda im: (tuple(im.size), np.asarray(im.convert("RGB")) if load else None), what)
+
+
 def image_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """(width, height) from the header, without decoding the pixels."""
     return read_image(path, lambda im: tuple(im.size), what)

@@ -45,7 +45,7 @@ from occkit.errors import ConfigError, InputFileError, PoseError
 from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid, invert_transform, make_transform
-from occkit.io.images import read_image
+from occkit.io.images import size_and_rgb
 from occkit.io.occ3d import read_occ3d_labels, write_occ3d_target
 from occkit.io.points import read_points
 from occkit.io.safe_pickle import safe_load_pickle
@@ -124,12 +124,9 @@ class Occ3DSource:
         self.load_images = load_images
 
     def _camera_view(self, cam: Occ3DCamera, T_world_lidar: np.ndarray) -> CameraView:
-        (width, height), image = read_image(cam.image_path, self._size_and_pixels, f"camera {cam.name} image")
+        (width, height), image = size_and_rgb(cam.image_path, self.load_images, f"camera {cam.name} image")
         return CameraView(name=cam.name, K=cam.K, T_world_cam=T_world_lidar @ cam.T_lidar_cam, width=width,
                           height=height, image=image, image_path=str(cam.image_path))
-
-    def _size_and_pixels(self, im: Any) -> tuple[tuple[int, int], np.ndarray | None]:
-        return im.size, (np.asarray(im.convert("RGB")) if self.load_images else None)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -33,7 +33,7 @@ from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
 from occkit.geometry.transforms import check_rigid, invert_transform
-from occkit.io.images import read_image
+from occkit.io.images import size_and_rgb
 from occkit.io.points import read_points
 from occkit.io.semantickitti import (
     read_calib,
@@ -80,12 +80,9 @@ class SemanticKITTISource:
         self.load_images = load_images
 
     def _camera(self, e: KITTIEntry) -> CameraView:
-        (width, height), image = read_image(e.image, self._size_and_pixels)
+        (width, height), image = size_and_rgb(e.image, self.load_images)
         return CameraView(name=e.image.parent.name, K=e.K, T_world_cam=e.T_world_velo @ e.T_velo_cam, width=width,
                           height=height, image=image, image_path=str(e.image))
-
-    def _size_and_pixels(self, im: Any) -> tuple[tuple[int, int], np.ndarray | None]:
-        return im.size, (np.asarray(im.convert("RGB")) if self.load_images else None)
 
     def __len__(self) -> int:
         return len(self.entries)
