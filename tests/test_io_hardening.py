@@ -27,6 +27,28 @@ def test_pcl_version_05_pcd_is_read() -> None:
     np.testing.assert_allclose(pc.xyz[-1], [-0.07793, 0.17516, -0.0444], rtol=1e-6)
 
 
+def test_pcl_binary_compressed_pcd_is_read() -> None:
+    """PCL's own LZF-compressed file; the figures are Open3D 0.20's reading of the same file."""
+    pc = read_points(REAL / "car6.pcd")
+    assert len(pc) == 10031 and pc.fields == {}
+    np.testing.assert_allclose(pc.xyz[0], [-36.64, -61.93, -6.34], rtol=1e-6)
+    np.testing.assert_allclose(pc.xyz[-1], [-39.51, -65.47, -6.95], rtol=1e-6)
+    np.testing.assert_allclose(pc.xyz.min(0), [-40.169, -68.56, -6.99], rtol=1e-6)
+    np.testing.assert_allclose(pc.xyz.max(0), [-33.95, -61.88, -5.43], rtol=1e-6)
+
+
+def test_pcl_binary_pcd_with_extra_fields_keeps_them() -> None:
+    """PCL's binary file written as one column of 1000 rows (HEIGHT 1000, WIDTH 1): every point is kept, and its
+    normals come through as fields; the figures are Open3D 0.20's reading of the same file."""
+    pc = read_points(REAL / "colored_cloud.pcd")
+    assert len(pc) == 1000
+    assert set(pc.fields) == {"rgb", "normal_x", "normal_y", "normal_z", "curvature"}
+    np.testing.assert_allclose(pc.xyz[0], [-0.855052, -0.631509, 1.467], rtol=1e-5)
+    np.testing.assert_allclose(pc.xyz[-1], [0.271291, -0.386069, 0.913], rtol=1e-5)
+    normal = [pc.fields[f"normal_{a}"][0] for a in "xyz"]
+    np.testing.assert_allclose(normal, [0.696617, 0.692054, 0.189172], rtol=1e-5)
+
+
 def test_ply_with_a_broken_face_section_gives_its_vertices() -> None:
     with pytest.warns(PlyElementsWarning, match=r"502 vertices.*face"):
         pc = read_points(REAL / "fuze_ascii.ply")
