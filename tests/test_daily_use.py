@@ -51,6 +51,25 @@ def test_eval_and_predict_take_a_run_directory(run_dir: Path, scan: Path, tmp_pa
     assert result.exit_code == 2 and "no checkpoints/best.ckpt or checkpoints/last.ckpt" in result.output
 
 
+def test_predict_takes_the_run_and_its_inputs_as_arguments(run_dir: Path, scan: Path, tmp_path: Path) -> None:
+    """`occkit predict RUN SCAN -o OUT`, as `occkit eval RUN` takes its run: the same grid as the option form."""
+    by_option = CliRunner().invoke(app, ["predict", "--checkpoint", str(run_dir), "--inputs", str(scan), "--out",
+                                         str(tmp_path / "opt"), "--format", "npy", "--no-progress"])
+    by_argument = CliRunner().invoke(app, ["predict", str(run_dir), str(scan), "-o", str(tmp_path / "arg"),
+                                           "--format", "npy", "--no-progress"])
+    assert by_option.exit_code == 0 and by_argument.exit_code == 0, by_argument.output
+    np.testing.assert_array_equal(np.load(tmp_path / "arg" / "grids" / "s0.npy"),
+                                  np.load(tmp_path / "opt" / "grids" / "s0.npy"))
+    mixed = CliRunner().invoke(app, ["predict", "-k", str(run_dir), str(scan), "-o", str(tmp_path / "mix"),
+                                     "--format", "npy", "--no-progress"])  # with -k every argument is an input
+    assert mixed.exit_code == 0 and (tmp_path / "mix" / "grids" / "s0.npy").is_file()
+    no_inputs = CliRunner().invoke(app, ["predict", str(run_dir), "-o", str(tmp_path / "none")])
+    assert no_inputs.exit_code == 2 and "error: give what to predict" in no_inputs.output
+    nothing = CliRunner().invoke(app, ["predict", "-o", str(tmp_path / "none")])
+    assert nothing.exit_code == 2 and "error: give the run directory" in nothing.output
+    assert not (tmp_path / "none").exists()
+
+
 def test_run_config_records_the_absolute_cache_path(run_dir: Path) -> None:
     saved = json.loads((run_dir / "config.json").read_text())
     cache = saved["data"]["cache_dir"]

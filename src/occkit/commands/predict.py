@@ -1,4 +1,5 @@
-"""`occkit predict --checkpoint CKPT --inputs PATH --out DIR`: occupancy grids and refined point clouds.
+"""`occkit predict RUN PATH... --out DIR` (or `--checkpoint RUN --inputs PATH`): occupancy grids and refined point
+clouds.
 
 Exit codes: 0 done, 2 a missing/unreadable checkpoint or input, a config that does not validate or a grid
 mismatch, 1 anything else occkit reports on purpose (e.g. the depth model is not installed).
@@ -17,13 +18,30 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
 
 
+def _model_and_inputs(paths: list[Path], checkpoint: Path | None, inputs: list[Path]) -> tuple[Path, list[Path]]:
+    """The model and the inputs from ``occkit predict RUN INPUT...`` and/or ``--checkpoint``/``--inputs``: without
+    ``--checkpoint`` the first path is the run; every other path is an input."""
+    if checkpoint is None and paths:
+        checkpoint, paths = paths[0], paths[1:]
+    inputs = inputs + paths
+    if checkpoint is None or not inputs:
+        missing = "the run directory (or .ckpt)" if checkpoint is None else "what to predict"
+        typer.echo(f"error: give {missing}: occkit predict RUN INPUT... --out DIR (or --checkpoint RUN --inputs "
+                   "INPUT)", err=True)
+        raise typer.Exit(2)
+    return checkpoint, inputs
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def predict(
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-k", help="a run directory (the checkpoint its report "
-                                        "evaluated, else best.ckpt, else last.ckpt, and its config) or a .ckpt "
-                                        "written by `occkit train`"),
-        inputs: list[Path] = typer.Option(..., "--inputs", "-i", help="point-cloud file(s) or folder(s); with a "
+        paths: list[Path] = typer.Argument(None, help="RUN then INPUTS: the run directory (or .ckpt), then the "
+                                           "point-cloud files or folders; the same as --checkpoint and --inputs",
+                                           show_default=False),
+        checkpoint: Path | None = typer.Option(None, "--checkpoint", "-k", help="a run directory (the checkpoint its "
+                                               "report evaluated, else best.ckpt, else last.ckpt, and its config) or "
+                                               "a .ckpt written by `occkit train`"),
+        inputs: list[Path] = typer.Option(None, "--inputs", "-i", help="point-cloud file(s) or folder(s); with a "
                                           "camera file also depth maps (.npy, 16-bit .png) or images"),
         out: Path = typer.Option(..., "--out", "-o", help="output folder (grids/, refined/, predict_summary.json)"),
         lidar: Path | None = typer.Option(None, "--lidar", help="LiDAR file or folder matched by name: report "
@@ -56,6 +74,7 @@ def register(app: typer.Typer) -> None:
         from occkit.commands._exit import exit_on_user_error
         from occkit.commands.evaluate import resolve_model
 
+        checkpoint, inputs = _model_and_inputs(list(paths or []), checkpoint, list(inputs or []))
         with exit_on_user_error():
             checkpoint, cfg = resolve_model(checkpoint, config, list(overrides or []))
             from occkit.evaluation.prediction import predict as run_predict
