@@ -59,7 +59,14 @@ def test_the_tent_splits_each_column_between_the_two_levels_around_the_ground() 
     assert tent[1, 0].sum() == pytest.approx(1.0) and not tent[2, 0].any() and not tent[3:].any()
     levels = dem_ground_levels(torch.from_numpy(tent).permute(2, 1, 0).reshape(1, 8, 8, 8),
                                ["dem_ground"], 8)  # model layout (F*Z, Y, X)
-    assert levels[0, 3, 0, 0] and levels[0, 4, 0, 1] and int(levels.sum()) == 2  # the nearer level, once
+    assert levels.dtype == torch.uint8
+    assert levels[0, 3, 0, 0] == 1 and levels[0, 4, 0, 1] == 1  # the nearer level, once per column
+    assert int((levels == 1).sum()) == 2 and int((levels == 2).sum()) == 0  # 0.3 from a centre: no split
+    near = heights.copy()
+    near[1, 0] = 0.5 * (centres[3] + centres[4]) + 0.02  # 0.04 of a level above the boundary: both levels
+    codes = dem_ground_levels(ground_tent(near, SPEC).transpose(2, 1, 0).reshape(8, 8, 8), ["dem_ground"], 8)
+    assert isinstance(codes, np.ndarray) and codes.dtype == np.uint8
+    assert codes[4, 0, 1] == 1 and codes[3, 0, 1] == 2 and int((codes == 2).sum()) == 1
     assert dem_ground_levels(torch.zeros(1, 8, 8, 8), ["soft"], 8) is None
 
 
@@ -77,9 +84,28 @@ def test_the_dem_ground_baseline_is_scored_beside_the_model() -> None:
     out = q.compute()
     assert out["predictors"]["ground_dem"]["iou_ground"] == 1.0 and out["predictors"]["ground_dem"]["iou_above"] == 0
     assert out["iou"]["best_baseline"] == "ground_dem" and out["labels"]["ground_dem"].startswith("ground: the elev")
+    assert out["predictors"]["ground_dem_split"] == out["predictors"]["ground_dem"]  # a bool grid: no second level
     with pytest.raises(ValueError, match="dem_ground: this QualityMetrics scores"):
         q.update(torch.where(inp, 6.0, -6.0), target.float(), inp)
     assert "ground_dem" not in QualityMetrics(plane_level=None).predictors  # only where the input carries a DEM
+
+
+def test_the_split_dem_ground_adds_the_next_level_where_the_target_spans_two() -> None:
+    """The target's ground spans levels 2 and 3 in half the columns, where the DEM lies near their boundary: the
+    DEM's nearest level scores 2/3 there, the split baseline all of it; where the DEM is mid-level both agree."""
+    z, y, x = 8, 10, 10
+    target = torch.zeros(1, z, y, x, dtype=torch.bool)
+    target[0, 2] = True
+    target[0, 3, :5] = True  # rows 0-4: the ground split over two levels
+    codes = torch.zeros(1, z, y, x, dtype=torch.uint8)
+    codes[0, 2] = 1
+    codes[0, 3, :5] = 2  # the DEM near the boundary there
+    inp = torch.zeros_like(target)
+    q = QualityMetrics(plane_level=None, ground_window=5, ground_band=2, elevation_model=True)
+    q.update(torch.full((1, z, y, x), -6.0), target.float(), inp, None, codes)
+    out = q.compute()["predictors"]
+    assert out["ground_dem"]["iou"] == pytest.approx(100 / 150)
+    assert out["ground_dem_split"]["iou"] == 1.0 and out["ground_dem_split"]["precision"] == 1.0
 
 
 def test_synthetic_frames_carry_their_dem_as_an_input_channel_on_the_target_ground() -> None:
@@ -102,8 +128,10 @@ def test_synthetic_frames_carry_their_dem_as_an_input_channel_on_the_target_grou
     target = torch.from_numpy(sample["target"]) >= 0.5
     lowest = torch.where(target, torch.arange(nz).view(nz, 1, 1), nz).amin(0)  # the target's lowest level
     seen = lowest < nz
-    dem_level = dem.float().argmax(0)
-    assert (dem.sum(0) == 1).float().mean() > 0.99  # one level per column
+    nearest = dem == 1
+    dem_level = nearest.float().argmax(0)
+    assert (nearest.sum(0) == 1).float().mean() > 0.99  # one nearest level per column
+    assert 0 < (dem == 2).sum() < 0.5 * nearest.sum()  # a second level only near a boundary
     assert ((dem_level - lowest).abs()[seen] <= 1).float().mean() > 0.9
     heights = dem_heights(torch.from_numpy(sample["input"]), ["soft", "dem_ground"], nz)  # the continuous level
     assert heights.shape == (48, 48) and bool(torch.isfinite(heights).all())

@@ -10,6 +10,8 @@ same shape:
 * ``ground_plane``: one flat plane at the most common occupied target level of the train split;
 * ``ground_dem``: where the input carries the frame's elevation model (the ``dem_ground`` feature), the level
   nearest its ground in every column: what a DEM says without a network.
+* ``ground_dem_split``: the same, plus the neighbouring level where the DEM height lies within a tenth of a level
+  of the boundary between them (``occkit.data.elevation.SPLIT_TENT``): an accumulated ground there spans both.
 * ``surface``: where the input carries the ``surface`` feature (``occkit.data.surface``), the two levels around
   the raised points' smoothed height, with the DEM's ground where the input has it too: a classical surface
   model from the same points (median over a window of columns), not a trivial predictor, but what needs no
@@ -30,6 +32,7 @@ BASELINE_LABELS = {
     "ground_lowest": "ground: lowest input level per column",
     "ground_plane": "ground: plane at the train split's most common level",
     "ground_dem": "ground: the elevation model's level per column",
+    "ground_dem_split": "ground: the elevation model's level, and the next one near a level boundary",
     "surface": "smoothed surface of the raised points (+ the elevation model's ground)",
 }
 
@@ -57,7 +60,8 @@ def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None,
                          dem_ground: torch.Tensor | None = None,
                          surface: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Every baseline's occupancy for a batch; ``ground_plane`` only when the train split's level is known,
-    ``ground_dem`` only when the DEM's ground levels are given (``occkit.data.elevation.dem_ground_levels``),
+    ``ground_dem`` and ``ground_dem_split`` only when the DEM's ground levels are given
+    (``occkit.data.elevation.dem_ground_levels``: 1 on the nearest level, 2 on the next one near a boundary),
     ``surface`` only when the surface's levels are (``occkit.data.surface.surface_levels``)."""
     occ = input_occ.bool()
     z = occ.shape[1]
@@ -66,10 +70,12 @@ def baseline_predictions(input_occ: torch.Tensor, plane_level: int | None,
         plane = torch.zeros_like(occ)
         plane[:, int(plane_level)] = True
         out["ground_plane"] = plane
+    nearest = None if dem_ground is None else dem_ground == 1
     if dem_ground is not None:
-        out["ground_dem"] = dem_ground.bool()
+        out["ground_dem"] = nearest
+        out["ground_dem_split"] = dem_ground > 0
     if surface is not None:
-        out["surface"] = surface.bool() | (dem_ground.bool() if dem_ground is not None else False)
+        out["surface"] = surface.bool() | (nearest if nearest is not None else False)
     return out
 
 

@@ -53,7 +53,7 @@ class QualityMetrics(Metric):
         self.ground_window, self.ground_band = int(ground_window), int(ground_band)
         names = [MODEL, "copy", "dilate", "ground_lowest"] + (["ground_plane"] if plane_level is not None else [])
         self.elevation_model = bool(elevation_model)
-        names += ["ground_dem"] if self.elevation_model else []
+        names += ["ground_dem", "ground_dem_split"] if self.elevation_model else []
         self.smoothed_surface = bool(smoothed_surface)
         names += ["surface"] if self.smoothed_surface else []
         self.predictors = names
@@ -63,7 +63,8 @@ class QualityMetrics(Metric):
                mask: torch.Tensor | None = None, dem_ground: torch.Tensor | None = None,
                surface: torch.Tensor | None = None) -> None:
         """One batch in model layout (B, Z, Y, X): logits, target (>= 0.5 occupied), input occupancy, mask, with
-        ``elevation_model`` the DEM's ground level per column (bool, one voxel per column) and with
+        ``elevation_model`` the DEM's ground levels per column (``occkit.data.elevation.dem_ground_levels``: 1 on
+        the nearest level, 2 on the next one near a boundary; a bool grid is the nearest level alone) and with
         ``smoothed_surface`` the surface feature's levels (bool, ``occkit.data.surface.surface_levels``)."""
         logits = batched_zyx(as_tensor(logits, "logits"), "logits")
         target = batched_zyx(as_tensor(target, "target"), "target").to(logits.device) >= 0.5
@@ -135,12 +136,12 @@ def _feature_levels(levels: torch.Tensor | None, scored: bool, logits: torch.Ten
 
 
 def best_baseline(per: dict[str, dict[str, float]], key: str) -> tuple[str | None, float]:
-    """The baseline with the highest finite ``key`` (None, NaN when none is finite)."""
-    scored = [(v[key], n) for n, v in per.items() if n != MODEL and math.isfinite(v[key])]
+    """The baseline with the highest finite ``key`` (None, NaN when none is finite); on a tie the one listed first,
+    the simpler (the DEM's nearest level before its split, the input before its dilation)."""
+    scored = [(n, v[key]) for n, v in per.items() if n != MODEL and math.isfinite(v[key])]
     if not scored:
         return None, math.nan
-    value, name = max(scored)
-    return name, value
+    return max(scored, key=lambda item: item[1])  # max keeps the first of equals
 
 
 def gap_closed(model: float, best: float) -> float:

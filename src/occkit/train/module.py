@@ -83,7 +83,8 @@ class OccupancyModule(L.LightningModule):
         return logits, input_occupancy(grid, self.input_features, self.cfg.data.grid.shape[2])
 
     def dem_ground(self, batch: dict[str, Any]) -> torch.Tensor | None:
-        """The DEM's ground level per column (B, Z, Y, X) bool when the input carries it (``dem_ground``)."""
+        """The DEM's ground levels (B, Z, Y, X) uint8 when the input carries it (``dem_ground``): 1 on the nearest
+        level per column, 2 on the next one near a level boundary (``occkit.data.elevation.dem_ground_levels``)."""
         from occkit.data.elevation import dem_ground_levels
 
         return dem_ground_levels(batch["input"], self.input_features, self.cfg.data.grid.shape[2])
