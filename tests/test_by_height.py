@@ -66,6 +66,9 @@ def test_the_report_shows_the_bands_only_when_there_are_two() -> None:
     assert lines[2] == ("| 50-75 m | 3 | 0.6000 | 0.5000 (copy the input) | 20.0 % | 0.3000 | 0.2000 (copy the "
                         "input) | 12.5 % |")
     assert "-11.1 %" in lines[3]  # below the baseline far up: a negative share of the gap
+    assert lines[-1] == ("**The model loses to its best baseline above the ground at 100-125 m** (2 of 5 frames): a "
+                         "trivial predictor does better there.")
+    assert not any("overall at" in line for line in lines)  # level overall far up (0 %) is not a loss
     report = {"split": "val", "checkpoint": "c", "grid": "g", "num_frames": 5, "threshold": 0.5,
               "use_visibility_mask": False, "overall": dict.fromkeys(("iou", "precision", "recall", "f1"), 0.5),
               "best": {"threshold": 0.5, "iou": 0.5, "f1": 0.6}, "ray_iou": None, "per_scene": {},

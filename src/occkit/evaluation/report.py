@@ -102,7 +102,23 @@ def height_table(baselines: dict[str, Any]) -> list[str]:
         lo, hi = b["height_m"]
         lines.append(f"| {lo:.0f}-{hi:.0f} m | {b['frames']} | " + " | ".join(cells) + " |")
     return lines + ["", "Height = the sensor over the frame's median ground level (occkit.metrics.by_height); the "
-                        "points of a sensor further up are sparser and, from monocular depth, noisier."]
+                        "points of a sensor further up are sparser and, from monocular depth, noisier."
+                    ] + _losing_bands(bins)
+
+
+def _losing_bands(bins: list[dict[str, Any]]) -> list[str]:
+    """One line per region where the model loses to its best baseline in some bands: where a trivial predictor
+    beats it, which the overall figure hides when other bands carry it."""
+    total = sum(b["frames"] for b in bins)
+    lines = []
+    for key, where in (("iou", "overall"), ("iou_above", "above the ground")):
+        losing = [b for b in bins if (b[key].get("gap_closed") or 0.0) < 0.0]
+        if losing:
+            bands = ", ".join(f"{b['height_m'][0]:.0f}-{b['height_m'][1]:.0f} m" for b in losing)
+            frames = sum(b["frames"] for b in losing)
+            lines.append(f"**The model loses to its best baseline {where} at {bands}** ({frames} of {total} frames): "
+                         "a trivial predictor does better there.")
+    return [""] + lines if lines else []
 
 
 def write_report(report: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
