@@ -100,6 +100,23 @@ def test_viz_redraws_predict_output_without_grid(run_dir: Path, scan: Path, tmp_
                                           "--no-html"])
         assert result.exit_code == 0, result.output
         assert list((out / "viz").glob("*.png"))
+    # without --out the pictures go beside the grid, in a folder named after it
+    result = CliRunner().invoke(app, ["viz", str(tmp_path / "npy" / "grids" / "s0.npy"), "--no-html"])
+    assert result.exit_code == 0, result.output
+    assert list((tmp_path / "npy" / "grids" / "s0_viz").glob("*.png"))
+
+
+def test_export_without_out_writes_into_the_run(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    result = CliRunner().invoke(app, ["export", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "export" / "model.pt").is_file() and (run / "export" / "model.json").is_file()
+    ckpt = next((run / "checkpoints").glob("*.ckpt"))
+    result = CliRunner().invoke(app, ["export", str(ckpt)])
+    assert result.exit_code == 0, result.output
+    assert (ckpt.parent / f"{ckpt.stem}_export" / "model.pt").is_file()
 
 
 def test_torchscript_export_matches_the_module(run_dir: Path, tmp_path: Path) -> None:
@@ -168,3 +185,22 @@ def test_readme_sweep_parameters_are_config_paths() -> None:
     assert params == ["optim.lr", "loss.kind"]
     cfg = load_config("synthetic_uav")
     apply_overrides(cfg, ["optim.lr=0.001", 'loss.kind="bce"', 'loss.kind="focal_dice"'])
+
+
+def test_an_export_that_computes_something_else_is_refused(run_dir: Path, tmp_path: Path) -> None:
+    """A network whose forward takes a Python decision on its input traces into a graph frozen to the example:
+    the parity check on a second input catches it, the export fails in one line and leaves no model behind."""
+    import torch
+
+    from occkit.export import ExportParityError, export_model
+
+    class DecidesInPython(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = x[:, : x.shape[1] // 2] - 3.0
+            return logits * 2.0 if float(x.mean()) > 0.25 else logits  # frozen by a trace
+
+    module = occkit.load_model(run_dir).module
+    module.net = DecidesInPython()
+    with pytest.raises(ExportParityError, match="differ from the network's by up to .* not written") as info:
+        export_model(module, tmp_path, "torchscript")
+    assert "\n" not in str(info.value) and not (tmp_path / "model.pt").exists()

@@ -315,3 +315,24 @@ def test_shared_filter_band_keeps_the_filter_near_each_samples_hits_and_zero_els
     wide = SharedLevelFilter(kernel=3, channels=4, context=2, features=2, own=1, band=z)
     wide.load_state_dict(full.state_dict())
     assert torch.allclose(wide(levels[:1], context[:1], own[:1]), every[:1], atol=1e-6)
+
+
+def test_a_traced_shared_filter_band_follows_each_new_input() -> None:
+    """An export records one graph: traced on one sample, the banded filter must still place the band of another
+    sample whose hits sit on other levels (the per-sample Python bands would be frozen to the example's)."""
+    from occkit.models.blocks import SharedLevelFilter
+
+    torch.manual_seed(0)
+    banded = SharedLevelFilter(kernel=3, channels=4, features=2, band=1)
+    torch.nn.init.normal_(banded.out.weight)
+    z = 12
+    example = torch.zeros(2, 2, z, 5, 5)
+    example[0, :, 2, 1, 1] = 1.0  # hits low in the grid
+    other = torch.zeros(2, 2, z, 5, 5)
+    other[0, :, 9, 3, 3] = 1.0  # hits high up; the second sample of each stays empty
+    with torch.no_grad():
+        traced = torch.jit.trace(banded, (example,), check_trace=False)
+        assert torch.allclose(traced(example), banded(example), atol=1e-6)
+        eager = banded(other)
+        assert eager[0, 8:11].abs().sum() > 0 and not eager[0, :8].any() and not eager[1].any()
+        assert torch.allclose(traced(other), eager, atol=1e-6)

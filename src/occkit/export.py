@@ -10,7 +10,9 @@ Written into the output folder:
   the parity figure measured here.
 
 Parity is the largest absolute difference between the exported model's logits and the PyTorch module's on the
-example input (and on a second, random input for TorchScript).
+example input and on a second, random one (a graph recorded from one input must not have frozen anything about it).
+Beyond ``parity_tolerance`` the export is refused and its model file removed: a model that computes something else
+must not reach a deployment.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ ONNX_MISSING = 'ONNX export needs the onnx extra: pip install "occkit[onnx]" (on
 
 class ExportUnavailableError(OccKitError):
     """The optional packages an export format needs are not installed."""
+
+
+class ExportParityError(OccKitError):
+    """The exported model does not compute what the network computes; nothing is left behind."""
+
+
+def parity_tolerance(reference: np.ndarray) -> float:
+    """The largest logit difference an export may show: float32 rounding over a deep network, relative to the
+    logits' own size (a wrong graph is off by whole logits)."""
+    return 1e-3 * max(1.0, float(np.abs(reference).max()))
 
 
 @dataclass
@@ -77,6 +89,11 @@ def export_model(module: Any, out_dir: str | Path, fmt: ExportFormat = "torchscr
         model_path, diff = _torchscript(net, x, reference, out / "model.pt")
     else:
         model_path, diff = _onnx(net, x, reference, out / "model.onnx")
+    if not diff <= parity_tolerance(reference):  # NaN fails too
+        model_path.unlink(missing_ok=True)
+        raise ExportParityError(f"{fmt} export: the exported model's logits differ from the network's by up to "
+                                f"{diff:.3g} (tolerance {parity_tolerance(reference):.3g}), on the example or a "
+                                "random input; the export is not written (please report this with the config)")
     example_path = out / "example_input.npy"
     np.save(example_path, example)
     sidecar = out / "model.json"
@@ -116,7 +133,11 @@ def _onnx(net: Any, x: Any, reference: np.ndarray, path: Path) -> tuple[Path, fl
                           dynamo=True, external_data=False, verbose=False)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     logits = session.run(["logits"], {"input": x.numpy()})[0]
-    return path, float(np.abs(logits - reference).max())
+    diff = float(np.abs(logits - reference).max())
+    other = torch.rand_like(x)  # a graph must not have frozen anything about the example
+    with torch.no_grad():
+        expected = net(other).float().numpy()
+    return path, max(diff, float(np.abs(session.run(["logits"], {"input": other.numpy()})[0] - expected).max()))
 
 
 def _sidecar(module: Any, fmt: str, model_path: Path, example: np.ndarray, diff: float,

@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
     def viz(
         grid_file: Path = typer.Argument(..., help="grid to draw: .npy (x, y, z order), .npz (occupancy/probability/"
                                                    "semantics keys), Occ3D labels.npz"),
-        out: Path = typer.Option(..., "--out", help="folder for the PNGs and the HTML view"),
+        out: Path | None = typer.Option(None, "--out", help="folder for the PNGs and the HTML view (default: "
+                                        "<grid name>_viz beside the grid file)"),
         gt: Path | None = typer.Option(None, "--gt", help="ground-truth grid file: adds overlays and IoU by height"),
         grid: str | None = typer.Option(None, "--grid", help="grid preset (uav, occ3d_nuscenes, semantickitti, "
                                                              "bev_height); default: the spec stored in the file"),
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
                 level_list = None if levels is None else [int(v) for v in levels.split(",") if v.strip()]
             except ValueError:
                 raise ConfigError(f"--levels: expected comma-separated integers, got {levels!r}") from None
+            out = out if out is not None else grid_file.with_name(f"{grid_file.name.split('.')[0]}_viz")
             written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
                             max_points, html, zoom, console, palette)
         except OccKitError as err:

@@ -97,6 +97,11 @@ class SharedLevelFilter(nn.Module):
         b, _, z, h, w = levels.shape
         if self.band is None:
             return self._run(self._stack(levels, context, own, 0, z)).view(b, z, h, w)
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            # an export records one graph for every input: the per-sample bands below are Python decisions that a
+            # trace would freeze to the example's levels, so the graph runs every level and zeroes the rest instead
+            full = self._run(self._stack(levels, context, own, 0, z)).view(b, z, h, w)
+            return full * self._band_mask(levels[:, 0]).to(full.dtype)
         bands = self._sample_bands(levels[:, 0])
         # every sample's own levels, folded into one batch of level images: one convolution pass for all
         pieces = [self._stack(levels[i:i + 1], None if context is None else context[i:i + 1],
@@ -116,6 +121,15 @@ class SharedLevelFilter(nn.Module):
             levels = row.nonzero().flatten().tolist()
             bands.append((max(levels[0] - self.band, 0), min(levels[-1] + self.band + 1, z)) if levels else (0, 0))
         return bands
+
+    def _band_mask(self, occupancy: torch.Tensor) -> torch.Tensor:
+        """(B, Z, 1, 1) bool: the levels of ``_sample_bands`` as tensor operations, which an export can record."""
+        z = occupancy.shape[1]
+        hit = occupancy.amax(dim=(2, 3)) > 0  # (B, Z)
+        idx = torch.arange(z, device=occupancy.device).view(1, z)
+        lowest = torch.where(hit, idx, torch.full_like(idx, z)).amin(dim=1, keepdim=True)
+        highest = torch.where(hit, idx, torch.full_like(idx, -1)).amax(dim=1, keepdim=True)
+        return ((idx >= lowest - self.band) & (idx <= highest + self.band))[:, :, None, None]
 
     def _stack(self, levels: torch.Tensor, context: torch.Tensor | None, own: torch.Tensor | None,
                lo: int, hi: int) -> torch.Tensor:
