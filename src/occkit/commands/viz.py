@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
                 level_list = None if levels is None else [int(v) for v in levels.split(",") if v.strip()]
             except ValueError:
                 raise ConfigError(f"--levels: expected comma-separated integers, got {levels!r}") from None
-            out = out if out is not None else grid_file.with_name(f"{grid_file.name.split('.')[0]}_viz")
+            out = out if out is not None else grid_file.with_name(f"{grid_file.stem}_viz")
             written = _draw(grid_file, out, gt, grid, spec_json, threshold, mask, level_list, free_label,
                             max_points, html, zoom, console, palette)
         except OccKitError as err:
