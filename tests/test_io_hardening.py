@@ -125,6 +125,21 @@ def test_six_column_velodyne_bin_is_refused_not_read_as_four(tmp_path: Path) -> 
     assert CliRunner().invoke(app, ["voxelize", str(path), "--columns", "6"]).exit_code == 0
 
 
+def test_waymo_kitti_format_names_promise_six_columns(tmp_path: Path) -> None:
+    """mmdetection3d's Waymo converter writes velodyne/<prefix><file:03d><frame:03d>.bin with 6 columns."""
+    path = tmp_path / "velodyne" / "1000042.bin"
+    path.parent.mkdir()
+    table = _waymo_table(800)
+    table.tofile(path)  # 4 columns would also fit the byte count
+    pc = read_points(path)
+    assert len(pc) == 800 and list(pc.fields) == ["intensity", "elongation", "timestamp"]
+    np.testing.assert_array_equal(pc.xyz, table[:, :3])
+    elsewhere = tmp_path / "1000042.bin"  # a 7-digit name outside velodyne/ promises nothing: read by its values
+    np.column_stack([table[:, :3], table[:, 3]]).astype("<f4").tofile(elsewhere)
+    with pytest.raises(InputFileError, match="columns all fit and give plausible coordinates"):
+        read_points(elsewhere)
+
+
 def test_unnamed_bin_picks_the_only_plausible_count(tmp_path: Path) -> None:
     path = tmp_path / "scan.bin"
     _waymo_table(40).tofile(path)  # 960 bytes: 4, 5 and 6 columns all fit

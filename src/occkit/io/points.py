@@ -3,10 +3,10 @@
 Formats
     ``.bin``       raw little-endian float32 rows. ``.pcd.bin`` (nuScenes) has 5 columns
                    (x y z intensity ring); a KITTI scan (``velodyne/`` folder or a 6-digit stem) has 4
-                   (x y z intensity); Waymo's KITTI-format export has 6 (x y z intensity elongation
-                   timestamp). The name's count is used only when it gives plausible coordinates; other
-                   names are inferred from the byte count and plausibility. When the guess is absurd or
-                   ambiguous the reader refuses and names ``columns=`` (``--columns``).
+                   (x y z intensity); Waymo's KITTI-format export (``velodyne/`` with 7-digit stems) has 6
+                   (x y z intensity elongation timestamp). The name's count is used only when it gives plausible
+                   coordinates; other names are inferred from the byte count and plausibility. When the guess is
+                   absurd or ambiguous the reader refuses and names ``columns=`` (``--columns``).
     ``.pcd``       ascii / binary / binary_compressed via pypcd4, with occkit's header check (VERSION .5
                    and .6 headers accepted; see occkit.io.pcd).
     ``.ply``       via plyfile (the ``vertex`` element; damaged later elements are skipped with a warning).
@@ -221,10 +221,15 @@ def _requested_count(columns: Columns) -> int | None:
 
 
 def _bin_columns_by_name(path: Path) -> int | None:
-    """Column count the file name promises: nuScenes ``*.pcd.bin`` -> 5, KITTI ``velodyne/NNNNNN.bin`` -> 4."""
+    """Column count the file name promises: nuScenes ``*.pcd.bin`` -> 5; Waymo's KITTI-format export
+    (mmdetection3d's converter: ``velodyne/`` + prefix, 3-digit file and 3-digit frame index, ``0000000.bin``) -> 6;
+    KITTI ``velodyne/NNNNNN.bin`` -> 4."""
     if path.name.lower().endswith(".pcd.bin"):
         return 5
-    if path.parent.name.lower() == "velodyne" or re.fullmatch(r"\d{6}", path.stem):
+    in_velodyne = path.parent.name.lower() == "velodyne"
+    if in_velodyne and re.fullmatch(r"\d{7}", path.stem):
+        return 6
+    if in_velodyne or re.fullmatch(r"\d{6}", path.stem):
         return 4
     return None
 
