@@ -1,6 +1,7 @@
 """`occkit export RUN_OR_CKPT [--format torchscript|onnx] [--out DIR]`: the network for deployment, with parity.
 
-Exit codes: 0 done, 2 a missing checkpoint or bad option, 1 the ONNX extra is not installed.
+Exit codes: 0 done, 2 a missing checkpoint or bad option, 1 the ONNX extra is not installed or the exported model
+fails the parity check (nothing is left behind).
 """
 
 from __future__ import annotations
