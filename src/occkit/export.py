@@ -89,10 +89,11 @@ def export_model(module: Any, out_dir: str | Path, fmt: ExportFormat = "torchscr
         model_path, diff = _torchscript(net, x, reference, out / "model.pt")
     else:
         model_path, diff = _onnx(net, x, reference, out / "model.onnx")
-    if not diff <= parity_tolerance(reference):  # NaN fails too
+    tolerance = parity_tolerance(reference)
+    if not diff <= tolerance:  # NaN fails too
         model_path.unlink(missing_ok=True)
         raise ExportParityError(f"{fmt} export: the exported model's logits differ from the network's by up to "
-                                f"{diff:.3g} (tolerance {parity_tolerance(reference):.3g}), on the example or a "
+                                f"{diff:.3g} (tolerance {tolerance:.3g}), on the example or a "
                                 "random input; the export is not written (please report this with the config)")
     example_path = out / "example_input.npy"
     np.save(example_path, example)

@@ -66,7 +66,6 @@ def processed_size(size: tuple[int, int], process_res: int, method: str) -> tupl
 
 
 def _load_rgb(image: Any) -> np.ndarray:
-
     if isinstance(image, np.ndarray):
         return image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
     if hasattr(image, "convert"):
