@@ -231,14 +231,21 @@ class PlateauDetector(Detector):
                      if check.max_norm and check.clip_fraction >= 0.5 and clipping_matters(check) else "")
         ratio = _median_ratio(check)
         ratio_note = f", update/weight ratio {ratio:.1e}" if ratio is not None else ""
+        if lr is not None and new_lr <= lr:  # already at or above the ceiling a raise would go to
+            advice = (f"the learning rate ({lr:.0e}) is not small: check that targets are aligned with inputs "
+                      "(`occkit verify`) and that the loss can reach them" + clip_note)
+            fix: list[str] = []
+        else:
+            advice = (f"raise the learning rate first: optim.lr={new_lr:.0e} (from {lr:.0e}) with warmup"
+                      if lr else "raise the learning rate (optim.lr around 1e-3 with warmup)") + clip_note \
+                + "; check that targets are aligned with inputs"
+            fix = [f"optim.lr={new_lr:.0e}"]
         return HealthEvent(
             step=check.step, kind=self.kind, severity="warning",
             message=(f"Loss plateaued at {new:.4g} over the last {span} steps ({total:.0%} below start, "
                      f"{rel:.1%} improvement in the window{ratio_note})"),
-            suggestion=(f"raise the learning rate first: optim.lr={new_lr:.0e} (from {lr:.0e}) with warmup"
-                        if lr else "raise the learning rate (optim.lr around 1e-3 with warmup)") + clip_note
-                       + "; check that targets are aligned with inputs",
-            fix=[f"optim.lr={new_lr:.0e}"],
+            suggestion=advice,
+            fix=fix,
             evidence={"loss": new, "start_loss": self.start_loss, "window_improvement": rel,
                       "total_improvement": total, "window_steps": span, "update_ratio": ratio},
         )
@@ -304,8 +311,9 @@ class StarvedGradientDetector(Detector):
             reasons.append(f"the update applied is tiny: |dw|/|w| = {ratio:.1e} per step (healthy runs sit near "
                            f"1e-3)")
             new_lr = _raised_lr(lr)
-            suggestions.append(f"raise optim.lr first (x10: {new_lr:.0e})")
-            fix.append(f"optim.lr={new_lr:.0e}")
+            if lr is None or new_lr > lr:
+                suggestions.append(f"raise optim.lr first (x10: {new_lr:.0e})")
+                fix.append(f"optim.lr={new_lr:.0e}")
         if check.warmup_done and lr is not None and lr < self.cfg.tiny_lr:
             reasons.append(f"the learning rate is tiny ({check.lr:.1e} < {self.cfg.tiny_lr:.0e})")
             suggestions.append("use optim.lr around 1e-4 to 1e-3 with warmup")
