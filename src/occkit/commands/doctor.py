@@ -10,7 +10,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(
-        run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`"),
+        run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`, or another trainer's: "
+                                        "Lightning (TensorBoard or CSV logs), an mmengine / mmcv work dir, a folder "
+                                        "holding W&B's local run logs (wandb/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="folder for doctor.md and its plots (default "
                                         "RUN_DIR/report)"),
     ) -> None:
@@ -29,6 +31,12 @@ def register(app: typer.Typer) -> None:
             echo_error(err)
             raise typer.Exit(2) from None
         path = write_report(diagnosis, out / "doctor.md" if out is not None else None)
+        run = diagnosis.run
+        if not run.written_by_occkit:
+            names = "; ".join(f"{ours} is {theirs}" for ours, theirs in run.settings.items())
+            console.print(f"another trainer's run: read its {run.metrics_kind} ({run.metrics_from})"
+                          + (f"\nthe advice names occkit's settings; in this run's config {names}" if names else ""),
+                          markup=False, highlight=False)
         if not diagnosis.findings:
             console.print("[green]No problems found.[/]")
         for i, f in enumerate(diagnosis.findings, 1):

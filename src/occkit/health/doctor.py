@@ -62,6 +62,8 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
     cols = {k: dict(v) for k, v in run.steps.items()}
     max_norm = run.config_value("optim.grad_clip")
     warmup = int(run.config_value("optim.warmup_steps", 0) or 0)
+    optimizer = str(run.config_value("optim.optimizer") or "AdamW")  # occkit trains with AdamW; others say theirs
+    config_lr = run.config_value("optim.lr")
     empty_rate = _health_config(run).empty_target_rate
     steps = sorted(loss)
     checks: list[HealthCheck] = []
@@ -104,12 +106,13 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
             clip_fraction=sum(c > 0.5 for c in clipped) / len(clipped) if clipped else 0.0,
             clip_fraction_total=clipped_total / seen_total if seen_total else 0.0,
             max_norm=float(max_norm) if max_norm else None,
-            lr=lrs[-1] if lrs else math.nan,
+            lr=lrs[-1] if lrs else float(config_lr or math.nan),  # a run that logs no lr still states its own
             nonfinite_steps=nonfinite_so_far(step),
             empty_target_fraction=sum(t <= empty_rate for t in targets) / len(targets) if targets else 0.0,
             steps_in_window=len(window),
             warmup_done=step > warmup,
             clip_factor_cv=spread(factors),
+            optimizer=optimizer,
         ))
         window = []
     checks += [HealthCheck.blank(s, val_iou=v, phase="val") for s, v in run.epochs.get("val/iou", [])
@@ -169,13 +172,17 @@ def diagnose(run_dir: str | Path) -> Diagnosis:
             f.evidence = {**f.evidence, "nonfinite_steps": total}
     clip = summary.get("clip_fraction_total")
     if clip is not None and clip >= 0.5 and "starved_gradients" not in findings:
+        optimizer = str(run.config_value("optim.optimizer") or "AdamW")
+        advice = (f"under {optimizer} a steady clip factor barely changes the update (Adam normalises the gradient "
+                  "scale), so clipping is not what limits this run; if it learns too slowly the learning rate is "
+                  "the lever" if optimizer.lower().startswith("adam") else
+                  f"{optimizer} scales each update with the clipped gradient, so this clip shrinks every step: "
+                  "raise it to 1-10, or lower it only to catch rare spikes")
         _merge(findings, Finding(
             "clipping_frequent", "info", 0,
             f"Gradient clipping fired on {clip:.0%} of steps (max_norm={summary.get('max_norm')}; median pre-clip "
-            f"norm {summary.get('median_grad_norm', float('nan')):.3g})",
-            "under AdamW a steady clip factor barely changes the update (Adam normalises the gradient scale), so "
-            "clipping is not what limits this run; if it learns too slowly the learning rate is the lever",
-            {"clip_fraction": clip}, "summary"))
+            f"norm {summary.get('median_grad_norm', float('nan')):.3g})", advice,
+            {"clip_fraction": clip, "optimizer": optimizer}, "summary"))
     return Diagnosis(run=run, findings=sorted(findings.values(), key=lambda f: f.rank_key), summary=summary)
 
 
@@ -239,9 +246,14 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
              f"Run directory: `{run.run_dir}` · status: **{s['status']}** · last step: {s['last_step']}"]
     if "best_val_iou" in s:
         lines[-1] += f" · best val IoU: {s['best_val_iou']:.4f}"
-    if run.metrics_from != "metrics.csv":
+    if run.metrics_kind == "TensorBoard events" and run.written_by_occkit:
         lines += ["", f"Per-step metrics read from the TensorBoard events ({run.metrics_from}): metrics.csv is "
                       "missing or unreadable."]
+    elif not run.written_by_occkit:
+        lines += ["", f"Another trainer's run: metrics read from its {run.metrics_kind} ({run.metrics_from})."]
+        if run.settings:
+            names = ", ".join(f"`{ours}` is `{theirs}`" for ours, theirs in run.settings.items())
+            lines.append(f"The advice names occkit's settings; in this run's config {names}.")
     lines += ["", "## Diagnosis (most important first)", ""]
     if not diagnosis.findings:
         lines.append("No problems found: no collapse, plateau, starved gradients, non-finite steps or empty targets.")

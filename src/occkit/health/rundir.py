@@ -6,7 +6,6 @@ and torn lines are skipped.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -15,8 +14,12 @@ from typing import Any
 
 from occkit.errors import InputFileError
 from occkit.health.events import HealthEvent, read_jsonl
+from occkit.health.foreign_runs import read_csv_rows, read_foreign_run
+from occkit.health.metric_names import records_to_series, to_occkit_names
 from occkit.health.tb_events import event_files, read_scalars
 
+OCCKIT_FILES = ("config.json", "status.json", "health.jsonl", "events.jsonl")  # a lone metrics.csv may be Lightning's
+KNOWN_FILES = (*OCCKIT_FILES, "metrics.csv")
 STEP_COLUMNS = ("train/loss", "train/grad_norm", "train/clipped", "train/lr", "pred/mean", "pred/min", "pred/max",
                 "pred/occupancy_rate", "target/occupancy_rate", "train/nonfinite_steps")
 
@@ -32,7 +35,9 @@ class RunRecord:
     events: list[HealthEvent] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # damaged files, one line each (torn rows, binary data)
     metrics_from: str = "metrics.csv"  # where the per-step series came from (TensorBoard events without the CSV)
-    written_by_occkit: bool = True  # False: only another trainer's TensorBoard events, no status.json to expect
+    metrics_kind: str = "occkit CSV"  # what kind of log that is: TensorBoard events, an OpenMMLab or W&B log …
+    written_by_occkit: bool = True  # False: another trainer's logs, no status.json to expect
+    settings: dict[str, str] = field(default_factory=dict)  # occkit's setting -> its name in another trainer's config
 
     @property
     def name(self) -> str:
@@ -69,46 +74,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _read_metrics_csv(path: Path) -> tuple[dict[str, list], dict[str, list], list[str]]:
     """Per-step and per-epoch series, plus one line per damage found (torn rows are dropped, not guessed)."""
-    steps: dict[str, list[tuple[int, float]]] = {}
-    epochs: dict[str, list[tuple[int, float]]] = {}
     if not path.is_file():
-        return steps, epochs, []
-    raw = path.read_bytes()
-    if b"\0" in raw:
-        return steps, epochs, [f"{path}: holds binary data (NUL bytes), not a CSV; its metrics were ignored"]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return steps, epochs, [f"{path}: not UTF-8 text (byte {exc.start}); its metrics were ignored"]
-    lines = text.splitlines(keepends=True)
-    torn = 0
-    if lines and not lines[-1].endswith("\n"):  # the writer was killed mid-line
-        lines, torn = lines[:-1], 1
-    rows = csv.reader(lines)
-    header = next(rows, None) or []
-    for fields in rows:
-        if len(fields) != len(header):
-            torn += 1
-            continue
-        row = dict(zip(header, fields, strict=True))
-        try:
-            step = int(float(row.get("step") or 0))
-        except ValueError:
-            torn += 1
-            continue
-        for key, text_value in row.items():
-            if key in ("step", "epoch") or text_value == "":
-                continue
-            try:
-                value = float(text_value)
-            except ValueError:
-                continue
-            target = steps if _is_step_series(key) else epochs
-            target.setdefault(key, []).append((step, value))
-    for store in (steps, epochs):
-        for key in store:
-            store[key].sort(key=lambda p: p[0])
-    problems = [f"{path}: dropped {torn} torn row(s) (cut mid-line or with the wrong number of fields)"] if torn else []
+        return {}, {}, []
+    rows, problems = read_csv_rows(path)
+    steps, epochs = _split_series(to_occkit_names(records_to_series(rows)))
     return steps, epochs, problems
 
 
@@ -123,39 +92,60 @@ def _split_series(series: dict[str, list[tuple[int, float]]]) -> tuple[dict[str,
 
 
 def read_run(run_dir: str | Path) -> RunRecord:
-    """Load everything the doctor can use from ``run_dir`` (errors only if it is not a run at all)."""
+    """Load everything the doctor can use from ``run_dir`` (errors only if it is not a run at all): an occkit run,
+    else another trainer's TensorBoard events, OpenMMLab log, W&B log or Lightning CSV log."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputFileError(run_dir, "not a directory; pass the run directory that `occkit train` printed")
-    known = ["config.json", "status.json", "metrics.csv", "health.jsonl", "events.jsonl"]
-    tb_files, tb_runs = event_files(run_dir)
-    ours = any((run_dir / name).exists() for name in known)
-    if not tb_files and not ours:
-        raise InputFileError(run_dir, f"does not look like a training run (none of {', '.join(known)}, nor "
-                                      "TensorBoard event files)")
-    steps, epochs, problems = _read_metrics_csv(run_dir / "metrics.csv")
-    metrics_from = "metrics.csv"
-    if not steps and tb_files:  # the CSV is gone or damaged: TensorBoard logged the same names
-        series, tb_problems = read_scalars(tb_files)
-        problems += tb_problems
-        if series:
-            steps, epochs = _split_series(series)
-            metrics_from = ", ".join(str(p.relative_to(run_dir)) for p in tb_files)
-            if tb_runs > 1:
-                metrics_from += (f"; the newest of {tb_runs} folders of event files, each a run of its own: pass "
-                                 "one of them to read another")
-    return RunRecord(
-        run_dir=run_dir,
-        config=_read_json(run_dir / "config.json"),
-        status=_read_json(run_dir / "status.json"),
-        steps=steps,
-        epochs=epochs,
-        health=read_jsonl(run_dir / "health.jsonl"),
-        events=[HealthEvent.from_dict(e) for e in read_jsonl(run_dir / "events.jsonl")],
-        problems=problems,
-        metrics_from=metrics_from,
-        written_by_occkit=ours,
-    )
+    ours = any((run_dir / name).exists() for name in OCCKIT_FILES)
+    # a metrics.csv without occkit's other files is Lightning's CSVLogger's: read as another trainer's, hparams too
+    steps, epochs, problems = _read_metrics_csv(run_dir / "metrics.csv") if ours else ({}, {}, [])
+    record = RunRecord(run_dir=run_dir, config=_read_json(run_dir / "config.json"),
+                       status=_read_json(run_dir / "status.json"), health=read_jsonl(run_dir / "health.jsonl"),
+                       events=[HealthEvent.from_dict(e) for e in read_jsonl(run_dir / "events.jsonl")],
+                       written_by_occkit=ours)
+    # an occkit run whose CSV is gone logged the same names to TensorBoard; another trainer's own log is richer
+    # than its TensorBoard copy (mmengine's validation epochs, W&B's config)
+    readers = (_from_tensorboard, _from_foreign) if ours else (_from_foreign, _from_tensorboard)
+    for reader in readers:
+        if steps:
+            break
+        steps, epochs = reader(record)
+    if not (steps or epochs or ours or record.problems):
+        raise InputFileError(run_dir, f"does not look like a training run (none of {', '.join(KNOWN_FILES)}, nor "
+                                      "TensorBoard events, an OpenMMLab or W&B log, or a Lightning CSV log)")
+    record.steps, record.epochs = steps, epochs
+    record.problems = problems + record.problems
+    return record
+
+
+def _from_tensorboard(record: RunRecord) -> tuple[dict[str, list], dict[str, list]]:
+    tb_files, tb_runs = event_files(record.run_dir)
+    if not tb_files:
+        return {}, {}
+    series, problems = read_scalars(tb_files)
+    record.problems += problems
+    if not series:
+        return {}, {}
+    record.metrics_kind = "TensorBoard events"
+    record.metrics_from = ", ".join(str(p.relative_to(record.run_dir)) for p in tb_files)
+    if tb_runs > 1:
+        record.metrics_from += (f"; the newest of {tb_runs} folders of event files, each a run of its own: pass "
+                                "one of them to read another")
+    return _split_series(series)
+
+
+def _from_foreign(record: RunRecord) -> tuple[dict[str, list], dict[str, list]]:
+    foreign = read_foreign_run(record.run_dir)
+    if foreign is None:
+        return {}, {}
+    record.problems += foreign.problems
+    if not foreign.series:
+        return {}, {}
+    record.metrics_kind, record.metrics_from = foreign.kind, foreign.source
+    record.config = record.config or foreign.config
+    record.settings = foreign.settings
+    return _split_series(foreign.series)
 
 
 def stopped_without_status(status: dict[str, Any], stale_after_s: float = 1800.0) -> str | None:

@@ -1,8 +1,8 @@
 """A run's per-step metrics from its TensorBoard event files, for the doctor when metrics.csv is gone or damaged.
 
 occkit logs the same names to CSV and TensorBoard, so an occkit run reads back unchanged. A plain Lightning run
-(``lightning_logs/version_N``) names them its own way; the common spellings of the loss, the learning rate and the
-gradient norm are mapped onto occkit's, so the doctor's loss, plateau and gradient checks still run on it.
+(``lightning_logs/version_N``) or an mmengine work dir names them its own way; ``occkit.health.metric_names`` maps
+the common spellings onto occkit's, so the doctor's loss, plateau and gradient checks still run on it.
 tensorboard's own reader does the parsing (a torn last record, from a killed writer, ends the file's events).
 """
 
@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from occkit.health.metric_names import to_occkit_names
+
 EVENT_GLOB = "events.out.tfevents.*"
 MAX_DEPTH = 3  # run_dir/tensorboard/…, lightning_logs/version_0/…: event files sit a level or two down
-
-# other trainers' spellings -> occkit's names (a name occkit logs itself always wins)
-ALIASES = {"train_loss": "train/loss", "train_loss_step": "train/loss", "train/loss_step": "train/loss",
-           "loss": "train/loss", "grad_2.0_norm_total": "train/grad_norm", "grad_norm": "train/grad_norm",
-           "val_iou": "val/iou", "val/IoU": "val/iou", "val_loss": "epoch/val_loss"}
 
 
 def event_files(run_dir: Path) -> tuple[list[Path], int]:
@@ -44,23 +41,10 @@ def read_scalars(files: list[Path]) -> tuple[dict[str, list[tuple[int, float]]],
         try:
             acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
             acc.Reload()
-            tags = acc.Tags().get("scalars", [])
-            for tag in tags:
-                name = _occkit_name(tag, tags)
-                if name is None:
-                    continue
-                store = series.setdefault(name, {})
+            for tag in acc.Tags().get("scalars", []):
+                store = series.setdefault(tag, {})
                 for event in acc.Scalars(tag):
                     store[int(event.step)] = float(event.value)
         except Exception as exc:  # a damaged file: say so, keep what the others hold
             problems.append(f"{path}: not a readable TensorBoard event file ({type(exc).__name__}: {exc})")
-    return {k: sorted(v.items()) for k, v in series.items()}, problems
-
-
-def _occkit_name(tag: str, tags: list[str]) -> str | None:
-    """occkit's name for a tag: the tag itself, or for another trainer's spelling occkit's name (None when the
-    same file also logs that name itself, which wins)."""
-    alias = ALIASES.get(tag) or ("train/lr" if tag.startswith("lr-") else None)
-    if alias is None:
-        return tag
-    return None if alias in tags else alias
+    return to_occkit_names({k: sorted(v.items()) for k, v in series.items()}), problems

@@ -1,0 +1,227 @@
+"""The doctor on runs recorded by other trainers: mmengine work dirs (real ones, written by mmengine's own runner),
+W&B runs written by the real wandb, Lightning's CSV logs written by a real Lightning fit, and mmcv 1.x logs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from occkit.cli import app
+from occkit.health.doctor import diagnose, write_report
+from occkit.health.metric_names import drop_restarted_steps, occkit_name, to_occkit_names
+from occkit.health.mm_logs import read_mm_log, safe_config
+
+RECORDED = Path(__file__).parent / "data" / "recorded"
+
+
+def test_names_other_trainers_use_map_onto_occkits() -> None:
+    tags = ["loss", "lr-AdamW", "grad_norm", "occ/mIoU", "train/iou", "val_loss", "health/loss"]
+    assert {t: occkit_name(t, tags) for t in tags} == {
+        "loss": "train/loss", "lr-AdamW": "train/lr", "grad_norm": "train/grad_norm", "occ/mIoU": "val/iou",
+        "train/iou": "train/iou", "val_loss": "epoch/val_loss", "health/loss": "health/loss"}
+    assert occkit_name("loss", ["loss", "train/loss"]) is None  # occkit's own name wins over an alias of it
+    # mmdetection3d reports an occupancy mIoU in percent; occkit's IoU is a fraction
+    assert to_occkit_names({"mIoU": [(100, 38.5), (200, 41.0)]}) == {"val/iou": [(100, 0.385), (200, 0.41)]}
+    # a resume rewrites the steps after its checkpoint; a restart from step 1 rewrites them all
+    rows = [(10, {"a": 1.0}), (20, {"a": 2.0}), (30, {"a": 3.0}), (20, {"a": 9.0}), (30, {"a": 8.0}), (30, {"b": 1.0})]
+    assert drop_restarted_steps(rows) == [(10, {"a": 1.0}), (20, {"a": 9.0}), (30, {"a": 8.0, "b": 1.0})]
+    assert drop_restarted_steps([*rows, (10, {"a": 0.0})]) == [(10, {"a": 0.0})]
+
+
+def test_real_mmengine_work_dir_with_a_starved_learning_rate(tmp_path: Path) -> None:
+    """AdamW at lr 1e-5 with clip_grad max_norm 0.1, trained by mmengine's Runner: the plateau is named with the
+    learning rate first, in the names of the run's own config, and the clipping is not blamed."""
+    diagnosis = diagnose(RECORDED / "mmengine_starved")
+    run = diagnosis.run
+    assert not run.written_by_occkit and run.metrics_kind == "OpenMMLab log"  # preferred to its TensorBoard copy
+    assert run.metrics_from.endswith("vis_data/scalars.json")
+    assert run.config == {"optim": {"lr": 1e-5, "grad_clip": 0.1, "optimizer": "AdamW"}}
+    assert run.settings == {"optim.lr": "optim_wrapper.optimizer.lr",
+                            "optim.grad_clip": "optim_wrapper.clip_grad.max_norm",
+                            "optim.optimizer": "optim_wrapper.optimizer.type"}
+    steps, _ = run.series("train/loss")
+    assert steps[0] == 10 and steps[-1] == 600 and len(steps) == 60
+    # validation's "step" counts epochs (10, 20, …); each lands on its epoch's last training step
+    val_steps, ious = run.series("val/iou")
+    assert val_steps == [100, 200, 300, 400, 500, 600] and all(0 <= v <= 1 for v in ious)
+    kinds = [f.kind for f in diagnosis.findings]
+    assert kinds == ["plateau", "clipping_frequent"]
+    assert "optim.lr=1e-04 (from 1e-05)" in diagnosis.findings[0].suggestion
+    assert "clipping matters" not in diagnosis.findings[0].suggestion  # AdamW cancels a steady clip factor
+    report = write_report(diagnosis, tmp_path / "doctor.md").read_text()
+    assert "Another trainer's run: metrics read from its OpenMMLab log" in report
+    assert "`optim.lr` is `optim_wrapper.optimizer.lr`" in report
+    assert "crash" not in kinds and "killed" not in report  # no status.json is expected of mmengine
+
+
+def test_real_mmengine_rerun_reads_the_newest_run_and_a_healthy_one_is_clean() -> None:
+    diagnosis = diagnose(RECORDED / "mmengine_healthy")
+    assert diagnosis.findings == []
+    assert "the newest of 2 such logs" in diagnosis.run.metrics_from
+    steps, losses = diagnosis.run.series("train/loss")
+    assert steps[-1] == 300 and losses[-1] < 0.7 * losses[0]  # the rerun of 300 steps, not the first run's 600
+    assert diagnosis.run.config["optim"]["grad_clip"] == 10.0
+
+
+def test_one_scalars_file_holding_two_runs_keeps_the_last(tmp_path: Path) -> None:
+    """mmengine appends to a reused vis_data folder; the steps falling back to 10 start the second run."""
+    first = sorted((RECORDED / "mmengine_starved").glob("*/vis_data/scalars.json"))[0].read_text()
+    second = sorted((RECORDED / "mmengine_healthy").glob("*/vis_data/scalars.json"))[-1].read_text()
+    path = tmp_path / "work" / "20260101_000000" / "vis_data" / "scalars.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(first + second + '{"loss": 0.5, "lr": 0.003, "epoch": 31, "iter": 310, "st')  # killed mid-line
+    log = read_mm_log(path)
+    assert [s for s, r in log.rows if "loss" in r] == list(range(10, 301, 10))
+    assert log.problems and "not JSON" in log.problems[0]
+    assert log.config == {}  # no config dump beside it
+
+
+def test_a_config_dump_is_parsed_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    source = (f"import os\nos.system('touch {marker}')\n"
+              f"optim_wrapper = dict(optimizer=dict(type=AdamW, lr=2e-4, betas=(0.9, 0.999)), clip_grad=dict("
+              f"max_norm=35, norm_type=2))\n"
+              f"model = dict(depth=__import__('os').system('touch {marker}'))\n"
+              "param_scheduler = [dict(type='LinearLR', start_factor=-1e-3)]\n")
+    config = safe_config(source)
+    assert not marker.exists()
+    assert config == {"optim_wrapper": {"optimizer": {"type": "AdamW", "lr": 2e-4, "betas": [0.9, 0.999]},
+                                        "clip_grad": {"max_norm": 35, "norm_type": 2}},
+                      "param_scheduler": [{"type": "LinearLR", "start_factor": -1e-3}]}
+    assert safe_config("this is not python (") == {}
+
+
+def test_mmcv1_log_json_counts_iterations_across_epochs(tmp_path: Path) -> None:
+    """mmcv 1.x (SurroundOcc, BEVFormer, OpenOccupancy): ``iter`` restarts each epoch, mIoU is in percent, and the
+    first line is the run's meta with its config text."""
+    config_text = ("optimizer = dict(type='SGD', lr=0.02, momentum=0.9)\n"
+                   "optimizer_config = dict(grad_clip=dict(max_norm=0.1, norm_type=2))\n")
+    lines = [{"env_info": "sys.platform: linux", "config": config_text, "seed": 0}]
+    for epoch in (1, 2, 3):
+        for it in range(50, 401, 50):
+            lines.append({"mode": "train", "epoch": epoch, "iter": it, "lr": 0.02, "memory": 14473,
+                          "data_time": 0.05, "loss": 1.2 * math.exp(-((epoch - 1) * 400 + it) / 300),
+                          "grad_norm": 4.5, "time": 0.47})
+        lines.append({"mode": "val", "epoch": epoch, "iter": 753, "lr": 0.02, "mIoU": 10.0 * epoch})
+    work = tmp_path / "work_dirs" / "surroundocc"
+    work.mkdir(parents=True)
+    (work / "20230101_120000.log.json").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    diagnosis = diagnose(work)
+    run = diagnosis.run
+    assert run.metrics_kind == "OpenMMLab log"
+    steps, _ = run.series("train/loss")
+    assert steps[:3] == [50, 100, 150] and steps[8] == 450 and steps[-1] == 1200
+    assert run.series("val/iou") == ([400, 800, 1200], [0.1, 0.2, 0.3])
+    assert run.config == {"optim": {"lr": 0.02, "grad_clip": 0.1, "optimizer": "SGD"}}
+    # SGD's update scales with the clipped gradient: clipping at 0.1 a norm of 4.5 starves it
+    assert [f.kind for f in diagnosis.findings] == ["starved_gradients"]
+    assert "SGD scales the update with the clipped gradient" in diagnosis.findings[0].title
+    assert diagnosis.findings[0].fix == ["optim.grad_clip=9"]  # the lr (0.02) is not raised: it is not small
+
+
+@pytest.fixture()
+def wandb_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for var, sub in (("WANDB_DATA_DIR", "wandb-data"), ("WANDB_CACHE_DIR", "wandb-cache"),
+                     ("WANDB_CONFIG_DIR", "wandb-config")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    return tmp_path
+
+
+def _wandb_run(project_dir: Path, config: dict, rows: list[dict]) -> None:
+    import wandb
+
+    project_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project="occ", dir=str(project_dir), config=config)
+    for row in rows:
+        wandb.log(row)
+    run.finish()
+
+
+def test_a_hand_written_loop_logging_to_wandb_gets_the_collapse_named(wandb_dirs: Path) -> None:
+    """The user's own loop with weighted BCE at 0.83 % occupancy: the prediction's max never passes 0.5 (their
+    own logged state at step 100: mean 0.0100, max 0.05). Only W&B's local log is left of it."""
+    rows = [{"step": s, "loss": 0.76 - 0.0001 * s, "grad_norm": 0.05, "pred_mean": 0.0100, "pred_max": 0.05,
+             "target_rate": 0.0083} for s in range(0, 300)]
+    _wandb_run(wandb_dirs / "project", {"lr": 1e-4, "max_norm": 0.1, "optimizer": "AdamW",
+                                        "model": {"depth": 3}}, rows)
+    diagnosis = diagnose(wandb_dirs / "project")
+    run = diagnosis.run
+    assert run.metrics_kind == "W&B log" and run.metrics_from.startswith("wandb/offline-run-")
+    assert run.series("train/loss")[0][:3] == [0, 1, 2]  # the logged "step", not W&B's own counter
+    assert run.config == {"optim": {"lr": 1e-4, "grad_clip": 0.1, "optimizer": "AdamW"}}
+    assert diagnosis.findings[0].kind == "collapse" and diagnosis.findings[0].step <= 100
+    result = CliRunner().invoke(app, ["doctor", str(wandb_dirs / "project"), "--out", str(wandb_dirs / "report")])
+    assert result.exit_code == 0, result.output
+    assert "W&B log" in (wandb_dirs / "report" / "doctor.md").read_text()
+
+
+def test_lightning_csv_logs_are_read_with_their_own_names(tmp_path: Path) -> None:
+    """A plain Lightning fit with the CSVLogger: version_N/metrics.csv beside hparams.yaml, no occkit files."""
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    class Flat(pl.LightningModule):
+        def __init__(self, lr: float = 1e-6, gradient_clip_val: float = 0.1) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, _):
+            x, y = batch
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(self.net(x).squeeze(1), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), (torch.rand(64) < 0.3).float())
+    trainer = pl.Trainer(max_steps=400, logger=CSVLogger(str(tmp_path), name="lightning_logs"),
+                         log_every_n_steps=5, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, gradient_clip_val=0.1)
+    trainer.fit(Flat(), torch.utils.data.DataLoader(data, batch_size=4, shuffle=True))
+    version = tmp_path / "lightning_logs" / "version_0"
+    for where in (tmp_path / "lightning_logs", version):  # the logs folder, or the version folder itself
+        diagnosis = diagnose(where)
+        run = diagnosis.run
+        assert not run.written_by_occkit
+        steps, losses = run.series("train/loss")
+        assert len(steps) >= 70 and all(math.isfinite(v) for v in losses)
+        assert all(f.kind != "crash" for f in diagnosis.findings)  # Lightning writes no status.json
+        assert run.metrics_kind == "Lightning CSV log"
+        assert run.config == {"optim": {"lr": 1e-6, "grad_clip": 0.1}}  # from hparams.yaml beside the CSV
+        assert [f.kind for f in diagnosis.findings] == ["plateau"]
+        assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
+
+
+def test_a_folder_with_no_run_at_all_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["doctor", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "OpenMMLab or W&B log" in result.output and "Traceback" not in result.output
+    bad = tmp_path / "bad" / "run-x.wandb"
+    bad.parent.mkdir()
+    shutil.copy(RECORDED / "make_mmengine_runs.py", bad)  # not a transaction log
+    diagnosis = diagnose(tmp_path / "bad")
+    assert any("not a W&B transaction log" in f.title for f in diagnosis.findings)
+
+
+def test_a_wandb_log_without_wandb_installed_is_one_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "run" / "wandb" / "run-20260101_000000-abc" / "run-abc.wandb"
+    log.parent.mkdir(parents=True)
+    log.write_bytes(b":W&B\x00\x01\x00" + bytes(64))
+    monkeypatch.setitem(sys.modules, "wandb.proto", None)  # what Python does when the package is not installed
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    diagnosis = diagnose(tmp_path / "run")
+    assert [f.kind for f in diagnosis.findings] == ["damaged_files"]
+    assert 'pip install "occkit[wandb]"' in diagnosis.findings[0].title
