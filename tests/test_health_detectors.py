@@ -84,6 +84,15 @@ def test_plateau_fires_when_loss_stalls_near_start() -> None:
     assert "plateaued at 1.19" in events[0].message and "11% below start" in events[0].message
 
 
+def test_a_plateau_at_a_large_learning_rate_is_not_told_to_raise_it() -> None:
+    """SGD at lr 0.02 (mmdetection3d's usual): ten times it would be reckless and the 3e-3 cap lies below it."""
+    losses = [1.34, 1.25, 1.21] + [1.19] * 6
+    stream = [check(100 * (i + 1), loss=v, lr=0.02, optimizer="SGD") for i, v in enumerate(losses)]
+    (plateau,) = [e for e in DetectorSuite(HealthConfig(plateau_window=300)).replay(stream) if e.kind == "plateau"]
+    assert plateau.suggestion.startswith("the learning rate (2e-02) is not small") and plateau.fix == []
+    assert "raise the learning rate" not in plateau.suggestion
+
+
 def test_converged_run_is_not_a_plateau() -> None:
     losses = [1.0, 0.5, 0.3, 0.2] + [0.19] * 6  # flat, but 81% below start
     stream = [check(100 * (i + 1), loss=v) for i, v in enumerate(losses)]
