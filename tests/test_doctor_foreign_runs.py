@@ -225,3 +225,57 @@ def test_a_wandb_log_without_wandb_installed_is_one_finding(tmp_path: Path, monk
     diagnosis = diagnose(tmp_path / "run")
     assert [f.kind for f in diagnosis.findings] == ["damaged_files"]
     assert 'pip install "occkit[wandb]"' in diagnosis.findings[0].title
+
+
+def test_printed_log_lines_of_many_styles_are_read(tmp_path: Path) -> None:
+    from occkit.health.text_log import read_text_log
+
+    log = tmp_path / "train.log"
+    log.write_text("\n".join([
+        "Namespace(lr=0.0001, batch_size=3, pos_weight=10.0)",
+        "2024-05-01 12:00:00,123 INFO Loaded 1200 training samples",
+        "Epoch [1/20], Step [100/500], Loss: 0.7612, Pred mean: 0.0100, max: 0.05",
+        "Epoch [1/20], Step [500/500], Loss: 0.7601, Pred mean: 0.0090, max: 0.04",
+        "Validation: IoU: 0.0000, Loss: 0.7700",
+        "Epoch [2/20], Step [100/500], Loss: 0.7590, lr: 1e-4",
+        "2024-05-01 12:10:03,123 INFO step 700 loss 0.75 train IoU 0.2 grad_norm=nan",
+    ]) + "\n")
+    rows, settings, problems = read_text_log(log)
+    assert problems == [] and settings == {"lr": 1e-4, "batch_size": 3.0, "pos_weight": 10.0, "loaded": 1200.0}
+    assert [s for s, _ in rows] == [100, 500, 500, 600, 700]  # step 100 of epoch 2 is step 600
+    assert rows[0][1] == {"loss": 0.7612, "pred_mean": 0.01, "pred_max": 0.05}
+    assert rows[2][1] == {"val_iou": 0.0, "val_loss": 0.77}  # the validation line, on the step before it
+    assert rows[3][1] == {"loss": 0.759, "lr": 1e-4}
+    assert rows[4][1]["loss"] == 0.75 and rows[4][1]["train_iou"] == 0.2 and math.isnan(rows[4][1]["grad_norm"])
+    assert "info_step" not in rows[4][1]
+
+
+def test_the_users_printed_collapse_is_named_from_the_log_file(tmp_path: Path) -> None:
+    """Issue 12's user: weighted BCE at 0.8 % occupancy, their own loop printing 'Pred mean: 0.0100, max: 0.05' at
+    step 100 and a validation IoU of 0. The doctor reads the log file itself, or the folder holding it."""
+    lines = ["Namespace(lr=0.0001, batch_size=3, pos_weight=10.0)"]
+    for epoch in (1, 2, 3):
+        for step in range(100, 501, 100):
+            g = (epoch - 1) * 500 + step
+            lines.append(f"Epoch [{epoch}/20], Step [{step}/500], Loss: {0.76 - 0.00002 * g:.4f}, "
+                         "Pred mean: 0.0100, max: 0.05")
+        lines.append("Validation: IoU: 0.0000, Loss: 0.7600")
+    log = tmp_path / "run" / "train.log"
+    log.parent.mkdir()
+    log.write_text("\n".join(lines) + "\n")
+    for where in (log, log.parent):
+        diagnosis = diagnose(where)
+        assert diagnosis.run.metrics_kind == "printed log" and diagnosis.run.metrics_from == "train.log"
+        first = diagnosis.findings[0]
+        assert first.kind == "collapse" and first.step == 100 and "max probability 0.050" in first.title
+        assert "nan" not in first.title  # no target rate was printed: the title leaves it out
+        assert diagnosis.run.config == {"optim": {"lr": 1e-4}}
+        assert diagnosis.summary["best_val_iou"] == 0.0
+    result = CliRunner().invoke(app, ["doctor", str(log), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0 and "printed log (train.log)" in result.output
+    report = (tmp_path / "report" / "doctor.md").read_text()
+    assert "`pred/max` (15 values)" in report and "`val/iou` (3 values)" in report
+    other = tmp_path / "picture.png"
+    other.write_bytes(b"\x89PNG\r\n")
+    result = CliRunner().invoke(app, ["doctor", str(other)])
+    assert result.exit_code == 2 and "not a log the doctor reads" in result.output and "Traceback" not in result.output

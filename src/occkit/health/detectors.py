@@ -119,9 +119,11 @@ class CollapseDetector(Detector):
             return None  # nothing has moved yet: too small an update (the starved detector names it), no collapse
         if none_confident:
             low = " and the mean far below the target rate" if mean_low else ""
+            # a run that never logged its target rate (another trainer's) still shows the mean
+            versus = f" = {check.pred_mean / t:.2f}x the target rate {t:.4g}" if math.isfinite(t) and t > 0 else ""
             return "none_confident", (f"nothing is predicted occupied: max probability {check.pred_max:.3f} < "
                                       f"{self.cfg.collapse_max_below:g}, 0 voxels above 0.5{low} (mean "
-                                      f"{check.pred_mean:.4g} = {check.pred_mean / t:.2f}x the target rate {t:.4g})")
+                                      f"{check.pred_mean:.4g}{versus})")
         if mean_high:
             return "overpredict", (f"the prediction is degenerate the other way: mean {check.pred_mean:.4g} = "
                                    f"{check.pred_mean / t:.0f}x the target rate {t:.4g}, "

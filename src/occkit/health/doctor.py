@@ -18,6 +18,9 @@ from occkit.health.detectors import DetectorSuite, HealthCheck, spread
 from occkit.health.events import SEVERITY_RANK, HealthEvent
 from occkit.health.rundir import RunRecord, finite, read_run, stopped_without_status
 
+# what the checks read (occkit's names; another trainer's are mapped onto them)
+DOCTOR_SERIES = ("train/loss", "train/lr", "train/grad_norm", "train/clipped", "pred/mean", "pred/min", "pred/max",
+                 "pred/occupancy_rate", "target/occupancy_rate", "val/iou", "epoch/val_loss")
 KIND_PRIORITY = ["nonfinite", "empty_targets", "misaligned_target", "diverging", "collapse", "starved_gradients",
                  "plateau", "crash", "damaged_files", "interrupted", "clipping_frequent"]
 
@@ -251,6 +254,10 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
                       "missing or unreadable."]
     elif not run.written_by_occkit:
         lines += ["", f"Another trainer's run: metrics read from its {run.metrics_kind} ({run.metrics_from})."]
+        found = {**run.steps, **run.epochs}
+        if found:
+            lines.append("Series the checks read: " + ", ".join(
+                f"`{name}` ({len(pairs)} values)" for name, pairs in found.items() if name in DOCTOR_SERIES) + ".")
         if run.settings:
             names = ", ".join(f"`{ours}` is `{theirs}`" for ours, theirs in run.settings.items())
             lines.append(f"The advice names occkit's settings; in this run's config {names}.")

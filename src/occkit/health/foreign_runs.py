@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from occkit.health.metric_names import drop_restarted_steps, records_to_series, to_occkit_names
+from occkit.health.text_log import SUFFIXES as TEXT_SUFFIXES
 
 # occkit's setting -> the last parts of the names other trainers give it, most specific first
 SETTING_LEAVES = {
@@ -36,32 +38,83 @@ class ForeignRun:
     problems: list[str] = field(default_factory=list)
 
 
-def read_foreign_run(run_dir: Path) -> ForeignRun | None:
-    """The newest OpenMMLab log, else W&B log, else Lightning CSV under ``run_dir``; None when there is none."""
-    from occkit.health.mm_logs import find_mm_logs, read_mm_log
-    from occkit.health.wandb_log import WandbLogError, read_wandb_run, wandb_logs
-
-    logs = find_mm_logs(run_dir, MAX_DEPTH)
-    if logs:
-        log = read_mm_log(logs[-1])
-        return _foreign(log.rows, log.config, _source("OpenMMLab log", run_dir, logs), log.problems)
-    logs = wandb_logs(run_dir, MAX_DEPTH)
-    if logs:
-        try:
-            run = read_wandb_run(logs[-1])
-        except ImportError:  # its records are wandb's own protobufs
-            return _foreign([], {}, _source("W&B log", run_dir, logs),
-                            [f"{logs[-1]}: reading a W&B log needs the wandb package: pip install \"occkit[wandb]\""])
-        except (WandbLogError, OSError) as exc:
-            return _foreign([], {}, _source("W&B log", run_dir, logs), [str(exc)])
-        rows = drop_restarted_steps(run.rows)
-        return _foreign(rows, run.config, _source("W&B log", run_dir, logs), [])
-    logs = _lightning_csvs(run_dir)
-    if logs:
-        rows, problems = read_csv_rows(logs[-1])
-        return _foreign(rows, _hparams(logs[-1].parent / "hparams.yaml"), _source("Lightning CSV log", run_dir, logs),
-                        problems)
+def read_foreign_run(path: Path) -> ForeignRun | None:
+    """The newest OpenMMLab log under ``path``, else W&B log, else Lightning CSV log, else printed log; or ``path``
+    itself when it is such a file. None when there is none."""
+    if path.is_file():
+        kind = next((k for k in LOG_KINDS if k.matches(path)), None)
+        if kind is None:
+            return None
+        rows, config, problems = kind.read(path)
+        return _foreign(rows, config, (kind.name, path.name), problems)
+    for kind in LOG_KINDS:
+        logs = kind.find(path)
+        if logs:
+            rows, config, problems = kind.read(logs[-1])
+            return _foreign(rows, config, _source(kind.name, path, logs), problems)
     return None
+
+
+Rows = list[tuple[int, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class LogKind:
+    """One trainer's log: how to find it in a folder, how to tell it by its name, how to read it."""
+
+    name: str
+    find: Callable[[Path], list[Path]]
+    matches: Callable[[Path], bool]
+    read: Callable[[Path], tuple[Rows, dict[str, Any], list[str]]]
+
+
+def _read_mm(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
+    from occkit.health.mm_logs import read_mm_log
+
+    log = read_mm_log(path)
+    return log.rows, log.config, log.problems
+
+
+def _read_wandb(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
+    from occkit.health.wandb_log import WandbLogError, read_wandb_run
+
+    try:
+        run = read_wandb_run(path)
+    except ImportError:  # its records are wandb's own protobufs
+        return [], {}, [f"{path}: reading a W&B log needs the wandb package: pip install \"occkit[wandb]\""]
+    except (WandbLogError, OSError) as exc:
+        return [], {}, [str(exc)]
+    return drop_restarted_steps(run.rows), run.config, []
+
+
+def _read_lightning_csv(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
+    rows, problems = read_csv_rows(path)
+    return rows, _hparams(path.parent / "hparams.yaml"), problems
+
+
+def _read_text(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
+    from occkit.health.text_log import read_text_log
+
+    rows, settings, problems = read_text_log(path)
+    return drop_restarted_steps(rows), settings, problems
+
+
+def _find_mm(run_dir: Path) -> list[Path]:
+    from occkit.health.mm_logs import find_mm_logs
+
+    return find_mm_logs(run_dir, MAX_DEPTH)
+
+
+def _find_wandb(run_dir: Path) -> list[Path]:
+    from occkit.health.wandb_log import wandb_logs
+
+    return wandb_logs(run_dir, MAX_DEPTH)
+
+
+def _find_text(run_dir: Path) -> list[Path]:
+    from occkit.health.text_log import find_text_logs
+
+    return find_text_logs(run_dir)
 
 
 def _source(kind: str, run_dir: Path, files: list[Path]) -> tuple[str, str]:
@@ -175,3 +228,12 @@ def _hparams(path: Path) -> dict[str, Any]:
     except yaml.YAMLError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+# in the order a folder is searched: the richer log first
+LOG_KINDS = (
+    LogKind("OpenMMLab log", _find_mm, lambda p: p.name == "scalars.json" or p.name.endswith(".log.json"), _read_mm),
+    LogKind("W&B log", _find_wandb, lambda p: p.suffix == ".wandb", _read_wandb),
+    LogKind("Lightning CSV log", _lightning_csvs, lambda p: p.suffix.lower() == ".csv", _read_lightning_csv),
+    LogKind("printed log", _find_text, lambda p: p.suffix.lower() in TEXT_SUFFIXES, _read_text),
+)

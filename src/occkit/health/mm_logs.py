@@ -104,27 +104,36 @@ def _mmengine_rows(lines: list[dict[str, Any]]) -> list[tuple[int, dict[str, flo
     return drop_restarted_steps(sorted(rows, key=lambda r: r[0]))
 
 
+def epoch_offsets(epoch_iters: list[tuple[int, int]]) -> dict[int, int]:
+    """{epoch: the global step its first iteration follows}, from (epoch, iter) pairs in log order. A runner that
+    counts ``iter`` within the epoch (an epoch's first iteration at or below the last one's of the epoch before) adds
+    the longest iteration logged in each earlier epoch (a log interval short of its length at most); one that counts
+    on across epochs adds nothing."""
+    longest: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for epoch, it in epoch_iters:
+        longest[epoch] = max(longest.get(epoch, 0), it)
+        first.setdefault(epoch, it)
+    resets = any(it <= longest.get(e - 1, -1) for e, it in first.items())
+    return {e: sum(n for k, n in longest.items() if k < e) if resets else 0 for e in longest}
+
+
 def _mmcv_rows(lines: list[dict[str, Any]]) -> list[tuple[int, dict[str, float]]]:
-    """mmcv 1.x: ``iter`` counts within an epoch; the global step adds the longest iteration logged in each earlier
-    epoch (a log interval short of its length at most)."""
-    epoch_len: dict[int, int] = {}
-    epoch_first: dict[int, int] = {}
-    for line in lines:
-        if line.get("mode") == "train" and _step_of(line.get("epoch")) and _step_of(line.get("iter")) is not None:
-            e, it = int(line["epoch"]), int(line["iter"])
-            epoch_len[e] = max(epoch_len.get(e, 0), it)
-            epoch_first[e] = min(epoch_first.get(e, it), it)
-    # an epoch-based runner counts within the epoch; an iteration-based one counts on across epochs
-    resets = any(first <= epoch_len.get(e - 1, -1) for e, first in epoch_first.items())
-    offset = {e: sum(n for k, n in epoch_len.items() if k < e) if resets else 0 for e in epoch_len}
+    """mmcv 1.x: ``iter`` counts within an epoch under the epoch-based runner (``epoch_offsets``); validation lines
+    land on their epoch's last training step."""
+    train = [(int(line["epoch"]), int(line["iter"])) for line in lines
+             if line.get("mode") == "train" and _step_of(line.get("epoch")) is not None
+             and _step_of(line.get("iter")) is not None]
+    offset = epoch_offsets(train)
+    last = {e: offset[e] + it for e, it in train}
     rows: list[tuple[int, dict[str, float]]] = []
     for line in lines:
         mode, epoch = line.get("mode"), _step_of(line.get("epoch"))
         if mode == "train" and epoch is not None and _step_of(line.get("iter")) is not None:
-            rows.append((offset.get(epoch, 0) + int(line["iter"]), _numbers(line)))
+            rows.append((offset[epoch] + int(line["iter"]), _numbers(line)))
         elif mode == "val" and epoch is not None:
             values = {k: v for k, v in _numbers(line).items() if k != "lr"}
-            rows.append((offset.get(epoch, 0) + epoch_len.get(epoch, 0), values))
+            rows.append((last.get(epoch, offset.get(epoch, 0)), values))
     return drop_restarted_steps(rows)
 
 

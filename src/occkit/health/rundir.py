@@ -14,7 +14,7 @@ from typing import Any
 
 from occkit.errors import InputFileError
 from occkit.health.events import HealthEvent, read_jsonl
-from occkit.health.foreign_runs import read_csv_rows, read_foreign_run
+from occkit.health.foreign_runs import ForeignRun, read_csv_rows, read_foreign_run
 from occkit.health.metric_names import records_to_series, to_occkit_names
 from occkit.health.tb_events import event_files, read_scalars
 
@@ -95,6 +95,8 @@ def read_run(run_dir: str | Path) -> RunRecord:
     """Load everything the doctor can use from ``run_dir`` (errors only if it is not a run at all): an occkit run,
     else another trainer's TensorBoard events, OpenMMLab log, W&B log or Lightning CSV log."""
     run_dir = Path(run_dir)
+    if run_dir.is_file():  # one log file of another trainer's: train.log, scalars.json, run-<id>.wandb, metrics.csv
+        return _read_log_file(run_dir)
     if not run_dir.is_dir():
         raise InputFileError(run_dir, "not a directory; pass the run directory that `occkit train` printed")
     ours = any((run_dir / name).exists() for name in OCCKIT_FILES)
@@ -119,6 +121,18 @@ def read_run(run_dir: str | Path) -> RunRecord:
     return record
 
 
+def _read_log_file(path: Path) -> RunRecord:
+    record = RunRecord(run_dir=path.parent, written_by_occkit=False)
+    foreign = read_foreign_run(path)
+    if foreign is None:
+        raise InputFileError(path, "not a log the doctor reads: pass a run directory, or one log file (*.log, *.txt, "
+                                   "*.out, mmengine's scalars.json, mmcv's *.log.json, run-<id>.wandb, metrics.csv)")
+    record.steps, record.epochs = _apply_foreign(record, foreign)
+    if not (record.steps or record.epochs or record.problems):
+        raise InputFileError(path, "holds no metrics the doctor can read (no step with a loss, lr or grad norm)")
+    return record
+
+
 def _from_tensorboard(record: RunRecord) -> tuple[dict[str, list], dict[str, list]]:
     tb_files, tb_runs = event_files(record.run_dir)
     if not tb_files:
@@ -137,8 +151,10 @@ def _from_tensorboard(record: RunRecord) -> tuple[dict[str, list], dict[str, lis
 
 def _from_foreign(record: RunRecord) -> tuple[dict[str, list], dict[str, list]]:
     foreign = read_foreign_run(record.run_dir)
-    if foreign is None:
-        return {}, {}
+    return ({}, {}) if foreign is None else _apply_foreign(record, foreign)
+
+
+def _apply_foreign(record: RunRecord, foreign: ForeignRun) -> tuple[dict[str, list], dict[str, list]]:
     record.problems += foreign.problems
     if not foreign.series:
         return {}, {}

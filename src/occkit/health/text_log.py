@@ -1,0 +1,83 @@
+"""A hand-written training loop's printed log, read back for the doctor (``train.log``, ``nohup.out``, …).
+
+Such loops print lines like ``Epoch [2/50], Step [100/500], Loss: 0.7612, Pred mean: 0.0100, max: 0.05`` or
+``step=1200 loss=0.41 lr=1.0e-04 grad_norm=0.05``. Each line that names a step (``step``, ``iter``, ``it``,
+``global_step``, ``batch``; ``[i/n]`` within an epoch counts on across epochs) gives its ``name: value`` pairs; a
+line without a step (``Val IoU: 0.000``) belongs to the last step seen (a line that says val / validation /
+eval names its values ``val_…``, apart from the training loss), and one before the first step holds the
+run's settings (``Namespace(lr=0.0001, …)``: the learning rate the advice starts from). A bare ``max`` / ``min`` /
+``mean`` after a ``pred…`` key is the prediction's. Names are lower-cased with ``_`` for spaces, then mapped to
+occkit's (``occkit.health.metric_names``); the report names the file and the series found, so a guess is visible.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SUFFIXES = (".log", ".txt", ".out")
+MAX_BYTES = 200 * 1024 * 1024
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
+_STEP = re.compile(r"\b(global[_ ]step|step|iteration|iter|it|batch)\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*(\d+))?",
+                   re.IGNORECASE)
+_EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE)
+_PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_/.\- ]{{0,40}}?)\s*(?:[:=]\s*|\s+)({_NUMBER})(?![\w.])", re.IGNORECASE)
+_VALIDATION = re.compile(r"\b(val|valid|validation|eval|evaluation|evaluating|validating)\b", re.IGNORECASE)
+_LOG_LEVEL = re.compile(r"^(?:DEBUG|INFO|WARNING|WARN|ERROR)\b\s*")  # logging's level name before the message
+_BOOKKEEPING = {"step", "global_step", "iteration", "iter", "it", "batch", "epoch"}
+_PRED_PARTS = {"max", "min", "mean"}
+
+
+def find_text_logs(run_dir: Path) -> list[Path]:
+    """Text logs directly in ``run_dir``, oldest first."""
+    return sorted((p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES),
+                  key=lambda p: (p.stat().st_mtime, str(p)))
+
+
+def read_text_log(path: Path) -> tuple[list[tuple[int, dict[str, float]]], dict[str, float], list[str]]:
+    """(step, {name: value}) rows in file order, the numbers printed before the first step (the run's settings),
+    and one line per problem."""
+    from occkit.health.mm_logs import epoch_offsets
+
+    if path.stat().st_size > MAX_BYTES:
+        return [], {}, [f"{path}: larger than {MAX_BYTES // 2**20} MiB; not read as a training log"]
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        return [], {}, [f"{path}: holds binary data (NUL bytes), not a text log"]
+    parsed: list[tuple[int | None, int | None, dict[str, float]]] = []  # (epoch, step, values)
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        values = _pairs(line)
+        if values:
+            step = _STEP.search(line)
+            epoch = _EPOCH.search(line) if step is not None and step.group(3) is not None else None
+            parsed.append((int(epoch.group(1)) if epoch else None, int(step.group(2)) if step else None, values))
+    # "Epoch [2/50], Step [100/500]": a step counted within its epoch counts on across epochs
+    offset = epoch_offsets([(e, s) for e, s, _ in parsed if e is not None and s is not None])
+    rows: list[tuple[int, dict[str, float]]] = []
+    header: dict[str, float] = {}
+    for epoch, step, values in parsed:
+        if step is not None:
+            rows.append((offset.get(epoch, 0) + step if epoch is not None else step, values))
+        elif rows:  # "Val IoU: 0.000" belongs to the step before it
+            rows.append((rows[-1][0], values))
+        else:  # before the first step: the settings printed at start (argparse's Namespace(lr=0.0001, …))
+            header.update(values)
+    return rows, header, []
+
+
+def _pairs(line: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    previous = ""
+    validation = _VALIDATION.search(line) is not None  # "Validation: IoU: 0.0, Loss: 0.76": val_iou, val_loss
+    for key_text, number in _PAIR.findall(line):
+        key = re.sub(r"[\s\-]+", "_", _LOG_LEVEL.sub("", key_text.strip()).lower()).strip("_")
+        if key.rsplit("_", 1)[-1] in _BOOKKEEPING:  # "step", "INFO step", "global_step"
+            previous = key
+            continue
+        if key in _PRED_PARTS and previous.startswith("pred"):
+            key = f"pred_{key}"
+        previous = key
+        if validation and not key.startswith(("val", "eval", "test")):
+            key = f"val_{key}"
+        values[key] = float(number)
+    return values
