@@ -279,3 +279,20 @@ def test_the_users_printed_collapse_is_named_from_the_log_file(tmp_path: Path) -
     other.write_bytes(b"\x89PNG\r\n")
     result = CliRunner().invoke(app, ["doctor", str(other)])
     assert result.exit_code == 2 and "not a log the doctor reads" in result.output and "Traceback" not in result.output
+
+
+def test_mmengines_own_text_log_reads_as_its_scalars() -> None:
+    """The real mmengine run's printed log (``<time>/<time>.log``: 'Epoch(train) [3][10/10] lr: … loss: …',
+    its config printed first) gives the same series and the same diagnosis as its scalars.json."""
+    work = RECORDED / "mmengine_starved"
+    (text_log,) = [p for p in work.glob("*/*.log") if p.stem == p.parent.name]
+    from_text, from_json = diagnose(text_log), diagnose(work)
+    assert from_text.run.metrics_kind == "printed log"
+    (text_steps, text_loss), (json_steps, json_loss) = from_text.run.series("train/loss"), from_json.run.series(
+        "train/loss")
+    assert text_steps == json_steps and all(abs(a - b) < 1e-4 for a, b in zip(text_loss, json_loss, strict=True))
+    assert from_text.run.series("val/iou")[0] == from_json.run.series("val/iou")[0] == [100, 200, 300, 400, 500, 600]
+    assert [round(v, 4) for v in from_text.run.series("val/iou")[1]] == \
+        [round(v, 4) for v in from_json.run.series("val/iou")[1]]
+    assert from_text.run.config["optim"] == {"lr": 1e-5, "grad_clip": 0.1}  # the config the log printed first
+    assert [(f.kind, f.suggestion) for f in from_text.findings] == [(f.kind, f.suggestion) for f in from_json.findings]

@@ -2,7 +2,8 @@
 
 Such loops print lines like ``Epoch [2/50], Step [100/500], Loss: 0.7612, Pred mean: 0.0100, max: 0.05`` or
 ``step=1200 loss=0.41 lr=1.0e-04 grad_norm=0.05``. Each line that names a step (``step``, ``iter``, ``it``,
-``global_step``, ``batch``; ``[i/n]`` within an epoch counts on across epochs) gives its ``name: value`` pairs; a
+``global_step``, ``batch``; ``[i/n]`` within an epoch counts on across epochs; mmengine's own text log,
+``Epoch(train) [3][10/10]``, too) gives its ``name: value`` pairs; a
 line without a step (``Val IoU: 0.000``) belongs to the last step seen (a line that says val / validation /
 eval names its values ``val_…``, apart from the training loss), and one before the first step holds the
 run's settings (``Namespace(lr=0.0001, …)``: the learning rate the advice starts from). A bare ``max`` / ``min`` /
@@ -20,6 +21,7 @@ MAX_BYTES = 200 * 1024 * 1024
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf"
 _STEP = re.compile(r"\b(global[_ ]step|step|iteration|iter|it|batch)\b\s*[:=#]?\s*\[?\s*(\d+)(?:\s*/\s*(\d+))?",
                    re.IGNORECASE)
+_MM_PROGRESS = re.compile(r"\b(Epoch|Iter)\((train|val|test)\)\s*(?:\[\s*(\d+)\s*\])?\s*\[\s*(\d+)\s*/\s*\d+\s*\]")
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE)
 _PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_/.\- ]{{0,40}}?)\s*(?:[:=]\s*|\s+)({_NUMBER})(?![\w.])", re.IGNORECASE)
 _VALIDATION = re.compile(r"\b(val|valid|validation|eval|evaluation|evaluating|validating)\b", re.IGNORECASE)
@@ -48,9 +50,7 @@ def read_text_log(path: Path) -> tuple[list[tuple[int, dict[str, float]]], dict[
     for line in raw.decode("utf-8", errors="replace").splitlines():
         values = _pairs(line)
         if values:
-            step = _STEP.search(line)
-            epoch = _EPOCH.search(line) if step is not None and step.group(3) is not None else None
-            parsed.append((int(epoch.group(1)) if epoch else None, int(step.group(2)) if step else None, values))
+            parsed.append((*_epoch_and_step(line), values))
     # "Epoch [2/50], Step [100/500]": a step counted within its epoch counts on across epochs
     offset = epoch_offsets([(e, s) for e, s, _ in parsed if e is not None and s is not None])
     rows: list[tuple[int, dict[str, float]]] = []
@@ -63,6 +63,22 @@ def read_text_log(path: Path) -> tuple[list[tuple[int, dict[str, float]]], dict[
         else:  # before the first step: the settings printed at start (argparse's Namespace(lr=0.0001, …))
             header.update(values)
     return rows, header, []
+
+
+def _epoch_and_step(line: str) -> tuple[int | None, int | None]:
+    """(epoch, step) of a line: an epoch only where the step counts within it (``[i/n]``); (None, None) for a
+    line without a step, validation progress included."""
+    progress = _MM_PROGRESS.search(line)
+    if progress is not None:  # mmengine's text log: "Epoch(train)  [3][10/10]", "Iter(train) [ 50/1000]"
+        loop, mode, epoch, step = progress.group(1, 2, 3, 4)
+        if mode != "train":
+            return None, None
+        return (int(epoch) if loop == "Epoch" and epoch else None), int(step)
+    match = _STEP.search(line)
+    if match is None:
+        return None, None
+    epoch = _EPOCH.search(line) if match.group(3) is not None else None
+    return (int(epoch.group(1)) if epoch else None), int(match.group(2))
 
 
 def _pairs(line: str) -> dict[str, float]:
