@@ -156,6 +156,7 @@ def test_a_hand_written_loop_logging_to_wandb_gets_the_collapse_named(wandb_dirs
     diagnosis = diagnose(wandb_dirs / "project")
     run = diagnosis.run
     assert run.metrics_kind == "W&B log" and run.metrics_from.startswith("wandb/offline-run-")
+    assert (wandb_dirs / "project" / "wandb" / "latest-run").is_symlink() and "newest of" not in run.metrics_from
     assert run.series("train/loss")[0][:3] == [0, 1, 2]  # the logged "step", not W&B's own counter
     assert run.config == {"optim": {"lr": 1e-4, "grad_clip": 0.1, "optimizer": "AdamW"}}
     assert diagnosis.findings[0].kind == "collapse" and diagnosis.findings[0].step <= 100
@@ -275,6 +276,16 @@ def test_the_users_printed_collapse_is_named_from_the_log_file(tmp_path: Path) -
     assert result.exit_code == 0 and "printed log (train.log)" in result.output
     report = (tmp_path / "report" / "doctor.md").read_text()
     assert "`pred/max` (15 values)" in report and "`val/iou` (3 values)" in report
+    assert "![doctor_pred_vs_target](doctor_pred_vs_target.png)" in report
+    import matplotlib.pyplot as plt
+
+    from occkit.health.doctor_plots import _pred_vs_target
+
+    fig, ax = plt.subplots()
+    assert _pred_vs_target(diagnosis.run, ax)  # the collapse's own signal, the max against 0.5, is drawn
+    assert ax.get_legend_handles_labels()[1] == ["prediction mean", "prediction max",
+                                                 "0.5: above it a voxel is predicted occupied"]
+    plt.close(fig)
     other = tmp_path / "picture.png"
     other.write_bytes(b"\x89PNG\r\n")
     result = CliRunner().invoke(app, ["doctor", str(other)])

@@ -45,17 +45,26 @@ def _loss(run: RunRecord, ax: plt.Axes) -> bool:
     return True
 
 
+PREDICTION_CURVES = (("pred/mean", "prediction mean"), ("pred/max", "prediction max"),
+                     ("pred/occupancy_rate", "fraction predicted occupied (> 0.5)"),
+                     ("target/occupancy_rate", "target occupancy rate"))
+
+
 def _pred_vs_target(run: RunRecord, ax: plt.Axes) -> bool:
-    steps, pred = run.series("pred/mean")
-    tsteps, target = run.series("target/occupancy_rate")
-    if not steps:
+    """Every collapse signal the run logged: the mean against the target rate, and the max against 0.5 (a max
+    under it means nothing is predicted occupied, whatever the mean)."""
+    if not (run.series("pred/mean")[0] or run.series("pred/max")[0]):
         return False
-    ax.semilogy(steps, [max(p, 1e-8) for p in pred], lw=1, label="prediction mean")
-    if tsteps:
-        ax.semilogy(tsteps, [max(t, 1e-8) for t in target], lw=1, label="target occupancy rate")
-    ax.set(title="Prediction mean vs target occupancy (collapse = blue far below orange)", xlabel="step",
-           ylabel="fraction (log)")
-    ax.legend()
+    for key, label in PREDICTION_CURVES:
+        steps, values = run.series(key)
+        if steps:
+            ax.semilogy(steps, [max(v, 1e-8) for v in values], lw=1, label=label)
+    if run.series("pred/max")[0]:
+        ax.axhline(0.5, color="grey", ls=":", label="0.5: above it a voxel is predicted occupied")
+    ax.set_ylim(top=1.5)
+    ax.set(xlabel="step", ylabel="fraction or probability (log)")
+    ax.set_title("Prediction vs target: collapse = max under 0.5, or mean far below the target rate", fontsize=9)
+    ax.legend(fontsize=7, loc="center right")  # the band between the rates and the max is empty
     return True
 
 

@@ -123,7 +123,9 @@ def _history_row(items: list[Any]) -> tuple[int, dict[str, float]]:
 
 def wandb_logs(run_dir: Path, max_depth: int = 3) -> list[Path]:
     """The ``run-*.wandb`` files under ``run_dir`` (at most ``max_depth`` folders down), oldest first."""
-    found: list[Path] = []
+    found: dict[Path, Path] = {}
     for depth in range(max_depth + 1):
-        found += [p for p in run_dir.glob("/".join(["*"] * depth + ["run-*.wandb"])) if p.is_file()]
-    return sorted(set(found), key=lambda p: (p.stat().st_mtime, str(p)))
+        for p in sorted(run_dir.glob("/".join(["*"] * depth + ["run-*.wandb"]))):
+            if p.is_file() and not any(part.is_symlink() for part in (p, p.parent)):  # wandb/latest-run is a link
+                found.setdefault(p.resolve(), p)
+    return sorted(found.values(), key=lambda p: (p.stat().st_mtime, str(p)))
