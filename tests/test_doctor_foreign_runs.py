@@ -165,11 +165,10 @@ def test_a_hand_written_loop_logging_to_wandb_gets_the_collapse_named(wandb_dirs
     assert "W&B log" in (wandb_dirs / "report" / "doctor.md").read_text()
 
 
-def test_lightning_csv_logs_are_read_with_their_own_names(tmp_path: Path) -> None:
-    """A plain Lightning fit with the CSVLogger: version_N/metrics.csv beside hparams.yaml, no occkit files."""
+def _flat_lightning_fit(logger) -> None:
+    """A plain Lightning fit at lr 1e-6 (SGD, clip 0.1): the loss barely moves in 400 steps."""
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.loggers import CSVLogger
 
     class Flat(pl.LightningModule):
         def __init__(self, lr: float = 1e-6, gradient_clip_val: float = 0.1) -> None:
@@ -188,10 +187,16 @@ def test_lightning_csv_logs_are_read_with_their_own_names(tmp_path: Path) -> Non
 
     torch.manual_seed(0)
     data = torch.utils.data.TensorDataset(torch.randn(64, 4), (torch.rand(64) < 0.3).float())
-    trainer = pl.Trainer(max_steps=400, logger=CSVLogger(str(tmp_path), name="lightning_logs"),
-                         log_every_n_steps=5, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, gradient_clip_val=0.1)
+    trainer = pl.Trainer(max_steps=400, logger=logger, log_every_n_steps=5, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=0.1)
     trainer.fit(Flat(), torch.utils.data.DataLoader(data, batch_size=4, shuffle=True))
+
+
+def test_lightning_csv_logs_are_read_with_their_own_names(tmp_path: Path) -> None:
+    """A plain Lightning fit with the CSVLogger: version_N/metrics.csv beside hparams.yaml, no occkit files."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    _flat_lightning_fit(CSVLogger(str(tmp_path), name="lightning_logs"))
     version = tmp_path / "lightning_logs" / "version_0"
     for where in (tmp_path / "lightning_logs", version):  # the logs folder, or the version folder itself
         diagnosis = diagnose(where)
@@ -204,6 +209,18 @@ def test_lightning_csv_logs_are_read_with_their_own_names(tmp_path: Path) -> Non
         assert run.config == {"optim": {"lr": 1e-6, "grad_clip": 0.1}}  # from hparams.yaml beside the CSV
         assert [f.kind for f in diagnosis.findings] == ["plateau"]
         assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
+
+
+def test_lightning_tensorboard_logs_take_the_lr_from_hparams(tmp_path: Path) -> None:
+    """No LearningRateMonitor: the lr the advice starts from is the one hparams.yaml records."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    _flat_lightning_fit(TensorBoardLogger(str(tmp_path), name="lightning_logs"))
+    diagnosis = diagnose(tmp_path / "lightning_logs")
+    assert diagnosis.run.metrics_kind == "TensorBoard events"
+    assert diagnosis.run.settings == {"optim.lr": "lr", "optim.grad_clip": "gradient_clip_val"}
+    assert [f.kind for f in diagnosis.findings] == ["plateau"]
+    assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
 
 
 def test_a_folder_with_no_run_at_all_is_one_line(tmp_path: Path) -> None:

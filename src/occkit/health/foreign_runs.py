@@ -89,7 +89,7 @@ def _read_wandb(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
 
 def _read_lightning_csv(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
     rows, problems = read_csv_rows(path)
-    return rows, _hparams(path.parent / "hparams.yaml"), problems
+    return rows, read_hparams(path.parent / "hparams.yaml"), problems
 
 
 def _read_text(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
@@ -217,7 +217,7 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, float]]], list[
     return rows, problems
 
 
-def _hparams(path: Path) -> dict[str, Any]:
+def read_hparams(path: Path) -> dict[str, Any]:
     """Lightning's hparams.yaml, read with yaml.safe_load (no Python tags: a data file runs no code)."""
     import yaml
 

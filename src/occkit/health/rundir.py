@@ -14,7 +14,7 @@ from typing import Any
 
 from occkit.errors import InputFileError
 from occkit.health.events import HealthEvent, read_jsonl
-from occkit.health.foreign_runs import ForeignRun, read_csv_rows, read_foreign_run
+from occkit.health.foreign_runs import ForeignRun, occkit_settings, read_csv_rows, read_foreign_run, read_hparams
 from occkit.health.metric_names import records_to_series, to_occkit_names
 from occkit.health.tb_events import event_files, read_scalars
 
@@ -142,6 +142,8 @@ def _from_tensorboard(record: RunRecord) -> tuple[dict[str, list], dict[str, lis
     if not series:
         return {}, {}
     record.metrics_kind = "TensorBoard events"
+    if not record.written_by_occkit:  # Lightning writes the run's hyperparameters beside its events
+        record.config, record.settings = occkit_settings(read_hparams(tb_files[-1].parent / "hparams.yaml"))
     record.metrics_from = ", ".join(str(p.relative_to(record.run_dir)) for p in tb_files)
     if tb_runs > 1:
         record.metrics_from += (f"; the newest of {tb_runs} folders of event files, each a run of its own: pass "
