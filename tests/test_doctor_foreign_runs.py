@@ -125,17 +125,6 @@ def test_mmcv1_log_json_counts_iterations_across_epochs(tmp_path: Path) -> None:
     assert diagnosis.findings[0].fix == ["optim.grad_clip=9"]  # the lr (0.02) is not raised: it is not small
 
 
-@pytest.fixture()
-def wandb_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for var, sub in (("WANDB_DATA_DIR", "wandb-data"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                     ("WANDB_CONFIG_DIR", "wandb-config")):
-        (tmp_path / sub).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    return tmp_path
-
-
 def _wandb_run(project_dir: Path, config: dict, rows: list[dict]) -> None:
     import wandb
 
@@ -146,23 +135,23 @@ def _wandb_run(project_dir: Path, config: dict, rows: list[dict]) -> None:
     run.finish()
 
 
-def test_a_hand_written_loop_logging_to_wandb_gets_the_collapse_named(wandb_dirs: Path) -> None:
+def test_a_hand_written_loop_logging_to_wandb_gets_the_collapse_named(wandb_offline: Path) -> None:
     """The user's own loop with weighted BCE at 0.83 % occupancy: the prediction's max never passes 0.5 (their
     own logged state at step 100: mean 0.0100, max 0.05). Only W&B's local log is left of it."""
     rows = [{"step": s, "loss": 0.76 - 0.0001 * s, "grad_norm": 0.05, "pred_mean": 0.0100, "pred_max": 0.05,
              "target_rate": 0.0083} for s in range(0, 300)]
-    _wandb_run(wandb_dirs / "project", {"lr": 1e-4, "max_norm": 0.1, "optimizer": "AdamW",
+    _wandb_run(wandb_offline / "project", {"lr": 1e-4, "max_norm": 0.1, "optimizer": "AdamW",
                                         "model": {"depth": 3}}, rows)
-    diagnosis = diagnose(wandb_dirs / "project")
+    diagnosis = diagnose(wandb_offline / "project")
     run = diagnosis.run
     assert run.metrics_kind == "W&B log" and run.metrics_from.startswith("wandb/offline-run-")
-    assert (wandb_dirs / "project" / "wandb" / "latest-run").is_symlink() and "newest of" not in run.metrics_from
+    assert (wandb_offline / "project" / "wandb" / "latest-run").is_symlink() and "newest of" not in run.metrics_from
     assert run.series("train/loss")[0][:3] == [0, 1, 2]  # the logged "step", not W&B's own counter
     assert run.config == {"optim": {"lr": 1e-4, "grad_clip": 0.1, "optimizer": "AdamW"}}
     assert diagnosis.findings[0].kind == "collapse" and diagnosis.findings[0].step <= 100
-    result = CliRunner().invoke(app, ["doctor", str(wandb_dirs / "project"), "--out", str(wandb_dirs / "report")])
+    result = CliRunner().invoke(app, ["doctor", str(wandb_offline / "project"), "--out", str(wandb_offline / "report")])
     assert result.exit_code == 0, result.output
-    assert "W&B log" in (wandb_dirs / "report" / "doctor.md").read_text()
+    assert "W&B log" in (wandb_offline / "report" / "doctor.md").read_text()
 
 
 def _flat_lightning_fit(logger) -> None:

@@ -16,17 +16,6 @@ from occkit.errors import ConfigError
 from occkit.train.runner import fit
 
 
-@pytest.fixture()
-def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for var, sub in (("WANDB_DIR", "wandb"), ("WANDB_DATA_DIR", "wandb-data"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                     ("WANDB_CONFIG_DIR", "wandb-config")):
-        (tmp_path / sub).mkdir()
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    return tmp_path
-
-
 def test_offline_run_holds_metrics_config_and_artifacts(wandb_offline: Path) -> None:
     cfg = tiny_config(wandb_offline / "runs", trainer={"max_epochs": 2, "checkpoint_every_n_epochs": 1},
                       logging={"wandb_tags": ["smoke", "cpu"]})
