@@ -313,3 +313,27 @@ def test_mmengines_own_text_log_reads_as_its_scalars() -> None:
         [round(v, 4) for v in from_json.run.series("val/iou")[1]]
     assert from_text.run.config["optim"] == {"lr": 1e-5, "grad_clip": 0.1}  # the config the log printed first
     assert [(f.kind, f.suggestion) for f in from_text.findings] == [(f.kind, f.suggestion) for f in from_json.findings]
+
+
+def test_a_killed_wandb_writer_leaves_a_readable_log(wandb_offline: Path) -> None:
+    """W&B's log cut mid-record (the process was killed): the complete records before the cut are read."""
+    rows = [{"step": s, "loss": 1.0 - 0.001 * s, "grad_norm": 0.5} for s in range(400)]
+    _wandb_run(wandb_offline / "project", {"lr": 1e-3}, rows)
+    (log,) = (wandb_offline / "project" / "wandb").glob("offline-run-*/run-*.wandb")
+    data = log.read_bytes()
+    log.write_bytes(data[: len(data) // 2 + 3])
+    diagnosis = diagnose(wandb_offline / "project")
+    steps, _ = diagnosis.run.series("train/loss")
+    assert 50 < len(steps) < 400 and steps == list(range(len(steps)))
+
+
+def test_nan_losses_in_an_mmengine_log_are_counted(tmp_path: Path) -> None:
+    lines = [json.dumps({"lr": 1e-3, "grad_norm": 1.0, "loss": 0.7, "epoch": 1, "iter": s, "step": s})
+             for s in range(10, 310, 10)]
+    lines[20] = lines[20].replace('"loss": 0.7', '"loss": NaN')  # what Python's json writes for float("nan")
+    path = tmp_path / "work" / "20260101_000000" / "vis_data" / "scalars.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    diagnosis = diagnose(tmp_path / "work")
+    assert diagnosis.summary["nonfinite_steps"] == 1
+    assert diagnosis.findings[0].kind == "nonfinite"
