@@ -292,6 +292,9 @@ def test_the_users_printed_collapse_is_named_from_the_log_file(tmp_path: Path) -
     assert ax.get_legend_handles_labels()[1] == ["prediction mean", "prediction max",
                                                  "0.5: above it a voxel is predicted occupied"]
     plt.close(fig)
+    result = CliRunner().invoke(app, ["doctor", str(log)])
+    assert result.exit_code == 0 and (log.parent / "train_doctor" / "doctor.md").is_file()
+    assert not (log.parent / "report").exists()  # never a folder the user's own run might have
     other = tmp_path / "picture.png"
     other.write_bytes(b"\x89PNG\r\n")
     result = CliRunner().invoke(app, ["doctor", str(other)])

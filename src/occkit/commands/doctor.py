@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
                                         "Lightning (TensorBoard or CSV logs), an mmengine / mmcv work dir, a folder "
                                         "holding W&B's local run logs (wandb/)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="folder for doctor.md and its plots (default "
-                                        "RUN_DIR/report)"),
+                                        "RUN_DIR/report; for another trainer's run RUN_DIR/occkit_doctor, for a log "
+                                        "file <name>_doctor beside it)"),
     ) -> None:
         """Read a run (even a crashed one) and write a ranked diagnosis with plots."""
         from rich.console import Console

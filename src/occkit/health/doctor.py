@@ -241,7 +241,7 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
     from occkit.utils.atomic import atomic_write_text
 
     run = diagnosis.run
-    out_path = Path(out_path) if out_path else run.run_dir / "report" / "doctor.md"
+    out_path = Path(out_path) if out_path else run.default_report_dir() / "doctor.md"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     plots = write_plots(run, out_path.parent)
     s = diagnosis.summary

@@ -38,6 +38,14 @@ class RunRecord:
     metrics_kind: str = "occkit CSV"  # what kind of log that is: TensorBoard events, an OpenMMLab or W&B log …
     written_by_occkit: bool = True  # False: another trainer's logs, no status.json to expect
     settings: dict[str, str] = field(default_factory=dict)  # occkit's setting -> its name in another trainer's config
+    log_file: Path | None = None  # the one log file read, when the doctor was given a file
+
+    def default_report_dir(self) -> Path:
+        """Where doctor.md goes without --out: an occkit run's report/ folder; beside another trainer's run, a folder
+        of occkit's own (``occkit_doctor/``, ``<log>_doctor/``), never one of theirs."""
+        if self.log_file is not None:
+            return self.log_file.with_name(f"{self.log_file.stem}_doctor")
+        return self.run_dir / ("report" if self.written_by_occkit else "occkit_doctor")
 
     @property
     def name(self) -> str:
@@ -122,7 +130,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
 
 
 def _read_log_file(path: Path) -> RunRecord:
-    record = RunRecord(run_dir=path.parent, written_by_occkit=False)
+    record = RunRecord(run_dir=path.parent, written_by_occkit=False, log_file=path)
     foreign = read_foreign_run(path)
     if foreign is None:
         raise InputFileError(path, "not a log the doctor reads: pass a run directory, or one log file (*.log, *.txt, "
