@@ -88,6 +88,17 @@ def test_npy_claiming_2e9_points_is_refused(tmp_path: Path) -> None:
         read_points(path)
 
 
+def test_a_depth_map_saved_as_npy_is_not_read_as_rows_of_points(tmp_path: Path) -> None:
+    """(480, 640) would read as 480 'points' from its first three columns; a table of 10 fields still reads."""
+    np.save(tmp_path / "depth.npy", np.full((480, 640), 12.5, np.float32))
+    result = CliRunner().invoke(app, ["voxelize", str(tmp_path / "depth.npy")])
+    assert result.exit_code != 0 and "640 columns is an image or a depth map" in result.output
+    assert "Traceback" not in result.output
+    np.save(tmp_path / "rich.npy", np.random.default_rng(0).normal(size=(50, 10)).astype(np.float32))
+    cloud = read_points(tmp_path / "rich.npy")
+    assert cloud.xyz.shape == (50, 3) and len(cloud.fields) == 7
+
+
 def test_las_claiming_2e9_points_is_refused(tmp_path: Path) -> None:
     path = write_points(tmp_path / "small.las", np.random.default_rng(0).uniform(0, 10, (50, 3)))
     raw = bytearray(path.read_bytes())

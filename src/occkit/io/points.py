@@ -205,7 +205,16 @@ def _column_names(path: Path, ncols: int, columns: Columns) -> list[str]:
     return ["x", "y", "z", *extra]
 
 
+# no point format carries more per-point fields than this (PCL's richest, xyz + rgb + normals + curvature, has 10):
+# a wider table is a depth map or an image, which would read as rows of "points" without a word
+MAX_POINT_COLUMNS = 32
+
+
 def _split_columns(path: Path, table: np.ndarray, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    if table.shape[1] > MAX_POINT_COLUMNS and columns is None:
+        raise InputFileError(path, f"array has shape {table.shape}: {table.shape[1]} columns is an image or a depth "
+                                   f"map, not points (N rows of x y z, then at most {MAX_POINT_COLUMNS - 3} per-point "
+                                   "fields); `occkit predict --camera camera.json` reads depth maps")
     names = _column_names(path, table.shape[1], columns)
     return table[:, :3], {name: table[:, i] for i, name in enumerate(names[3:], start=3)}
 
