@@ -51,8 +51,10 @@ class GridSpec(BaseModel):
                              f"got {self.pc_range}")
         n = (hi - lo) / np.array(self.voxel_size)
         if np.any(np.abs(n - np.round(n)) > _DIVISIBILITY_TOL):
-            raise ValueError(f"pc_range extent {tuple((hi - lo).round(6))} is not a whole number of voxels of "
-                             f"size {self.voxel_size} (ratio {tuple(n.round(4))})")
+            extent = ", ".join(f"{v:g}" for v in (hi - lo).round(6))
+            ratio = ", ".join(f"{v:g}" for v in n.round(4))
+            raise ValueError(f"pc_range extent ({extent}) m is not a whole number of voxels of size "
+                             f"{tuple(self.voxel_size)} ({ratio} voxels)")
         return self
 
     # ---- construction -------------------------------------------------------------------------
