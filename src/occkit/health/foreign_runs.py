@@ -1,4 +1,5 @@
-"""Runs recorded by other trainers, read for the doctor: OpenMMLab work dirs, W&B runs, Lightning CSV logs.
+"""Runs recorded by other trainers, read for the doctor: OpenMMLab work dirs, W&B runs, Lightning CSV logs, and
+the log a hand-written loop printed.
 
 Each reader gives (step, {metric: value}) rows and the run's own config; here the metrics get occkit's names
 (``occkit.health.metric_names``) and the config's learning rate, clipping norm and optimizer are found under
@@ -33,7 +34,7 @@ class ForeignRun:
     series: dict[str, list[tuple[int, float]]]
     config: dict[str, Any]  # occkit-shaped: {"optim": {"lr": …, "grad_clip": …, "optimizer": …}}
     settings: dict[str, str]  # occkit's setting -> its name in the run's own config
-    kind: str  # "OpenMMLab log", "W&B log", "Lightning CSV log"
+    kind: str  # "OpenMMLab log", "W&B log", "Lightning CSV log", "printed log"
     source: str  # the file read, relative to the run directory
     problems: list[str] = field(default_factory=list)
 
