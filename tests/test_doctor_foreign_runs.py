@@ -213,6 +213,13 @@ def test_lightning_tensorboard_logs_take_the_lr_from_hparams(tmp_path: Path) -> 
 
 
 def test_a_folder_with_no_run_at_all_is_one_line(tmp_path: Path) -> None:
+    for name in ("tiny-20260101-000000", "tiny-20260102-000000"):  # `occkit doctor runs/`: two occkit runs in it
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "config.json").write_text("{}")
+        (tmp_path / "runs" / name / "metrics.csv").write_text("step,train/loss\n1,0.5\n")
+    result = CliRunner().invoke(app, ["doctor", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "holds 2 occkit run(s), not one" in result.output
+    assert "pass one of them" in result.output and "Traceback" not in result.output
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(app, ["doctor", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "OpenMMLab or W&B log" in result.output and "Traceback" not in result.output

@@ -108,6 +108,8 @@ def read_run(run_dir: str | Path) -> RunRecord:
     if not run_dir.is_dir():
         raise InputFileError(run_dir, "not a directory; pass the run directory that `occkit train` printed")
     ours = any((run_dir / name).exists() for name in OCCKIT_FILES)
+    if not ours:
+        _refuse_a_folder_of_runs(run_dir)
     # a metrics.csv without occkit's other files is Lightning's CSVLogger's: read as another trainer's, hparams too
     steps, epochs, problems = _read_metrics_csv(run_dir / "metrics.csv") if ours else ({}, {}, [])
     record = RunRecord(run_dir=run_dir, config=_read_json(run_dir / "config.json"),
@@ -127,6 +129,17 @@ def read_run(run_dir: str | Path) -> RunRecord:
     record.steps, record.epochs = steps, epochs
     record.problems = problems + record.problems
     return record
+
+
+def _refuse_a_folder_of_runs(folder: Path) -> None:
+    """``occkit doctor runs/``: a folder of occkit runs is not a run; say which ones it holds, newest first."""
+    runs = [p.parent for p in folder.glob("*/config.json") if (p.parent / "metrics.csv").is_file()
+            or (p.parent / "status.json").is_file()]
+    if runs:
+        runs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        shown = ", ".join(p.name for p in runs[:3]) + (f" and {len(runs) - 3} more" if len(runs) > 3 else "")
+        raise InputFileError(folder, f"holds {len(runs)} occkit run(s), not one ({shown}); pass one of them, e.g. "
+                                     f"occkit doctor {runs[0]}")
 
 
 def _read_log_file(path: Path) -> RunRecord:
