@@ -67,8 +67,13 @@ def test_the_report_shows_the_bands_only_when_there_are_two() -> None:
                         "input) | 12.5 % |")
     assert "-11.1 %" in lines[3]  # below the baseline far up: a negative share of the gap
     assert lines[-1] == ("**The model loses to its best baseline above the ground at 100-125 m** (2 of 5 frames): a "
-                         "trivial predictor does better there.")
+                         "trivial predictor does better there, on those frames alone: its 0.1000 there is below the "
+                         "model's 0.5500 over every frame, so using it there can still lower the whole figure.")
     assert not any("overall at" in line for line in lines)  # level overall far up (0 %) is not a loss
+    from occkit.evaluation.report import _losing_bands
+
+    strong = {**far, "iou_above": _summary(0.55, 0.6)}  # a baseline there above the model's whole figure: no caveat
+    assert _losing_bands([band, strong], baselines["summary"])[-1].endswith("a trivial predictor does better there.")
     report = {"split": "val", "checkpoint": "c", "grid": "g", "num_frames": 5, "threshold": 0.5,
               "use_visibility_mask": False, "overall": dict.fromkeys(("iou", "precision", "recall", "f1"), 0.5),
               "best": {"threshold": 0.5, "iou": 0.5, "f1": 0.6}, "ray_iou": None, "per_scene": {},
