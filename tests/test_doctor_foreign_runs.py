@@ -347,3 +347,31 @@ def test_nan_losses_in_an_mmengine_log_are_counted(tmp_path: Path) -> None:
     diagnosis = diagnose(tmp_path / "work")
     assert diagnosis.summary["nonfinite_steps"] == 1
     assert diagnosis.findings[0].kind == "nonfinite"
+
+
+def test_the_users_status_lines_and_occkits_console_log_are_read(tmp_path: Path) -> None:
+    """'DEBUG [100]: Occ: 0.83%, Pred mean: 0.0100, …' (the user's own line, issue 12) and occkit's HEALTH line
+    that copies it: a console log kept from a cluster job is enough for the doctor."""
+    from occkit.health.detectors import HealthCheck
+
+    user = tmp_path / "user" / "train.log"
+    user.parent.mkdir()
+    user.write_text("".join(f"DEBUG [{s}]: Occ: 0.83%, Pred mean: 0.0100, min: 0.00, max: 0.05, >0.5: 0.00%\n"
+                            for s in range(100, 600, 100)))
+    first = diagnose(user).findings[0]
+    assert first.kind == "collapse" and first.step == 100 and "1.20x the target rate 0.0083" in first.title
+
+    checks = [HealthCheck(step=s, loss=0.9 * math.exp(-s / 300), target_rate=0.0083, pred_mean=0.008, pred_min=0.0,
+                          pred_max=0.97, pred_occupied_frac=0.0079, grad_norm=0.4, clip_fraction=0.0,
+                          clip_fraction_total=0.0, max_norm=10.0, lr=1e-3) for s in range(20, 620, 20)]
+    console = tmp_path / "job" / "slurm-123.out"
+    console.parent.mkdir()
+    console.write_text("".join(c.status_line() + "\n" for c in checks))
+    diagnosis = diagnose(console)
+    assert diagnosis.findings == []
+    steps, losses = diagnosis.run.series("train/loss")
+    assert steps == [c.step for c in checks]
+    assert all(abs(a - c.loss) < 1e-4 for a, c in zip(losses, checks, strict=True))
+    assert diagnosis.run.series("target/occupancy_rate")[1][0] == pytest.approx(0.0083)
+    assert diagnosis.run.series("pred/occupancy_rate")[1][0] == pytest.approx(0.0079)
+    assert diagnosis.run.series("train/lr")[1][0] == pytest.approx(1e-3)

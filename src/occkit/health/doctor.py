@@ -60,7 +60,10 @@ def _health_config(run: RunRecord) -> HealthConfig:
 def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
     """Rebuild HealthChecks from per-step metrics.csv rows, one per ``every_n`` steps."""
     loss = dict(run.steps.get("train/loss", []))
-    if not loss:
+    # the steps a check can be built on: the loss's, or for a log of prediction stats alone (a user's status line
+    # without the loss) theirs
+    anchor = loss or dict(run.steps.get("pred/mean", []) or run.steps.get("pred/max", []))
+    if not anchor:
         return []
     cols = {k: dict(v) for k, v in run.steps.items()}
     max_norm = run.config_value("optim.grad_clip")
@@ -68,7 +71,7 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
     optimizer = str(run.config_value("optim.optimizer") or "AdamW")  # occkit trains with AdamW; others say theirs
     config_lr = run.config_value("optim.lr")
     empty_rate = _health_config(run).empty_target_rate
-    steps = sorted(loss)
+    steps = sorted(anchor)
     checks: list[HealthCheck] = []
     counted = sorted(run.steps.get("train/nonfinite_steps", []))
 

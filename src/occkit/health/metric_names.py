@@ -22,6 +22,7 @@ ALIASES = {
     **dict.fromkeys(("pred_max", "pred/max"), "pred/max"),
     **dict.fromkeys(("pred_min", "pred/min"), "pred/min"),
     **dict.fromkeys(("target_rate", "target_occupancy_rate"), "target/occupancy_rate"),
+    **dict.fromkeys(("pred_occupancy_rate", "pred_occupied"), "pred/occupancy_rate"),
 }
 # an evaluator's own prefix ("occ/mIoU", "val/SC_IoU" stays out: that is a completion IoU, not the model's own)
 IOU_LEAVES = ("iou", "miou")

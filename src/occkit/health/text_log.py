@@ -1,14 +1,19 @@
 """A hand-written training loop's printed log, read back for the doctor (``train.log``, ``nohup.out``, …).
 
-Such loops print lines like ``Epoch [2/50], Step [100/500], Loss: 0.7612, Pred mean: 0.0100, max: 0.05`` or
-``step=1200 loss=0.41 lr=1.0e-04 grad_norm=0.05``. Each line that names a step (``step``, ``iter``, ``it``,
-``global_step``, ``batch``; ``[i/n]`` within an epoch counts on across epochs; mmengine's own text log,
-``Epoch(train) [3][10/10]``, too) gives its ``name: value`` pairs; a
-line without a step (``Val IoU: 0.000``) belongs to the last step seen (a line that says val / validation /
-eval names its values ``val_…``, apart from the training loss), and one before the first step holds the
-run's settings (``Namespace(lr=0.0001, …)``: the learning rate the advice starts from). A bare ``max`` / ``min`` /
-``mean`` after a ``pred…`` key is the prediction's. Names are lower-cased with ``_`` for spaces, then mapped to
-occkit's (``occkit.health.metric_names``); the report names the file and the series found, so a guess is visible.
+Such loops print lines like ``Epoch [2/50], Step [100/500], Loss: 0.7612, Pred mean: 0.0100, max: 0.05``,
+``step=1200 loss=0.41 lr=1.0e-04 grad_norm=0.05`` or ``DEBUG [500]: Occ: 0.83%, Pred mean: 0.0100, max: 0.05``
+(the status line users print, which occkit's HEALTH line copies). Rules:
+
+- A line's step: ``step`` / ``iter`` / ``it`` / ``global_step`` / ``batch`` N, ``WORD [N]:`` at its start, or
+  mmengine's ``Epoch(train) [e][i/n]``; a step ``[i/n]`` within an epoch counts on across epochs.
+- Its values: ``name: value``, ``name=value`` or ``name value`` pairs, a value in % as a fraction, ``>0.5: x%`` as
+  the share predicted occupied. A bare ``max`` / ``min`` / ``mean`` after a ``pred…`` key is the prediction's.
+- A line without a step (``Val IoU: 0.000``) belongs to the last step seen; one that says val / validation / eval
+  names its values ``val_…``; one before the first step holds the run's settings (``Namespace(lr=0.0001, …)``:
+  the learning rate the advice starts from).
+
+Names are lower-cased with ``_`` for spaces, then mapped to occkit's (``occkit.health.metric_names``); the report
+names the file and the series found, so a guess is visible.
 """
 
 from __future__ import annotations
@@ -23,7 +28,14 @@ _STEP = re.compile(r"\b(global[_ ]step|step|iteration|iter|it|batch)\b\s*[:=#]?\
                    re.IGNORECASE)
 _MM_PROGRESS = re.compile(r"\b(Epoch|Iter)\((train|val|test)\)\s*(?:\[\s*(\d+)\s*\])?\s*\[\s*(\d+)\s*/\s*\d+\s*\]")
 _EPOCH = re.compile(r"\bepoch\b\s*[:=#]?\s*\[?\s*(\d+)", re.IGNORECASE)
-_PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_/.\- ]{{0,40}}?)\s*(?:[:=]\s*|\s+)({_NUMBER})(?![\w.])", re.IGNORECASE)
+_PAIR = re.compile(rf"([A-Za-z][A-Za-z0-9_/.\- ]{{0,40}}?)\s*(?:[:=]\s*|\s+)({_NUMBER})(%?)(?![\w.])", re.IGNORECASE)
+# "DEBUG [500]: Occ: 0.83%, Pred mean: 0.0100, min: 0.00, max: 0.05, >0.5: 0.00%": the users' own status line,
+# which occkit's HEALTH line copies
+_BRACKET_STEP = re.compile(r"^\s*[A-Za-z]*\s*\[\s*(\d+)\s*\]\s*:")
+_ABOVE_HALF = re.compile(rf">\s*0?\.5\s*:\s*({_NUMBER})(%?)")
+# that line's short names
+_SHORT_NAMES = {"occ": "target_rate", "grad": "grad_norm"}
+_SKIP = {"clip", "total"}  # that line's clipping share of the window, not a per-step value
 _VALIDATION = re.compile(r"\b(val|valid|validation|eval|evaluation|evaluating|validating)\b", re.IGNORECASE)
 _LOG_LEVEL = re.compile(r"^(?:DEBUG|INFO|WARNING|WARN|ERROR)\b\s*")  # logging's level name before the message
 _BOOKKEEPING = {"step", "global_step", "iteration", "iter", "it", "batch", "epoch"}
@@ -68,6 +80,9 @@ def read_text_log(path: Path) -> tuple[list[tuple[int, dict[str, float]]], dict[
 def _epoch_and_step(line: str) -> tuple[int | None, int | None]:
     """(epoch, step) of a line: an epoch only where the step counts within it (``[i/n]``); (None, None) for a
     line without a step, validation progress included."""
+    bracket = _BRACKET_STEP.search(line)
+    if bracket is not None:
+        return None, int(bracket.group(1))
     progress = _MM_PROGRESS.search(line)
     if progress is not None:  # mmengine's text log: "Epoch(train)  [3][10/10]", "Iter(train) [ 50/1000]"
         loop, mode, epoch, step = progress.group(1, 2, 3, 4)
@@ -85,9 +100,10 @@ def _pairs(line: str) -> dict[str, float]:
     values: dict[str, float] = {}
     previous = ""
     validation = _VALIDATION.search(line) is not None  # "Validation: IoU: 0.0, Loss: 0.76": val_iou, val_loss
-    for key_text, number in _PAIR.findall(line):
+    for key_text, number, percent in _PAIR.findall(line):
         key = re.sub(r"[\s\-]+", "_", _LOG_LEVEL.sub("", key_text.strip()).lower()).strip("_")
-        if key.rsplit("_", 1)[-1] in _BOOKKEEPING:  # "step", "INFO step", "global_step"
+        key = _SHORT_NAMES.get(key, key)
+        if key.rsplit("_", 1)[-1] in _BOOKKEEPING or key in _SKIP:  # "step", "INFO step", "global_step"
             previous = key
             continue
         if key in _PRED_PARTS and previous.startswith("pred"):
@@ -95,5 +111,8 @@ def _pairs(line: str) -> dict[str, float]:
         previous = key
         if validation and not key.startswith(("val", "eval", "test")):
             key = f"val_{key}"
-        values[key] = float(number)
+        values[key] = float(number) / (100.0 if percent else 1.0)
+    above = _ABOVE_HALF.search(line)
+    if above is not None:
+        values["pred_occupancy_rate"] = float(above.group(1)) / (100.0 if above.group(2) else 1.0)
     return values
