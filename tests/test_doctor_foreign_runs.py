@@ -375,3 +375,21 @@ def test_the_users_status_lines_and_occkits_console_log_are_read(tmp_path: Path)
     assert diagnosis.run.series("target/occupancy_rate")[1][0] == pytest.approx(0.0083)
     assert diagnosis.run.series("pred/occupancy_rate")[1][0] == pytest.approx(0.0079)
     assert diagnosis.run.series("train/lr")[1][0] == pytest.approx(1e-3)
+
+
+def test_a_lightning_run_logged_to_wandb_only(wandb_offline: Path) -> None:
+    """Lightning's WandbLogger: steps in trainer/global_step, the hyperparameters in W&B's config."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="occ", save_dir=str(wandb_offline / "project"), offline=True)
+    _flat_lightning_fit(logger)
+    import wandb
+
+    wandb.finish()
+    diagnosis = diagnose(wandb_offline / "project")
+    assert diagnosis.run.metrics_kind == "W&B log"
+    assert diagnosis.run.config == {"optim": {"lr": 1e-6, "grad_clip": 0.1}}
+    steps, _ = diagnosis.run.series("train/loss")
+    assert len(steps) >= 70 and steps[:2] == [4, 9]  # Lightning's global step, logged every 5 steps
+    assert [f.kind for f in diagnosis.findings] == ["plateau"]
+    assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
