@@ -55,7 +55,7 @@ def test_real_mmengine_work_dir_with_a_starved_learning_rate(tmp_path: Path) -> 
     assert "optim.lr=1e-04 (from 1e-05)" in diagnosis.findings[0].suggestion
     assert "clipping matters" not in diagnosis.findings[0].suggestion  # AdamW cancels a steady clip factor
     report = write_report(diagnosis, tmp_path / "doctor.md").read_text()
-    assert "Another trainer's run: metrics read from its OpenMMLab log" in report
+    assert "Not an occkit run directory: metrics read from its OpenMMLab log" in report
     assert "`optim.lr` is `optim_wrapper.optimizer.lr`" in report
     assert "crash" not in kinds and "killed" not in report  # no status.json is expected of mmengine
 
@@ -393,3 +393,16 @@ def test_a_lightning_run_logged_to_wandb_only(wandb_offline: Path) -> None:
     assert len(steps) >= 70 and steps[:2] == [4, 9]  # Lightning's global step, logged every 5 steps
     assert [f.kind for f in diagnosis.findings] == ["plateau"]
     assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
+
+
+def test_occkits_own_console_log_from_the_main_job() -> None:
+    """The main job's real console output: 80 HEALTH lines, the validation IoU it printed, a healthy run."""
+    diagnosis = diagnose(RECORDED / "occkit_main_job_console.log")
+    run = diagnosis.run
+    assert run.metrics_kind == "printed log" and diagnosis.findings == []
+    steps, losses = run.series("train/loss")
+    assert steps == list(range(20, 1601, 20)) and losses[0] == 0.9931 and losses[-1] == 0.2044
+    assert run.series("train/lr")[1][0] == pytest.approx(3e-3) and run.series("train/lr")[1][-1] == pytest.approx(3e-5)
+    assert run.series("target/occupancy_rate")[1][0] == pytest.approx(0.0133)
+    assert run.series("val/iou") == ([1600], [0.8078])
+    assert run.config == {"optim": {"lr": 0.003}}  # "optim: lr 0.003, warmup 20, …", printed before the first step

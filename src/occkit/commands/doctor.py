@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         run = diagnosis.run
         if not run.written_by_occkit:
             names = "; ".join(f"{ours} is {theirs}" for ours, theirs in run.settings.items())
-            console.print(f"another trainer's run: read its {run.metrics_kind} ({run.metrics_from})"
+            console.print(f"not an occkit run directory: read its {run.metrics_kind} ({run.metrics_from})"
                           + (f"\nthe advice names occkit's settings; in this run's config {names}" if names else ""),
                           markup=False, highlight=False)
         if not diagnosis.findings:

@@ -256,7 +256,7 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
         lines += ["", f"Per-step metrics read from the TensorBoard events ({run.metrics_from}): metrics.csv is "
                       "missing or unreadable."]
     elif not run.written_by_occkit:
-        lines += ["", f"Another trainer's run: metrics read from its {run.metrics_kind} ({run.metrics_from})."]
+        lines += ["", f"Not an occkit run directory: metrics read from its {run.metrics_kind} ({run.metrics_from})."]
         found = {**run.steps, **run.epochs}
         if found:
             lines.append("Series the checks read: " + ", ".join(
