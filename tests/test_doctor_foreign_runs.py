@@ -210,6 +210,10 @@ def test_lightning_tensorboard_logs_take_the_lr_from_hparams(tmp_path: Path) -> 
     assert diagnosis.run.settings == {"optim.lr": "lr", "optim.grad_clip": "gradient_clip_val"}
     assert [f.kind for f in diagnosis.findings] == ["plateau"]
     assert "optim.lr=1e-05 (from 1e-06)" in diagnosis.findings[0].suggestion
+    (events,) = (tmp_path / "lightning_logs" / "version_0").glob("events.out.tfevents.*")
+    one_file = diagnose(events)  # the events file itself
+    assert [(f.kind, f.suggestion) for f in one_file.findings] == [(f.kind, f.suggestion) for f in diagnosis.findings]
+    assert one_file.run.default_report_dir() == events.parent / "occkit_doctor"
 
 
 def test_a_folder_with_no_run_at_all_is_one_line(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ class RunRecord:
     def default_report_dir(self) -> Path:
         """Where doctor.md goes without --out: an occkit run's report/ folder; beside another trainer's run, a folder
         of occkit's own (``occkit_doctor/``, ``<log>_doctor/``), never one of theirs."""
-        if self.log_file is not None:
+        if self.log_file is not None and not self.log_file.name.startswith("events.out.tfevents."):
             return self.log_file.with_name(f"{self.log_file.stem}_doctor")
         return self.run_dir / ("report" if self.written_by_occkit else "occkit_doctor")
 
@@ -144,18 +144,24 @@ def _refuse_a_folder_of_runs(folder: Path) -> None:
 
 def _read_log_file(path: Path) -> RunRecord:
     record = RunRecord(run_dir=path.parent, written_by_occkit=False, log_file=path)
+    if path.name.startswith("events.out.tfevents."):  # one TensorBoard file: its run's hparams.yaml sits beside it
+        record.steps, record.epochs = _from_tensorboard(record, [path])
+        if not (record.steps or record.epochs or record.problems):
+            raise InputFileError(path, "holds no scalars the doctor can read (no loss, lr or grad norm)")
+        return record
     foreign = read_foreign_run(path)
     if foreign is None:
         raise InputFileError(path, "not a log the doctor reads: pass a run directory, or one log file (*.log, *.txt, "
-                                   "*.out, mmengine's scalars.json, mmcv's *.log.json, run-<id>.wandb, metrics.csv)")
+                                   "*.out, mmengine's scalars.json, mmcv's *.log.json, run-<id>.wandb, metrics.csv, "
+                                   "events.out.tfevents.*)")
     record.steps, record.epochs = _apply_foreign(record, foreign)
     if not (record.steps or record.epochs or record.problems):
         raise InputFileError(path, "holds no metrics the doctor can read (no step with a loss, lr or grad norm)")
     return record
 
 
-def _from_tensorboard(record: RunRecord) -> tuple[dict[str, list], dict[str, list]]:
-    tb_files, tb_runs = event_files(record.run_dir)
+def _from_tensorboard(record: RunRecord, files: list[Path] | None = None) -> tuple[dict[str, list], dict[str, list]]:
+    tb_files, tb_runs = (files, 1) if files is not None else event_files(record.run_dir)
     if not tb_files:
         return {}, {}
     series, problems = read_scalars(tb_files)
