@@ -410,3 +410,18 @@ def test_occkits_own_console_log_from_the_main_job() -> None:
     assert run.series("target/occupancy_rate")[1][0] == pytest.approx(0.0133)
     assert run.series("val/iou") == ([1600], [0.8078])
     assert run.config == {"optim": {"lr": 0.003}}  # "optim: lr 0.003, warmup 20, …", printed before the first step
+
+
+def test_a_real_hugging_face_trainer_output_dir() -> None:
+    """transformers.Trainer at lr 1e-5 (max_grad_norm 0.1, kept only in its pickled training_args.bin, never
+    opened): the furthest checkpoint's trainer_state.json is read, and the plateau is named with the lr first."""
+    diagnosis = diagnose(RECORDED / "hf_trainer_starved")
+    run = diagnosis.run
+    assert run.metrics_kind == "Hugging Face trainer state"
+    assert run.metrics_from == "checkpoint-600/trainer_state.json"  # one run's furthest state, not "newest of 2"
+    steps, _ = run.series("train/loss")
+    assert steps == list(range(10, 601, 10))
+    assert run.series("epoch/val_loss")[0] == [100, 200, 300, 400, 500, 600]  # eval_loss
+    assert run.series("train/lr")[1][0] == pytest.approx(1e-5) and "train/clipped" not in run.steps
+    assert [f.kind for f in diagnosis.findings] == ["plateau"]
+    assert "optim.lr=1e-04 (from 1e-05)" in diagnosis.findings[0].suggestion

@@ -1,5 +1,5 @@
-"""Runs recorded by other trainers, read for the doctor: OpenMMLab work dirs, W&B runs, Lightning CSV logs, and
-the log a hand-written loop printed.
+"""Runs recorded by other trainers, read for the doctor: OpenMMLab work dirs, W&B runs, Hugging Face Trainer
+states, Lightning CSV logs, and the log a hand-written loop printed.
 
 Each reader gives (step, {metric: value}) rows and the run's own config; here the metrics get occkit's names
 (``occkit.health.metric_names``) and the config's learning rate, clipping norm and optimizer are found under
@@ -27,6 +27,7 @@ SETTING_LEAVES = {
     "optim.optimizer": ("optimizer.type", "optimizer"),
 }
 MAX_DEPTH = 3
+TRAINER_STATE_SKIP = {"epoch", "step", "total_flos", "train_loss"}  # train_loss: the whole run's mean, at its end
 
 
 @dataclass
@@ -34,7 +35,7 @@ class ForeignRun:
     series: dict[str, list[tuple[int, float]]]
     config: dict[str, Any]  # occkit-shaped: {"optim": {"lr": …, "grad_clip": …, "optimizer": …}}
     settings: dict[str, str]  # occkit's setting -> its name in the run's own config
-    kind: str  # "OpenMMLab log", "W&B log", "Lightning CSV log", "printed log"
+    kind: str  # "OpenMMLab log", "W&B log", "Hugging Face trainer state", "Lightning CSV log", "printed log"
     source: str  # the file read, relative to the run directory
     problems: list[str] = field(default_factory=list)
 
@@ -98,6 +99,44 @@ def _read_text(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
 
     rows, settings, problems = read_text_log(path)
     return drop_restarted_steps(rows), settings, problems
+
+
+def _read_trainer_state(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
+    """Hugging Face Trainer's ``trainer_state.json``: its ``log_history`` holds the loss, the learning rate and the
+    grad norm per logging step, and ``eval_…`` per evaluation. Its ``training_args.bin`` is a pickle and is never
+    opened (a data file runs no code), so the clip norm stays unknown."""
+    import json
+
+    try:
+        state = json.loads(path.read_text(errors="replace"))
+    except json.JSONDecodeError as exc:
+        return [], {}, [f"{path}: not JSON ({exc.msg} at line {exc.lineno}); its metrics were ignored"]
+    history = state.get("log_history") if isinstance(state, dict) else None
+    if not isinstance(history, list):
+        return [], {}, [f"{path}: has no 'log_history' list; not a Hugging Face trainer state"]
+    rows: Rows = []
+    for entry in history:
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
+            continue
+        values = {k: float(v) for k, v in entry.items() if k not in TRAINER_STATE_SKIP
+                  and not k.endswith(("_runtime", "_per_second")) and isinstance(v, int | float)
+                  and not isinstance(v, bool)}
+        if values:
+            rows.append((entry["step"], values))
+    return drop_restarted_steps(rows), {}, []
+
+
+def _find_trainer_states(run_dir: Path) -> list[Path]:
+    """The ``trainer_state.json`` of the furthest checkpoint (``checkpoint-N/``; the output dir's own last): the
+    checkpoints are one run at different steps, each state holding the history up to its own."""
+    found = [p for depth in range(MAX_DEPTH + 1)
+             for p in run_dir.glob("/".join(["*"] * depth + ["trainer_state.json"])) if p.is_file()]
+    return sorted(set(found), key=lambda p: (_checkpoint_step(p), p.stat().st_mtime, str(p)))[-1:]
+
+
+def _checkpoint_step(path: Path) -> int:
+    name = path.parent.name
+    return int(name.rsplit("-", 1)[1]) if name.startswith("checkpoint-") and name.rsplit("-", 1)[1].isdigit() else -1
 
 
 def _find_mm(run_dir: Path) -> list[Path]:
@@ -235,6 +274,8 @@ def read_hparams(path: Path) -> dict[str, Any]:
 LOG_KINDS = (
     LogKind("OpenMMLab log", _find_mm, lambda p: p.name == "scalars.json" or p.name.endswith(".log.json"), _read_mm),
     LogKind("W&B log", _find_wandb, lambda p: p.suffix == ".wandb", _read_wandb),
+    LogKind("Hugging Face trainer state", _find_trainer_states, lambda p: p.name == "trainer_state.json",
+            _read_trainer_state),
     LogKind("Lightning CSV log", _lightning_csvs, lambda p: p.suffix.lower() == ".csv", _read_lightning_csv),
     LogKind("printed log", _find_text, lambda p: p.suffix.lower() in TEXT_SUFFIXES, _read_text),
 )
