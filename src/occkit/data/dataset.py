@@ -27,6 +27,7 @@ from occkit.data import cache as C
 from occkit.data.camera_inputs import CAMERA_KEYS, augment_camera
 from occkit.data.config import DataConfig
 from occkit.data.grids import FrameToGrids, check_model_arrays
+from occkit.data.workers import worker_context
 from occkit.sources.base import Source
 
 
@@ -191,4 +192,5 @@ def build_dataloader(cfg: DataConfig, split: str, seed: int = 0, *, source: Sour
     shuffle = split == "train" if shuffle is None else shuffle
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=SeededSampler(len(dataset), seed, shuffle),
                       num_workers=cfg.num_workers, collate_fn=collate, drop_last=drop_last,
-                      persistent_workers=False, pin_memory=False)
+                      persistent_workers=False, pin_memory=False,
+                      multiprocessing_context=worker_context(cfg.num_workers, dataset))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from occkit.data.workers import worker_context
 from occkit.errors import ConfigError
 from occkit.evaluation.report import RATE_KEYS, write_report
 from occkit.evaluation.scenes import scene_of
@@ -103,7 +104,7 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
     if len(dataset) == 0:
         raise ConfigError(f"data.source: split {split!r} has no frames to evaluate")
     loader = DataLoader(dataset, batch_size=data_cfg.batch_size, shuffle=False, num_workers=data_cfg.num_workers,
-                        collate_fn=collate)
+                        collate_fn=collate, multiprocessing_context=worker_context(data_cfg.num_workers, dataset))
     t = float(cfg.eval.threshold)
     nz = cfg.data.grid.shape[2]
     overall = OccupancyMetrics(t, cfg.eval.sweep_thresholds, num_levels=nz)

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from occkit.config import ExperimentConfig, apply_overrides
+from occkit.data.workers import worker_context
 from occkit.health.events import HealthEvent, TrainingHealthError, read_jsonl
 from occkit.health.rundir import read_run
 
@@ -124,9 +125,10 @@ class FaultInjectingDataset(Dataset):
 
 def corrupt_loader(loader: DataLoader, fault: str, input_shift: tuple[int, int, int] = (0, 0, 0)) -> DataLoader:
     """The same loader (sampler, batch size, collate) over corrupted samples."""
-    return DataLoader(FaultInjectingDataset(loader.dataset, fault, input_shift), batch_size=loader.batch_size,
-                      sampler=loader.sampler, collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                      drop_last=loader.drop_last)
+    dataset = FaultInjectingDataset(loader.dataset, fault, input_shift)
+    return DataLoader(dataset, batch_size=loader.batch_size, sampler=loader.sampler, collate_fn=loader.collate_fn,
+                      num_workers=loader.num_workers, drop_last=loader.drop_last,
+                      multiprocessing_context=worker_context(loader.num_workers, dataset))
 
 
 @dataclass
