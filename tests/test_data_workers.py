@@ -53,3 +53,38 @@ def test_a_dataset_that_does_not_pickle_keeps_the_fork(tmp_path) -> None:
         unpicklable.handle = handle
         assert worker_context(2, unpicklable) is None
     assert worker_context(2, NeedsTheLock()) is not None
+
+
+LOAD = """
+import sys
+sys.path.insert(0, {tests!r})
+from held_lock import NeedsTheLock
+from torch.utils.data import DataLoader
+from occkit.data.workers import worker_context
+"""
+RUN = """
+ctx = worker_context(2, NeedsTheLock())
+batches = [b.tolist() for b in DataLoader(NeedsTheLock(), batch_size=2, num_workers=2, multiprocessing_context=ctx)]
+print(type(ctx).__name__, batches)
+"""
+
+
+@pytest.mark.parametrize(("how", "expected"), [("guarded", "ForkServerContext"), ("unguarded", "NoneType"),
+                                               ("stdin", "NoneType")])
+def test_a_script_without_a_main_guard_keeps_the_fork(tmp_path, how: str, expected: str) -> None:
+    """A fork server's worker imports __main__ again: a script whose training sits at its top level would start
+    it again in every worker, and code from stdin has no file to import. Both keep the fork, and all three load."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    head = LOAD.format(tests=str(Path(__file__).parent))
+    body = RUN if how != "guarded" else "if __name__ == '__main__':\n" + "".join(
+        f"    {line}\n" for line in RUN.strip().splitlines())
+    script = tmp_path / "train.py"
+    script.write_text(head + body)
+    cmd = [sys.executable, "-"] if how == "stdin" else [sys.executable, str(script)]
+    done = subprocess.run(cmd, input=(head + body) if how == "stdin" else None, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"{expected} [[0, 1], [2, 3]]"
