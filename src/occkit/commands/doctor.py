@@ -10,9 +10,11 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def doctor(
-        run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`, or another trainer's: "
-                                        "Lightning (TensorBoard or CSV logs), an mmengine / mmcv work dir, a folder "
-                                        "holding W&B's local run logs (wandb/)"),
+        run_dir: Path = typer.Argument(..., help="run directory written by `occkit train`; or another trainer's: "
+                                        "Lightning, an mmengine / mmcv work dir, a folder holding W&B's local run "
+                                        "logs (wandb/), a Hugging Face Trainer output dir; or one log file "
+                                        "(train.log, scalars.json, *.log.json, run-<id>.wandb, metrics.csv, "
+                                        "trainer_state.json, events.out.tfevents.*)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="folder for doctor.md and its plots (default "
                                         "RUN_DIR/report; for another trainer's run RUN_DIR/occkit_doctor, for a log "
                                         "file <name>_doctor beside it)"),
@@ -21,7 +23,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from occkit.errors import OccKitError
-        from occkit.health.doctor import diagnose, write_report
+        from occkit.health.doctor import diagnose, settings_line, write_report
 
         console = Console()
         try:
@@ -34,10 +36,9 @@ def register(app: typer.Typer) -> None:
         path = write_report(diagnosis, out / "doctor.md" if out is not None else None)
         run = diagnosis.run
         if not run.written_by_occkit:
-            names = "; ".join(f"{ours} is {theirs}" for ours, theirs in run.settings.items())
+            settings = settings_line(run, quote="")
             console.print(f"not an occkit run directory: read its {run.metrics_kind} ({run.metrics_from})"
-                          + (f"\nthe advice names occkit's settings; in this run's config {names}" if names else ""),
-                          markup=False, highlight=False)
+                          + (f"\n{settings}" if settings else ""), markup=False, highlight=False)
         if not diagnosis.findings:
             console.print("[green]No problems found.[/]")
         for i, f in enumerate(diagnosis.findings, 1):

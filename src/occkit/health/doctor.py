@@ -68,7 +68,7 @@ def checks_from_metrics(run: RunRecord, every_n: int) -> list[HealthCheck]:
     cols = {k: dict(v) for k, v in run.steps.items()}
     max_norm = run.config_value("optim.grad_clip")
     warmup = int(run.config_value("optim.warmup_steps", 0) or 0)
-    optimizer = str(run.config_value("optim.optimizer") or "AdamW")  # occkit trains with AdamW; others say theirs
+    optimizer = run_optimizer(run)
     config_lr = run.config_value("optim.lr")
     empty_rate = _health_config(run).empty_target_rate
     steps = sorted(anchor)
@@ -178,7 +178,7 @@ def diagnose(run_dir: str | Path) -> Diagnosis:
             f.evidence = {**f.evidence, "nonfinite_steps": total}
     clip = summary.get("clip_fraction_total")
     if clip is not None and clip >= 0.5 and "starved_gradients" not in findings:
-        optimizer = str(run.config_value("optim.optimizer") or "AdamW")
+        optimizer = run_optimizer(run)
         advice = (f"under {optimizer} a steady clip factor barely changes the update (Adam normalises the gradient "
                   "scale), so clipping is not what limits this run; if it learns too slowly the learning rate is "
                   "the lever" if optimizer.lower().startswith("adam") else
@@ -190,6 +190,19 @@ def diagnose(run_dir: str | Path) -> Diagnosis:
             f"norm {summary.get('median_grad_norm', float('nan')):.3g})", advice,
             {"clip_fraction": clip, "optimizer": optimizer}, "summary"))
     return Diagnosis(run=run, findings=sorted(findings.values(), key=lambda f: f.rank_key), summary=summary)
+
+
+def run_optimizer(run: RunRecord) -> str:
+    """The optimizer the run trained with: occkit trains with AdamW; another trainer's config says its own."""
+    return str(run.config_value("optim.optimizer") or "AdamW")
+
+
+def settings_line(run: RunRecord, quote: str = "`") -> str | None:
+    """For another trainer's run: what occkit's settings named in the advice are called in its own config."""
+    if not run.settings:
+        return None
+    names = ", ".join(f"{quote}{ours}{quote} is {quote}{theirs}{quote}" for ours, theirs in run.settings.items())
+    return f"The advice names occkit's settings; in this run's config {names}."
 
 
 def _nonfinite_total(run: RunRecord) -> int:
@@ -261,9 +274,8 @@ def write_report(diagnosis: Diagnosis, out_path: str | Path | None = None) -> Pa
         if found:
             lines.append("Series the checks read: " + ", ".join(
                 f"`{name}` ({len(pairs)} values)" for name, pairs in found.items() if name in DOCTOR_SERIES) + ".")
-        if run.settings:
-            names = ", ".join(f"`{ours}` is `{theirs}`" for ours, theirs in run.settings.items())
-            lines.append(f"The advice names occkit's settings; in this run's config {names}.")
+        if settings_line(run):
+            lines.append(settings_line(run))
     lines += ["", "## Diagnosis (most important first)", ""]
     if not diagnosis.findings:
         lines.append("No problems found: no collapse, plateau, starved gradients, non-finite steps or empty targets.")
