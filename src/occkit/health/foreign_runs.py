@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from occkit.health.log_files import files_under
 from occkit.health.metric_names import drop_restarted_steps, records_to_series, to_occkit_names
 from occkit.health.text_log import SUFFIXES as TEXT_SUFFIXES
 
@@ -26,7 +27,6 @@ SETTING_LEAVES = {
                         "max_grad_norm", "clip_grad_norm", "grad_clip_norm", "clip_norm"),
     "optim.optimizer": ("optimizer.type", "optimizer"),
 }
-MAX_DEPTH = 3
 TRAINER_STATE_SKIP = {"epoch", "step", "total_flos", "train_loss"}  # train_loss: the whole run's mean, at its end
 
 
@@ -129,32 +129,13 @@ def _read_trainer_state(path: Path) -> tuple[Rows, dict[str, Any], list[str]]:
 def _find_trainer_states(run_dir: Path) -> list[Path]:
     """The ``trainer_state.json`` of the furthest checkpoint (``checkpoint-N/``; the output dir's own last): the
     checkpoints are one run at different steps, each state holding the history up to its own."""
-    found = [p for depth in range(MAX_DEPTH + 1)
-             for p in run_dir.glob("/".join(["*"] * depth + ["trainer_state.json"])) if p.is_file()]
-    return sorted(set(found), key=lambda p: (_checkpoint_step(p), p.stat().st_mtime, str(p)))[-1:]
+    found = files_under(run_dir, "trainer_state.json")
+    return sorted(found, key=lambda p: (_checkpoint_step(p), p.stat().st_mtime, str(p)))[-1:]
 
 
 def _checkpoint_step(path: Path) -> int:
     name = path.parent.name
     return int(name.rsplit("-", 1)[1]) if name.startswith("checkpoint-") and name.rsplit("-", 1)[1].isdigit() else -1
-
-
-def _find_mm(run_dir: Path) -> list[Path]:
-    from occkit.health.mm_logs import find_mm_logs
-
-    return find_mm_logs(run_dir, MAX_DEPTH)
-
-
-def _find_wandb(run_dir: Path) -> list[Path]:
-    from occkit.health.wandb_log import wandb_logs
-
-    return wandb_logs(run_dir, MAX_DEPTH)
-
-
-def _find_text(run_dir: Path) -> list[Path]:
-    from occkit.health.text_log import find_text_logs
-
-    return find_text_logs(run_dir)
 
 
 def _source(kind: str, run_dir: Path, files: list[Path]) -> tuple[str, str]:
@@ -211,10 +192,7 @@ def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
 def _lightning_csvs(run_dir: Path) -> list[Path]:
     """Lightning CSVLogger files (``version_N/metrics.csv`` beside ``hparams.yaml``; ``run_dir`` itself may be
     the version folder), oldest first."""
-    found: list[Path] = []
-    for depth in range(MAX_DEPTH + 1):
-        found += [p for p in run_dir.glob("/".join(["*"] * depth + ["metrics.csv"])) if p.is_file()]
-    return sorted(set(found), key=lambda p: (p.stat().st_mtime, str(p)))
+    return files_under(run_dir, "metrics.csv")
 
 
 def read_csv_rows(path: Path) -> tuple[list[tuple[int, dict[str, float]]], list[str]]:
@@ -272,10 +250,12 @@ def read_hparams(path: Path) -> dict[str, Any]:
 
 # in the order a folder is searched: the richer log first
 LOG_KINDS = (
-    LogKind("OpenMMLab log", _find_mm, lambda p: p.name == "scalars.json" or p.name.endswith(".log.json"), _read_mm),
-    LogKind("W&B log", _find_wandb, lambda p: p.suffix == ".wandb", _read_wandb),
+    LogKind("OpenMMLab log", lambda d: files_under(d, "scalars.json", "*.log.json"),
+            lambda p: p.name == "scalars.json" or p.name.endswith(".log.json"), _read_mm),
+    LogKind("W&B log", lambda d: files_under(d, "run-*.wandb"), lambda p: p.suffix == ".wandb", _read_wandb),
     LogKind("Hugging Face trainer state", _find_trainer_states, lambda p: p.name == "trainer_state.json",
             _read_trainer_state),
     LogKind("Lightning CSV log", _lightning_csvs, lambda p: p.suffix.lower() == ".csv", _read_lightning_csv),
-    LogKind("printed log", _find_text, lambda p: p.suffix.lower() in TEXT_SUFFIXES, _read_text),
+    LogKind("printed log", lambda d: files_under(d, *(f"*{suffix}" for suffix in TEXT_SUFFIXES), max_depth=0),
+            lambda p: p.suffix.lower() in TEXT_SUFFIXES, _read_text),
 )

@@ -37,15 +37,6 @@ class MMLog:
     problems: list[str] = field(default_factory=list)
 
 
-def find_mm_logs(run_dir: Path, max_depth: int = 3) -> list[Path]:
-    """mmengine ``scalars.json`` and mmcv ``*.log.json`` files under ``run_dir``, oldest first."""
-    found: list[Path] = []
-    for depth in range(max_depth + 1):
-        for pattern in ("scalars.json", "*.log.json"):
-            found += [p for p in run_dir.glob("/".join(["*"] * depth + [pattern])) if p.is_file()]
-    return sorted(set(found), key=lambda p: (p.stat().st_mtime, str(p)))
-
-
 def read_mm_log(path: Path) -> MMLog:
     """One log file, with its config."""
     lines, problems = _json_lines(path)

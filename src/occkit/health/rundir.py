@@ -101,7 +101,8 @@ def _split_series(series: dict[str, list[tuple[int, float]]]) -> tuple[dict[str,
 
 def read_run(run_dir: str | Path) -> RunRecord:
     """Load everything the doctor can use from ``run_dir`` (errors only if it is not a run at all): an occkit run,
-    else another trainer's TensorBoard events, OpenMMLab log, W&B log or Lightning CSV log."""
+    else another trainer's TensorBoard events or log (``occkit.health.foreign_runs.LOG_KINDS``), or that one log
+    file."""
     run_dir = Path(run_dir)
     if run_dir.is_file():  # one log file of another trainer's: train.log, scalars.json, run-<id>.wandb, metrics.csv
         return _read_log_file(run_dir)
@@ -125,7 +126,8 @@ def read_run(run_dir: str | Path) -> RunRecord:
         steps, epochs = reader(record)
     if not (steps or epochs or ours or record.problems):
         raise InputFileError(run_dir, f"does not look like a training run (none of {', '.join(KNOWN_FILES)}, nor "
-                                      "TensorBoard events, an OpenMMLab or W&B log, or a Lightning CSV log)")
+                                      "TensorBoard events, an OpenMMLab or W&B log, a Hugging Face trainer state, a "
+                                      "printed log or a Lightning CSV log)")
     record.steps, record.epochs = steps, epochs
     record.problems = problems + record.problems
     return record
@@ -153,7 +155,7 @@ def _read_log_file(path: Path) -> RunRecord:
     if foreign is None:
         raise InputFileError(path, "not a log the doctor reads: pass a run directory, or one log file (*.log, *.txt, "
                                    "*.out, mmengine's scalars.json, mmcv's *.log.json, run-<id>.wandb, metrics.csv, "
-                                   "events.out.tfevents.*)")
+                                   "trainer_state.json, events.out.tfevents.*)")
     record.steps, record.epochs = _apply_foreign(record, foreign)
     if not (record.steps or record.epochs or record.problems):
         raise InputFileError(path, "holds no metrics the doctor can read (no step with a loss, lr or grad norm)")

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from occkit.health.log_files import files_under
 from occkit.health.metric_names import to_occkit_names
 
 EVENT_GLOB = "events.out.tfevents.*"
-MAX_DEPTH = 3  # run_dir/tensorboard/…, lightning_logs/version_0/…: event files sit a level or two down
 
 
 def event_files(run_dir: Path) -> tuple[list[Path], int]:
-    """The TensorBoard event files of one run under ``run_dir`` (at most ``MAX_DEPTH`` folders down), oldest first,
+    """The TensorBoard event files of one run under ``run_dir`` (``occkit.health.log_files.files_under``), oldest first,
     and how many folders of event files there are. Each folder is one run (Lightning's ``version_N``; a resumed
     occkit run adds files to its own folder), so only the folder written last is read: merging runs would mix them."""
-    found: list[Path] = []
-    for depth in range(MAX_DEPTH + 1):
-        found += [p for p in run_dir.glob("/".join(["*"] * depth + [EVENT_GLOB])) if p.is_file()]
+    found = files_under(run_dir, EVENT_GLOB)
     if not found:
         return [], 0
     folders = {p.parent for p in found}

@@ -42,12 +42,6 @@ _BOOKKEEPING = {"step", "global_step", "iteration", "iter", "it", "batch", "epoc
 _PRED_PARTS = {"max", "min", "mean"}
 
 
-def find_text_logs(run_dir: Path) -> list[Path]:
-    """Text logs directly in ``run_dir``, oldest first."""
-    return sorted((p for p in run_dir.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES),
-                  key=lambda p: (p.stat().st_mtime, str(p)))
-
-
 def read_text_log(path: Path) -> tuple[list[tuple[int, dict[str, float]]], dict[str, float], list[str]]:
     """(step, {name: value}) rows in file order, the numbers printed before the first step (the run's settings),
     and one line per problem."""

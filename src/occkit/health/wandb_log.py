@@ -119,13 +119,3 @@ def _history_row(items: list[Any]) -> tuple[int, dict[str, float]]:
     step_key = next((k for k in STEP_KEYS if k in values), "_step")
     step = int(values.get(step_key, 0))
     return step, {k: v for k, v in values.items() if not k.startswith("_") and k not in STEP_KEYS}
-
-
-def wandb_logs(run_dir: Path, max_depth: int = 3) -> list[Path]:
-    """The ``run-*.wandb`` files under ``run_dir`` (at most ``max_depth`` folders down), oldest first."""
-    found: dict[Path, Path] = {}
-    for depth in range(max_depth + 1):
-        for p in sorted(run_dir.glob("/".join(["*"] * depth + ["run-*.wandb"]))):
-            if p.is_file() and not any(part.is_symlink() for part in (p, p.parent)):  # wandb/latest-run is a link
-                found.setdefault(p.resolve(), p)
-    return sorted(found.values(), key=lambda p: (p.stat().st_mtime, str(p)))
