@@ -294,15 +294,12 @@ def test_the_users_printed_collapse_is_named_from_the_log_file(tmp_path: Path) -
     report = (tmp_path / "report" / "doctor.md").read_text()
     assert "`pred/max` (15 values)" in report and "`val/iou` (3 values)" in report
     assert "![doctor_pred_vs_target](doctor_pred_vs_target.png)" in report
-    import matplotlib.pyplot as plt
+    from occkit.health.doctor_plots import doctor_figures
 
-    from occkit.health.doctor_plots import _pred_vs_target
-
-    fig, ax = plt.subplots()
-    assert _pred_vs_target(diagnosis.run, ax)  # the collapse's own signal, the max against 0.5, is drawn
+    (ax,) = doctor_figures(diagnosis.run)["doctor_pred_vs_target"].axes
+    # the collapse's own signal, the max against 0.5, is drawn
     assert ax.get_legend_handles_labels()[1] == ["prediction mean", "prediction max",
                                                  "0.5: above it a voxel is predicted occupied"]
-    plt.close(fig)
     result = CliRunner().invoke(app, ["doctor", str(log)])
     assert result.exit_code == 0 and (log.parent / "train_doctor" / "doctor.md").is_file()
     assert not (log.parent / "report").exists()  # never a folder the user's own run might have

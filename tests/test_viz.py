@@ -95,7 +95,7 @@ def test_overlays_use_tp_fp_fn_colours_and_report_iou(tmp_path: Path) -> None:
     iou = int(tp.sum()) / int(tp.sum() + fp.sum() + fn.sum())
     assert f"IoU {iou:.3f}" in fig.axes[0].get_title()
     path = save_png(fig, tmp_path / "ov.png")
-    assert png_stats(path)[0] == (860, 540)
+    assert png_stats(path)[0] == (1000, 540)  # 10 in wide: the plan, its labels and the legend beside it
     assert has_colour(path, TP_COLOR)  # slices: wrong-height columns are MIXED in BEV, so check slices for FP/FN
     sl = save_png(overlay_slices_figure(pred, gt, SPEC, levels=[2, 4]), tmp_path / "ovs.png")
     assert has_colour(sl, TP_COLOR) and has_colour(sl, FP_COLOR) and has_colour(sl, FN_COLOR)

@@ -4,35 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from occkit.health.rundir import RunRecord  # noqa: E402
+from occkit.health.rundir import RunRecord
+from occkit.viz._common import new_figure, save_png
 
 
 def write_plots(run: RunRecord, out_dir: Path) -> list[Path]:
     """Write whichever plots the run has data for; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    return [save_png(fig, out_dir / f"{name}.png") for name, fig in doctor_figures(run).items()]
+
+
+def doctor_figures(run: RunRecord) -> dict[str, Figure]:
+    """The plots the run has data for, by file stem. Figures on their own canvas (no pyplot): the doctor may run
+    inside a user's notebook, whose backend it must not switch."""
+    figures = {}
     for name, draw in (("doctor_loss", _loss), ("doctor_pred_vs_target", _pred_vs_target),
                        ("doctor_grad_norm", _grad_norm), ("doctor_height_loss", _height_loss)):
-        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
-        try:
-            if not draw(run, ax):
-                continue
+        fig = new_figure(7.7, 4.0)
+        ax = fig.add_subplot()
+        if draw(run, ax):
             ax.grid(alpha=0.3)
-            fig.tight_layout()
-            path = out_dir / f"{name}.png"
-            fig.savefig(path)
-            written.append(path)
-        finally:
-            plt.close(fig)
-    return written
+            figures[name] = fig
+    return figures
 
 
-def _loss(run: RunRecord, ax: plt.Axes) -> bool:
+def _loss(run: RunRecord, ax: Axes) -> bool:
     steps, loss = run.series("train/loss")
     if not steps:
         return False
@@ -50,7 +49,7 @@ PREDICTION_CURVES = (("pred/mean", "prediction mean"), ("pred/max", "prediction 
                      ("target/occupancy_rate", "target occupancy rate"))
 
 
-def _pred_vs_target(run: RunRecord, ax: plt.Axes) -> bool:
+def _pred_vs_target(run: RunRecord, ax: Axes) -> bool:
     """Every collapse signal the run logged: the mean against the target rate, and the max against 0.5 (a max
     under it means nothing is predicted occupied, whatever the mean)."""
     if not (run.series("pred/mean")[0] or run.series("pred/max")[0]):
@@ -68,7 +67,7 @@ def _pred_vs_target(run: RunRecord, ax: plt.Axes) -> bool:
     return True
 
 
-def _grad_norm(run: RunRecord, ax: plt.Axes) -> bool:
+def _grad_norm(run: RunRecord, ax: Axes) -> bool:
     steps, norms = run.series("train/grad_norm")
     if not steps:
         return False
@@ -81,7 +80,7 @@ def _grad_norm(run: RunRecord, ax: plt.Axes) -> bool:
     return True
 
 
-def _height_loss(run: RunRecord, ax: plt.Axes) -> bool:
+def _height_loss(run: RunRecord, ax: Axes) -> bool:
     rows = [h for h in run.health if h.get("per_height_loss")]
     if not rows:
         return False

@@ -35,7 +35,9 @@ def clouds_bev_figure(clouds: Mapping[str, np.ndarray], origin: np.ndarray | Non
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), i + 1)
         pts = np.asarray(clouds[name], float)[:, :3]
-        pick = _sample(pts, max_points, rng)
+        # only the points inside the common window are drawn, so the axes scale to it by themselves
+        inside = np.flatnonzero(((pts[:, :2] >= lo[:2]) & (pts[:, :2] <= hi[:2])).all(axis=1))
+        pick = inside[_sample(inside, max_points, rng)]
         if name == "refined" and origin is not None and len(pts):
             codes = np.asarray(origin)[pick]
             for code, label in ORIGIN_NAMES.items():
@@ -43,14 +45,17 @@ def clouds_bev_figure(clouds: Mapping[str, np.ndarray], origin: np.ndarray | Non
                 n = int((np.asarray(origin) == code).sum())
                 ax.scatter(pts[sel, 0], pts[sel, 1], s=0.3, c=ORIGIN_COLORS[code], label=f"{label} ({n:,})",
                            rasterized=True)
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=7, markerscale=12)
+            # a figure legend "outside" gets its own row from the constrained layout; one under the axes was cut
+            fig.legend(loc="outside lower center", ncol=3, fontsize=8, markerscale=12)
         else:
             ax.scatter(pts[pick, 0], pts[pick, 1], s=0.3, c=pts[pick, 2], cmap="viridis", vmin=lo[2], vmax=hi[2],
                        rasterized=True)
         ax.set_title(f"{name}: {len(pts):,} points", fontsize=9)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_aspect("equal")
+        ax.update_datalim([lo[:2], hi[:2]])
+        ax.margins(0)
+        # "datalim" widens the window to fill the box the layout gave the axes; shrinking the box instead (the
+        # default) moved the panel titles under the figure's title
+        ax.set_aspect("equal", adjustable="datalim")
         ax.set_xlabel("x (m)")
         if i == 0:
             ax.set_ylabel("y (m)")

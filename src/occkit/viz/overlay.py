@@ -80,7 +80,8 @@ def overlay_bev_figure(pred: object, gt: object, spec: GridSpec, mask: object | 
     window = occupied_window((tp | fp | fn).any(axis=2), spec) if zoom else None
     m = None if mask is None else bool_grid(mask, spec, "mask")
     code = bev_codes(tp, fp, fn, m)
-    fig = new_figure(8.6, plan_height(spec, 5.6, window) + 1.2)
+    # 10 in: at 8.6 the legend beside the square plan pushed the y label off the picture's left edge
+    fig = new_figure(10.0, plan_height(spec, 5.6, window) + 1.2)
     ax = fig.add_subplot()
     ax.imshow(code.T, origin="lower", extent=plan_extent(spec), cmap=_CMAP, vmin=-0.5, vmax=5.5,
               interpolation="nearest")
@@ -113,7 +114,8 @@ def overlay_slices_figure(pred: object, gt: object, spec: GridSpec, mask: object
         code[~m] = IGNORED
     code[tp], code[fp], code[fn] = TP, FP, FN
     rows, cols = panel_grid(len(levels))
-    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3, window) + 0.7) * rows + 0.9)
+    # 1.2 in for the two-line title and the legend row: with 0.9 the legend touched the bottom x label
+    fig = new_figure(4.0 * cols, (plan_height(spec, 3.3, window) + 0.7) * rows + 1.2)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     zc = spec.z_centers()
     for i, ax in enumerate(axes.flat):
