@@ -70,6 +70,9 @@ def test_occkit_run_writes_the_whole_report(tmp_path: Path) -> None:
                                       "--no-html"])
     assert redraw.exit_code == 0, redraw.output
     assert (tmp_path / "redraw" / "overlay_bev.png").is_file()
+    # at the threshold the report chose and drew them at, not viz's default 0.5
+    chosen = json.loads((report / "threshold.json").read_text())["threshold"]
+    assert f"probabilities drawn at threshold {chosen:g} (stored in the file)" in " ".join(redraw.output.split())
     assert (report / "val01_view.html").is_file()  # a 3D view for every pictured sample
     samples_view = (report / "val_samples_view.html").read_text()
     assert "updatemenus" in samples_view and "scene2" in samples_view  # a menu over samples, two scenes

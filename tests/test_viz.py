@@ -158,6 +158,30 @@ def test_grid_file_reading_and_spec_resolution(tmp_path: Path) -> None:
         read_grid_file(tmp_path / "bad.npz")
 
 
+def test_viz_draws_probabilities_at_the_threshold_their_file_stores(tmp_path: Path) -> None:
+    """A run's report keeps its grids with the threshold it chose; redrawn at viz's 0.5 instead, the pictures
+    would show other voxels and another IoU than the report's."""
+    from occkit.viz.gridfile import write_grid_npz
+
+    prob = np.where(scene(), 0.85, 0.0).astype(np.float32)
+    prob[scene(shift=2) & ~scene()] = 0.6  # drawn at 0.5, never at 0.8
+    write_grid_npz(tmp_path / "p.npz", SPEC, probability=prob, threshold=np.float32(0.8))
+    write_grid_npz(tmp_path / "gt.npz", SPEC, occupancy=scene())
+    assert read_grid_file(tmp_path / "p.npz").threshold == pytest.approx(0.8)
+    common = ["--gt", str(tmp_path / "gt.npz"), "--no-html", "--out"]
+    stored = CliRunner().invoke(app, ["viz", str(tmp_path / "p.npz"), *common, str(tmp_path / "a")])
+    assert stored.exit_code == 0 and "drawn at threshold 0.8 (stored in the file)" in stored.output
+    given = CliRunner().invoke(app, ["viz", str(tmp_path / "p.npz"), "--threshold", "0.5", *common,
+                                     str(tmp_path / "b")])
+    assert given.exit_code == 0 and "drawn at threshold" not in given.output
+    # the stored threshold finds no false positive (its colour is in the legend alone), 0.5 the shifted building's
+    assert has_colour(tmp_path / "b" / "overlay_slices.png", FP_COLOR, min_pixels=3000)
+    assert not has_colour(tmp_path / "a" / "overlay_slices.png", FP_COLOR, min_pixels=1000)
+    write_grid_npz(tmp_path / "bad.npz", SPEC, probability=prob, threshold=np.float32(1.5))
+    bad = CliRunner().invoke(app, ["viz", str(tmp_path / "bad.npz"), "--no-html"])
+    assert bad.exit_code == 2 and "'threshold'" in bad.output and "Traceback" not in bad.output
+
+
 @pytest.mark.slow
 def test_cli_writes_every_picture(tmp_path: Path) -> None:
     spec_json = tmp_path / "spec.json"

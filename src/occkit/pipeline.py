@@ -137,7 +137,9 @@ def write_validation_pictures(checkpoint: Path, cfg: ExperimentConfig, report_di
         written += [path for _, path in write_pictures(
             pred, cfg.data.grid, report_dir, gt=target, threshold=cfg.eval.threshold, name=f"{name}: prediction",
             gt_name=f"{name}: ground truth", prefix=f"{name}_", html=True)]
-        write_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32))
+        # with the threshold the pictures were drawn at, so `occkit viz` redraws them as they are
+        write_grid_npz(report_dir / f"{name}_prediction.npz", cfg.data.grid, probability=pred.astype(np.float32),
+                       threshold=np.float32(cfg.eval.threshold))
         write_grid_npz(report_dir / f"{name}_ground_truth.npz", cfg.data.grid, occupancy=target)
     if every:
         from occkit.viz.html import write_samples_html

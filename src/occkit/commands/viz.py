@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
                                                              "bev_height); default: the spec stored in the file"),
         spec_json: Path | None = typer.Option(None, "--spec-json", help='JSON {"pc_range": [...], "voxel_size": '
                                                                         "[...]} for a grid that is no preset"),
-        threshold: float = typer.Option(0.5, help="probability above which a voxel counts as occupied"),
+        threshold: float | None = typer.Option(None, help="probability above which a voxel counts as occupied "
+                                               "(default: the one stored in the grid file, as a run's report "
+                                               "stores its chosen threshold; else 0.5)"),
         mask: str = typer.Option("none", help="evaluate only where the GT file's mask is set: none, camera, lidar"),
         levels: str | None = typer.Option(None, help="height levels for the slice panels, e.g. 2,5,8 "
                                                      "(default: spread over occupied levels)"),
@@ -38,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         try:
-            if not 0 < threshold < 1:
+            if threshold is not None and not 0 < threshold < 1:
                 raise ConfigError(f"--threshold: expected a probability strictly between 0 and 1, got {threshold}")
             if mask not in ("none", "camera", "lidar"):
                 raise ConfigError(f"--mask: expected none, camera or lidar, got {mask!r}")
@@ -62,9 +64,9 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
 
-def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None, threshold: float,
-          mask: str, levels: list[int] | None, free_label: int, max_points: int, html: bool, zoom: bool,
-          console, palette: str | None = None) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
+def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None,
+          threshold: float | None, mask: str, levels: list[int] | None, free_label: int, max_points: int,
+          html: bool, zoom: bool, console, palette: str | None = None) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
     """Read, check, draw; returns (description, path) of every file written."""
     from occkit.errors import ConfigError, GridMismatchError
     from occkit.viz.gridfile import read_grid_file, resolve_spec
@@ -87,6 +89,11 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
             raise GridMismatchError(f"--mask {mask}: {gt} holds no '{key}' (it has {sorted(truth.masks) or 'none'})")
         eval_mask = truth.masks[key]
     name = grid_file.name.removesuffix(".npz").removesuffix(".npy")
+    if threshold is None:
+        threshold = pred.threshold if pred.threshold is not None else 0.5
+        if pred.occupancy.dtype != bool:
+            where = "stored in the file" if pred.threshold is not None else "the default; --threshold sets another"
+            console.print(f"probabilities drawn at threshold {threshold:g} ({where})")
     with console.status("drawing"):
         written = write_pictures(pred.occupancy, spec, out, gt=None if truth is None else truth.occupancy,
                                  mask=eval_mask, threshold=threshold, levels=levels, zoom=zoom, name=name,

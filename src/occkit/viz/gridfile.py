@@ -2,7 +2,8 @@
 
 Occupancy comes from the first of these keys: ``occupancy`` (bool, 0/1 or probabilities), ``probability``,
 ``semantics`` (labels; ``free_label`` and 255 are empty). A ``grid_spec`` entry (JSON, as ``occkit voxelize``
-writes) gives the grid; ``mask_camera`` / ``mask_lidar`` are kept for evaluation masks.
+writes) gives the grid; ``mask_camera`` / ``mask_lidar`` are kept for evaluation masks; a ``threshold`` entry (the
+probability the run chose, as the report's grids carry it) is what ``occkit viz`` draws probabilities at.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class GridFile:
     semantics: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     spec: GridSpec | None = None  # the grid stored in the file, if any
+    threshold: float | None = None  # the occupancy threshold stored in the file, if any
 
 
 def _occupancy_from(path: Path, key: str, a: np.ndarray, free_label: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -102,7 +104,17 @@ def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
             spec = GridSpec.model_validate_json(str(arrays["grid_spec"]))
         except (ValidationError, ValueError) as exc:
             raise InputFileError(path, f"'grid_spec' is not a valid GridSpec JSON: {exc}") from None
-    return GridFile(path=path, occupancy=occ, semantics=sem, masks=masks, spec=spec)
+    return GridFile(path=path, occupancy=occ, semantics=sem, masks=masks, spec=spec,
+                    threshold=_stored_threshold(path, arrays))
+
+
+def _stored_threshold(path: Path, arrays: dict[str, np.ndarray]) -> float | None:
+    if "threshold" not in arrays:
+        return None
+    value = arrays["threshold"]
+    if value.shape != () or value.dtype.kind != "f" or not 0 < float(value) < 1:
+        raise InputFileError(path, f"'threshold' is {value!r}; expected one probability strictly between 0 and 1")
+    return float(value)
 
 
 def read_spec_json(path: str | Path) -> GridSpec:
