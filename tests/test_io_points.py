@@ -31,8 +31,8 @@ def cloud() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return xyz, fields
 
 
-@pytest.mark.parametrize("name", ["scan.pcd.bin", "000042.bin", "scan.npy", "scan.npz", "scan.txt", "scan.pcd",
-                                  "scan.ply", "scan.las", "scan.laz"])
+@pytest.mark.parametrize("name", ["scan.pcd.bin", "000042.bin", "scan.npy", "scan.npz", "scan.txt", "scan.csv",
+                                  "scan.pcd", "scan.ply", "scan.las", "scan.laz"])
 def test_round_trip_every_format(tmp_path: Path, cloud, name: str) -> None:
     xyz, fields = cloud
     if name == "000042.bin":  # KITTI: x y z intensity
@@ -162,8 +162,42 @@ def test_empty_file(tmp_path: Path, name: str) -> None:
 
 
 def test_unsupported_suffix(tmp_path: Path) -> None:
-    (tmp_path / "a.xyz").write_text("1 2 3\n")
-    _raises(tmp_path / "a.xyz", "unsupported")
+    (tmp_path / "a.e57").write_bytes(b"ASTM-E57")
+    _raises(tmp_path / "a.e57", "unsupported")
+
+
+def test_ascii_exports_with_named_columns(tmp_path: Path) -> None:
+    """The tables LiDAR tools export: PDAL's quoted names, CloudCompare's '//' header with x y z not first, a .pts
+    with its point count, .xyz without names; and the first line's promises are checked."""
+    pdal = tmp_path / "pdal.csv"
+    pdal.write_text('"X","Y","Z","Intensity","ReturnNumber"\n1.5,2.5,3.5,10,1\n-1,0.5,2,20,2\n')
+    pc = read_points(pdal)
+    np.testing.assert_array_equal(pc.xyz, [[1.5, 2.5, 3.5], [-1, 0.5, 2]])
+    assert sorted(pc.fields) == ["intensity", "returnnumber"] and list(pc.fields["intensity"]) == [10, 20]
+    cloudcompare = tmp_path / "cc.txt"
+    cloudcompare.write_text("//R G B X Y Z\n255 0 0 1 2 3\n0 255 0 4 5 6\n")
+    pc = read_points(cloudcompare)
+    np.testing.assert_array_equal(pc.xyz, [[1, 2, 3], [4, 5, 6]])
+    assert list(pc.fields["g"]) == [0, 255]
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("intensity;z;y;x\n1;2;3;4\n")
+    np.testing.assert_array_equal(read_points(semicolons).xyz, [[4, 3, 2]])
+    pts = tmp_path / "scan.pts"
+    pts.write_text("2\n1 2 3 0.5 255 0 0\n4 5 6 0.25 0 0 255\n")
+    pc = read_points(pts)
+    np.testing.assert_array_equal(pc.xyz, [[1, 2, 3], [4, 5, 6]])
+    assert sorted(pc.fields) == ["b", "g", "intensity", "r"] and list(pc.fields["b"]) == [0, 255]
+    (tmp_path / "plain.xyz").write_text("1 2 3\n4 5 6\n")
+    np.testing.assert_array_equal(read_points(tmp_path / "plain.xyz").xyz, [[1, 2, 3], [4, 5, 6]])
+    (tmp_path / "short.pts").write_text("4\n1 2 3\n4 5 6\n")
+    _raises(tmp_path / "short.pts", "declares 4 points but it holds 2 rows")
+    (tmp_path / "wide.csv").write_text("x,y,z\n1,2,3,4\n")
+    _raises(tmp_path / "wide.csv", r"names 3 columns \(x, y, z\) but the rows have 4")
+    (tmp_path / "anon.csv").write_text("a,b,c\n1,2,3\n")
+    _raises(tmp_path / "anon.csv", "expected x, y and z among them")
+    np.testing.assert_array_equal(read_points(tmp_path / "anon.csv", columns=["x", "y", "z"]).xyz, [[1, 2, 3]])
+    (tmp_path / "twice.csv").write_text("x,y,z,x\n1,2,3,4\n")
+    _raises(tmp_path / "twice.csv", "names a column twice")
 
 
 def test_truncated_nuscenes_bin(tmp_path: Path, cloud) -> None:

@@ -52,8 +52,10 @@ def save_grids_npz(path: Path, grids: VoxelGrids) -> None:
 
 def _stem(path: Path) -> str:
     """``scan.pcd.bin`` -> ``scan``: every point-file suffix removed."""
+    from occkit.io.points import SUFFIXES
+
     name = path.name
-    for suffix in (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt"):
+    for suffix in SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return name or path.stem

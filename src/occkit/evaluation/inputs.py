@@ -26,8 +26,9 @@ import numpy as np
 
 from occkit.errors import InputFileError
 from occkit.geometry.transforms import apply_transform, check_rigid, make_transform
+from occkit.io.points import SUFFIXES
 
-POINT_SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt")
+POINT_SUFFIXES = SUFFIXES
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SKIP_NAMES = ("poses.txt", "poses.csv", "poses.json", "camera.json")
 POSE_SIDE_SUFFIXES = (".pose.txt", ".pose.json")

@@ -13,9 +13,12 @@ Formats
     ``.las/.laz``  via laspy (lazrs backend for LAZ); coordinates in feet (WKT or GeoTIFF units) are
                    converted to metres with a warning.
     ``.npy``       an (N, >=3) array; ``.npz`` key ``points`` or ``xyz`` plus other per-point keys.
-    ``.txt``       ASCII "x y z [extra ...]" per line (UAVScenes LiDAR); ``#`` comments, spaces or commas.
+    ``.txt``, ``.csv``, ``.xyz``, ``.pts``  ASCII "x y z [extra ...]" per line (UAVScenes LiDAR, tool exports):
+                   ``#`` comments, spaces, tabs, commas or semicolons; a first line of names (``x,y,z,intensity``,
+                   PDAL's quoted names, CloudCompare's ``//X,Y,Z``) names the columns and says where x y z stand;
+                   a .pts point count is checked (occkit.io.ascii_points).
 
-Column names for the column formats (``.bin``, ``.npy``, ``points`` in ``.npz``, ``.txt``): x y z, then
+Column names for the column formats (``.bin``, ``.npy``, ``points`` in ``.npz``, ASCII without names): x y z, then
 ``intensity``, ``ring``, then ``col5``, ``col6`` ... unless ``columns=`` names them.
 
 Bad input policy (the same for every format)
@@ -50,6 +53,7 @@ from typing import Literal
 import numpy as np
 
 from occkit.errors import InputFileError
+from occkit.io.ascii_points import ASCII_SUFFIXES, read_ascii_table, xyz_first
 from occkit.io.las_units import las_units
 from occkit.io.pcd import read_pcd_structured
 from occkit.io.plausibility import check_las_point_count, check_npy_header, far_outliers, plausible_xyz
@@ -57,7 +61,7 @@ from occkit.io.ply import read_ply_vertices
 
 RECENTER_ABOVE = 1.0e4  # metres; float32 spacing below it is <= 1 mm
 DEFAULT_EXTRA_COLUMNS = ("intensity", "ring")
-SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt")
+SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", *ASCII_SUFFIXES)
 
 NonFinite = Literal["error", "drop"]
 Columns = int | Sequence[str] | None
@@ -327,23 +331,13 @@ def _read_npz(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.nd
     return xyz, fields
 
 
-def _read_txt(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    with path.open("r", errors="replace") as fh:
-        head = fh.read(4096).splitlines()
-    first = next((ln for ln in head if ln.strip() and not ln.lstrip().startswith("#")), "")
-    delimiter = "," if "," in first else None  # comma-separated exports exist beside the usual spaces
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data" -> handled below
-            table = np.loadtxt(path, dtype=np.float64, ndmin=2, comments="#", delimiter=delimiter)
-    except ValueError as exc:
-        raise InputFileError(path, f"expected ASCII rows 'x y z [extra ...]' with the same column count: {exc}") \
-            from None
-    if table.size == 0:
-        raise InputFileError(path, "holds no points (expected ASCII rows 'x y z [extra ...]')")
+def _read_ascii(path: Path, columns: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    table, names = read_ascii_table(path)
     want = _requested_count(columns)
     if want is not None and want != table.shape[1]:
         raise InputFileError(path, f"has {table.shape[1]} columns per row but columns= expects {want}")
+    if names is not None and columns is None:
+        return xyz_first(path, table, names)
     return _split_columns(path, table, columns)
 
 
@@ -403,9 +397,10 @@ def _read_las(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return xyz, fields
 
 
-_READERS = {".bin": _read_bin, ".npy": _read_npy, ".npz": _read_npz, ".txt": _read_txt,
+_READERS = {".bin": _read_bin, ".npy": _read_npy, ".npz": _read_npz,
+            **dict.fromkeys(ASCII_SUFFIXES, _read_ascii),
             ".pcd": _read_pcd, ".ply": _read_ply, ".las": _read_las, ".laz": _read_las}
-_COLUMN_SUFFIXES = (".bin", ".npy", ".npz", ".txt")
+_COLUMN_SUFFIXES = (".bin", ".npy", ".npz", *ASCII_SUFFIXES)
 
 
 # ---- writing ----------------------------------------------------------------------------------------
@@ -434,7 +429,7 @@ def write_points(path: str | Path, xyz: np.ndarray, fields: Mapping[str, np.ndar
     suffix = path.suffix.lower()
     writer = _WRITERS.get(suffix)
     if writer is None:
-        raise ValueError(f"write_points({path}): unsupported suffix {suffix!r}; expected one of {SUFFIXES}")
+        raise ValueError(f"write_points({path}): unsupported suffix {suffix!r}; expected one of {tuple(_WRITERS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".pcd":
         _write_pcd(path, pts, fields, pcd_encoding)
@@ -471,6 +466,12 @@ def _write_npz(path: Path, pts: np.ndarray, fields: dict[str, np.ndarray]) -> No
 
 def _write_txt(path: Path, pts: np.ndarray, fields: dict[str, np.ndarray]) -> None:
     np.savetxt(path, _columns_table(pts, fields, np.float64), fmt="%.9g")
+
+
+def _write_csv(path: Path, pts: np.ndarray, fields: dict[str, np.ndarray]) -> None:
+    """With a header line of names, so the fields come back under them."""
+    np.savetxt(path, _columns_table(pts, fields, np.float64), fmt="%.9g", delimiter=",",
+               header=",".join(("x", "y", "z", *fields)), comments="")
 
 
 def _write_pcd(path: Path, pts: np.ndarray, fields: dict[str, np.ndarray], encoding: str) -> None:
@@ -525,5 +526,5 @@ def _write_las(path: Path, pts: np.ndarray, fields: dict[str, np.ndarray]) -> No
     las.write(str(path))
 
 
-_WRITERS = {".bin": _write_bin, ".npy": _write_npy, ".npz": _write_npz, ".txt": _write_txt,
+_WRITERS = {".bin": _write_bin, ".npy": _write_npy, ".npz": _write_npz, ".txt": _write_txt, ".csv": _write_csv,
             ".pcd": _write_pcd, ".ply": _write_ply, ".las": _write_las, ".laz": _write_las}

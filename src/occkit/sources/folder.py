@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from occkit.errors import ConfigError, InputFileError
 from occkit.frame import CameraView, Frame
 from occkit.geometry.transforms import apply_transform, invert_transform, make_transform
+from occkit.io.points import SUFFIXES
 from occkit.sources.base import SPLITS
 from occkit.sources.folder_files import POSE_FILES, read_camera_json, read_depth, read_kitti_poses, read_named_poses
 
-SCAN_SUFFIXES = (".bin", ".pcd", ".ply", ".las", ".laz", ".npy", ".npz", ".txt")
+SCAN_SUFFIXES = SUFFIXES
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEPTH_SUFFIXES = (".png", ".npy")
 LABEL_SUFFIXES = (".txt", ".label")
