@@ -2,11 +2,14 @@
 
 Inputs are files or folders (a folder's files are taken in sorted order, not recursively):
 
-- point clouds in any ``read_points`` format (``.bin .pcd .ply .las .laz .npy .npz .txt``), sensor frame;
+- point clouds in any ``read_points`` format (``occkit.io.points.SUFFIXES``), sensor frame;
 - with a camera file (``--camera camera.json``, or a ``camera.json`` inside an input folder; format as in
   docs/folder_layout.md: ``K``, ``T_sensor_cam``): ``.npy`` files and 16-bit ``.png`` files are z-depth maps
   in metres / millimetres, unprojected with ``occkit.depth.unproject_depth``; ``.jpg``/``.jpeg`` and 8-bit
-  ``.png`` are images sent through the depth model (Depth Anything 3 via ``occkit.depth``).
+  ``.png`` are images sent through the depth model (Depth Anything 3 via ``occkit.depth``);
+- Depth Anything 3's own export files (``exports/npz/results.npz`` or ``mini_npz``, ``occkit.depth.da3_export``):
+  one input per view, ``<stem>_000`` ..., with the file's intrinsics; a camera file gives only the mounting
+  (``T_sensor_cam``), and DA3's least confident 40 % of the pixels are dropped, as for images.
 
 Poses (``T_world_sensor``, sensor -> world): ``--poses FILE`` (``poses.json``/``poses.csv`` keyed by file stem,
 or KITTI ``poses.txt`` with one line per input in sorted order), or a side file ``<stem>.pose.txt`` /
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from occkit.depth.da3_export import is_da3_export
 from occkit.errors import InputFileError
 from occkit.geometry.transforms import apply_transform, check_rigid, make_transform
 from occkit.io.points import SUFFIXES
@@ -33,7 +38,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SKIP_NAMES = ("poses.txt", "poses.csv", "poses.json", "camera.json")
 POSE_SIDE_SUFFIXES = (".pose.txt", ".pose.json")
 
-InputKind = Literal["scan", "depth", "image"]
+InputKind = Literal["scan", "depth", "image", "da3_export"]
+DA3_CONF_PERCENTILE = 40.0  # the least confident 40 % of a DA3 view's pixels dropped, as for images (occkit.depth)
 
 
 def file_stem(path: Path) -> str:
@@ -52,6 +58,7 @@ class PredictInput:
     T_world_sensor: np.ndarray = field(default_factory=lambda: np.eye(4))
     pose_from: str = "identity"
     camera: dict[str, Any] | None = None
+    view: int | None = None  # which view of a multi-view file (a DA3 export) this input is
 
 
 @dataclass
@@ -79,6 +86,8 @@ def _kind(path: Path, has_camera: bool) -> InputKind | None:
     if low in SKIP_NAMES or low.endswith(POSE_SIDE_SUFFIXES):
         return None
     suffix = path.suffix.lower()
+    if suffix == ".npz" and is_da3_export(path):
+        return "da3_export"
     if has_camera and suffix == ".npy":
         return "depth"
     if suffix in IMAGE_SUFFIXES:
@@ -187,6 +196,9 @@ def collect_inputs(paths: list[str | Path], *, camera: str | Path | None = None,
                 what += ", depth maps (.npy, 16-bit .png) or images (.jpg, .png)"
             raise InputFileError(path, f"no inputs found (expected {what}){_in_subfolders(path, cam is not None)}")
         for p, k in found:
+            if k == "da3_export":
+                items += _export_views(p, cam)
+                continue
             items.append(PredictInput(name=file_stem(p), path=p, kind=k, camera=cam if k != "scan" else None))
     seen: dict[str, Path] = {}
     for it in items:
@@ -214,16 +226,22 @@ def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any
 
     ``columns``: the float32 column count of header-less ``.bin`` scans (``--columns``), else guessed."""
     if item.kind == "scan":
-        from occkit.io.points import read_points
+        from occkit.io.points import COLUMN_SUFFIXES, read_points
 
-        takes_columns = item.path.suffix.lower() in (".bin", ".npy", ".npz", ".txt")
+        takes_columns = item.path.suffix.lower() in COLUMN_SUFFIXES
         pc = read_points(item.path, columns=columns if takes_columns else None)
         T_local = item.T_world_sensor @ make_transform(translation=pc.origin) if np.any(pc.origin) else \
             item.T_world_sensor
         return LoadedPoints(pc.xyz, dict(pc.fields), pc.origin, T_local, ray_origin=-np.asarray(pc.origin, float))
     cam = item.camera
     assert cam is not None  # collect_inputs gives depth/image inputs a camera
-    if item.kind == "depth":
+    if item.kind == "da3_export":
+        assert item.view is not None
+        view = _export_file(item.path, item.path.stat().st_mtime_ns)[item.view]
+        # the file's own K (DA3's processed size); the camera's mounting from --camera / camera.json, if any
+        pts = view.pseudo_points(conf_percentile=DA3_CONF_PERCENTILE if view.conf is not None else None,
+                                 max_range=max_depth, T_world_cam=cam["T_sensor_cam"])
+    elif item.kind == "depth":
         from occkit.depth.unproject import unproject_depth
         from occkit.sources.folder_files import read_depth
 
@@ -235,6 +253,25 @@ def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any
         raise InputFileError(item.path, "gave no valid depth (every pixel is 0, negative or non-finite)")
     return LoadedPoints(np.asarray(pts, np.float32), {}, np.zeros(3), item.T_world_sensor,
                         ray_origin=np.asarray(cam["T_sensor_cam"], float)[:3, 3])
+
+
+def _export_views(path: Path, camera: dict[str, Any] | None) -> list[PredictInput]:
+    """One input per view of a DA3 export, named ``<stem>_000`` ...; only the camera's mounting (``T_sensor_cam``)
+    is taken from a camera file, since the export carries its own intrinsics. DA3's extrinsics (its own world
+    frame and scale) are not the grid's: poses come from ``--poses`` or side files, as for any input."""
+    n = len(_export_file(path, path.stat().st_mtime_ns))
+    mount = {"T_sensor_cam": camera["T_sensor_cam"] if camera is not None else np.eye(4)}
+    stem = file_stem(path)
+    return [PredictInput(name=f"{stem}_{i:03d}", path=path, kind="da3_export", camera=mount, view=i)
+            for i in range(n)]
+
+
+@lru_cache(maxsize=1)
+def _export_file(path: Path, mtime_ns: int) -> list[Any]:
+    """A DA3 export's views, read once for all of its inputs (keyed by the file's modification time too)."""
+    from occkit.depth.da3_export import read_da3_export
+
+    return read_da3_export(path)
 
 
 def _image_points(item: PredictInput, depth_model: Any, depth_cache: Any, max_depth: float | None) -> np.ndarray:

@@ -125,13 +125,13 @@ def read_points(path: str | Path, *, columns: Columns = None, nonfinite: NonFini
     reader = _READERS.get(suffix)
     if reader is None:
         raise InputFileError(path, f"unsupported point-cloud suffix {suffix!r}; expected one of {SUFFIXES}")
-    if columns is not None and suffix not in _COLUMN_SUFFIXES:
-        raise InputFileError(path, f"columns= (--columns) applies to {', '.join(_COLUMN_SUFFIXES)} files, "
+    if columns is not None and suffix not in COLUMN_SUFFIXES:
+        raise InputFileError(path, f"columns= (--columns) applies to {', '.join(COLUMN_SUFFIXES)} files, "
                                    f"not {suffix}")
     _requested_count(columns)  # a bad count is an error before any file is read
     if path.stat().st_size == 0:
         raise InputFileError(path, "file is empty (expected a point cloud with at least one point)")
-    xyz, fields = reader(path, columns) if suffix in _COLUMN_SUFFIXES else reader(path)
+    xyz, fields = reader(path, columns) if suffix in COLUMN_SUFFIXES else reader(path)
     return _finish(path, xyz, fields, nonfinite)
 
 
@@ -400,7 +400,7 @@ def _read_las(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 _READERS = {".bin": _read_bin, ".npy": _read_npy, ".npz": _read_npz,
             **dict.fromkeys(ASCII_SUFFIXES, _read_ascii),
             ".pcd": _read_pcd, ".ply": _read_ply, ".las": _read_las, ".laz": _read_las}
-_COLUMN_SUFFIXES = (".bin", ".npy", ".npz", *ASCII_SUFFIXES)
+COLUMN_SUFFIXES = (".bin", ".npy", ".npz", *ASCII_SUFFIXES)
 
 
 # ---- writing ----------------------------------------------------------------------------------------
