@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from occkit.cli import app
 from occkit.depth.da3_export import is_da3_export, read_da3_export
-from occkit.depth.unproject import confidence_floor
+from occkit.depth.unproject import DEFAULT_CONF_PERCENTILE, confidence_floor
 from occkit.errors import InputFileError, OccKitError
 from occkit.evaluation import predict
-from occkit.evaluation.inputs import DA3_CONF_PERCENTILE, collect_inputs
+from occkit.evaluation.inputs import collect_inputs
 
 RECORDED = Path(__file__).parent / "data" / "recorded" / "da3_export"
 NPZ = RECORDED / "exports" / "npz" / "results.npz"
@@ -115,7 +115,7 @@ def test_predict_takes_an_export_as_one_input_per_view(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         result = predict(checkpoint, items, tmp_path / "out", refine="filter", progress=False)
     for frame, view in zip(result.frames, read_da3_export(NPZ), strict=True):
-        floor = confidence_floor(view.depth, view.conf, DA3_CONF_PERCENTILE)
+        floor = confidence_floor(view.depth, view.conf, DEFAULT_CONF_PERCENTILE)
         kept = int(((view.depth > 0) & (view.conf >= floor)).sum())  # DA3 rounds conf to 2 decimals: ties stay
         assert frame.kind == "da3_export" and frame.num_points == kept < view.depth.size
     assert (tmp_path / "out" / "grids" / "results_001" / "labels.npz").is_file()

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from occkit.depth.unproject import DEFAULT_CONF_PERCENTILE
 from occkit.geometry.grid import GridSpec
 from occkit.sources.config import SourceConfig, SyntheticSourceConfig
 
@@ -107,7 +108,7 @@ class DepthModelConfig(BaseModel):
     weights: str | None = Field(None, description="local DA3 weights folder (wins over the hub name)")
     device: str | None = None
     cache_dir: str | None = Field(None, description="depth cache: run depth once per image, reuse it")
-    conf_percentile: float | None = Field(40.0, ge=0, le=100)
+    conf_percentile: float | None = Field(DEFAULT_CONF_PERCENTILE, ge=0, le=100)
     max_range: float | None = Field(None, gt=0)
 
 

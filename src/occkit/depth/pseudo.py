@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from occkit.depth.unproject import unproject_depth
+from occkit.depth.unproject import DEFAULT_CONF_PERCENTILE, unproject_depth
 from occkit.frame import CameraView, Frame
 from occkit.geometry.transforms import check_rigid, invert_transform
 
@@ -35,7 +35,8 @@ def views_to_sensor_points(frame: Frame, *, conf_threshold: float | None = None,
     return np.concatenate(clouds) if clouds else np.zeros((0, 3), np.float32)
 
 
-def estimate_pseudo_points(frame: Frame, predictor: Any, *, cache: Any = None, conf_percentile: float | None = 40.0,
+def estimate_pseudo_points(frame: Frame, predictor: Any, *, cache: Any = None,
+                           conf_percentile: float | None = DEFAULT_CONF_PERCENTILE,
                            max_range: float | None = None) -> np.ndarray:
     """Run a depth model (``DA3Depth``, optionally through a ``DepthCache``) on the frame's camera images.
 

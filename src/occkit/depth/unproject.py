@@ -22,6 +22,10 @@ def _check_K(K: np.ndarray) -> np.ndarray:
     return K
 
 
+# the share (%) of a depth prediction's least confident pixels dropped by default: DA3's own default for point exports
+DEFAULT_CONF_PERCENTILE = 40.0
+
+
 def confidence_floor(depth: np.ndarray, conf: np.ndarray, percentile: float | None,
                      threshold: float | None = None) -> float | None:
     """The confidence below which pixels are dropped: the ``percentile`` of the valid pixels' confidence (40 keeps

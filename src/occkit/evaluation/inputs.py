@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from occkit.depth.da3_export import is_da3_export
+from occkit.depth.unproject import DEFAULT_CONF_PERCENTILE
 from occkit.errors import InputFileError
 from occkit.geometry.transforms import apply_transform, check_rigid, make_transform
 from occkit.io.points import SUFFIXES
@@ -39,7 +40,6 @@ SKIP_NAMES = ("poses.txt", "poses.csv", "poses.json", "camera.json")
 POSE_SIDE_SUFFIXES = (".pose.txt", ".pose.json")
 
 InputKind = Literal["scan", "depth", "image", "da3_export"]
-DA3_CONF_PERCENTILE = 40.0  # the least confident 40 % of a DA3 view's pixels dropped, as for images (occkit.depth)
 
 
 def file_stem(path: Path) -> str:
@@ -239,7 +239,7 @@ def load_points(item: PredictInput, *, depth_model: Any = None, depth_cache: Any
         assert item.view is not None
         view = _export_file(item.path, item.path.stat().st_mtime_ns)[item.view]
         # the file's own K (DA3's processed size); the camera's mounting from --camera / camera.json, if any
-        pts = view.pseudo_points(conf_percentile=DA3_CONF_PERCENTILE if view.conf is not None else None,
+        pts = view.pseudo_points(conf_percentile=DEFAULT_CONF_PERCENTILE if view.conf is not None else None,
                                  max_range=max_depth, T_world_cam=cam["T_sensor_cam"])
     elif item.kind == "depth":
         from occkit.depth.unproject import unproject_depth
