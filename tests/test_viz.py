@@ -158,6 +158,31 @@ def test_grid_file_reading_and_spec_resolution(tmp_path: Path) -> None:
         read_grid_file(tmp_path / "bad.npz")
 
 
+def test_an_occ3d_waymo_label_file_draws_with_its_own_free_label_masks_and_classes(tmp_path: Path) -> None:
+    """Occ3D-Waymo's files hold ``voxel_label`` (15 classes, free = 23, as the Occ3D README says), ``infov``,
+    ``origin_voxel_state`` (LiDAR) and ``final_voxel_state`` (camera); the 0.4 m files are 200 x 200 x 16."""
+    from occkit.viz.semantic import guess_palette
+
+    labels = np.full((200, 200, 16), 23, np.uint8)
+    labels[:, :, 4] = 13  # road
+    labels[90:110, 90:110, 5:9] = 1  # a vehicle
+    seen = np.zeros(labels.shape, np.uint8)
+    seen[:, 100:] = 1
+    np.savez_compressed(tmp_path / "000_04.npz", voxel_label=labels, infov=np.ones(labels.shape, bool),
+                        origin_voxel_state=seen, final_voxel_state=seen)
+    read = read_grid_file(tmp_path / "000_04.npz")
+    assert read.free_label == 23 and int(read.occupancy.sum()) == 200 * 200 + 20 * 20 * 4
+    assert sorted(read.masks) == ["mask_camera", "mask_lidar"] and int(read.masks["mask_camera"].sum()) == seen.sum()
+    assert guess_palette(read.free_label, int(read.semantics.max())) == "occ3d_waymo"
+    result = CliRunner().invoke(app, ["viz", str(tmp_path / "000_04.npz"), "--gt", str(tmp_path / "000_04.npz"),
+                                      "--mask", "camera", "--no-html", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "occ3d_waymo colours" in " ".join(result.output.split())
+    assert has_colour(tmp_path / "out" / "semantic_bev.png", "#ff00ff", min_pixels=1000)  # the road's magenta
+    # the full-resolution files (0.1 m x 0.1 m x 0.2 m) are a grid preset of their own
+    assert GridSpec.preset("occ3d_waymo").shape == (1600, 1600, 64)
+
+
 def test_viz_draws_probabilities_at_the_threshold_their_file_stores(tmp_path: Path) -> None:
     """A run's report keeps its grids with the threshold it chose; redrawn at viz's 0.5 instead, the pictures
     would show other voxels and another IoU than the report's."""

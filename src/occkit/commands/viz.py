@@ -25,12 +25,14 @@ def register(app: typer.Typer) -> None:
         mask: str = typer.Option("none", help="evaluate only where the GT file's mask is set: none, camera, lidar"),
         levels: str | None = typer.Option(None, help="height levels for the slice panels, e.g. 2,5,8 "
                                                      "(default: spread over occupied levels)"),
-        free_label: int = typer.Option(17, help="label of empty voxels in semantic grids"),
+        free_label: int | None = typer.Option(None, help="label of empty voxels in semantic grids (default: the "
+                                              "format's own, 23 for Occ3D-Waymo's voxel_label, else 17)"),
         max_points: int = typer.Option(200_000, help="most voxels drawn in the HTML view (random subset beyond)"),
         html: bool = typer.Option(True, help="write the interactive 3D view (plotly.js embedded, ~5 MB)"),
         zoom: bool = typer.Option(False, help="crop the plan views to the occupied area (small scenes, big grids)"),
         palette: str | None = typer.Option(None, "--palette", help="class colours of semantic grids: occ3d, "
-                                           "semantickitti or uavscenes (default: guessed from the labels)"),
+                                           "occ3d_waymo, semantickitti or uavscenes (default: guessed from the "
+                                           "labels)"),
     ) -> None:
         """Draw one occupancy grid (and its errors against a ground truth) as PNGs and a 3D HTML view."""
         from rich.console import Console
@@ -65,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_json: Path | None,
-          threshold: float | None, mask: str, levels: list[int] | None, free_label: int, max_points: int,
+          threshold: float | None, mask: str, levels: list[int] | None, free_label: int | None, max_points: int,
           html: bool, zoom: bool, console, palette: str | None = None) -> list[tuple[str, Path]]:  # noqa: ANN001 - rich Console
     """Read, check, draw; returns (description, path) of every file written."""
     from occkit.errors import ConfigError, GridMismatchError
@@ -102,7 +104,7 @@ def _draw(grid_file: Path, out: Path, gt: Path | None, grid: str | None, spec_js
         for label, grid_read in (("", pred), ("gt_", truth)):
             if grid_read is not None and grid_read.semantics is not None:
                 written.append(_semantic_picture(grid_read.semantics, spec, out / f"{label}semantic_bev.png",
-                                                 palette, free_label, f"{label}{grid_read.path.name}"))
+                                                 palette, grid_read.free_label, f"{label}{grid_read.path.name}"))
         return written
 
 

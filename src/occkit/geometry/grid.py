@@ -27,6 +27,9 @@ class GridSpec(BaseModel):
     PRESETS: ClassVar[dict[str, dict]] = {
         # Occ3D-nuScenes: 200 x 200 x 16 at 0.4 m, ego frame.
         "occ3d_nuscenes": {"pc_range": (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4), "voxel_size": (0.4, 0.4, 0.4)},
+        # Occ3D-Waymo at full resolution: 1600 x 1600 x 64 at 0.1 m x 0.1 m x 0.2 m (its 0.4 m "_04" files are
+        # 200 x 200 x 16 on Occ3D-nuScenes' grid).
+        "occ3d_waymo": {"pc_range": (-80.0, -80.0, -5.0, 80.0, 80.0, 7.8), "voxel_size": (0.1, 0.1, 0.2)},
         # SemanticKITTI semantic scene completion: 256 x 256 x 32 at 0.2 m, in front of the car.
         "semantickitti": {"pc_range": (0.0, -25.6, -2.0, 51.2, 25.6, 4.4), "voxel_size": (0.2, 0.2, 0.2)},
         # BEV-height grid (pseudo-LiDAR refinement): 180 x 180 x 32.

@@ -1,9 +1,11 @@
 """Read the grid files users point ``occkit viz`` at: .npy [x, y, z], occkit .npz, Occ3D ``labels.npz``.
 
 Occupancy comes from the first of these keys: ``occupancy`` (bool, 0/1 or probabilities), ``probability``,
-``semantics`` (labels; ``free_label`` and 255 are empty). A ``grid_spec`` entry (JSON, as ``occkit voxelize``
-writes) gives the grid; ``mask_camera`` / ``mask_lidar`` are kept for evaluation masks; a ``threshold`` entry (the
-probability the run chose, as the report's grids carry it) is what ``occkit viz`` draws probabilities at.
+``semantics`` (labels; ``free_label``, 17 by default, and 255 are empty), ``voxel_label`` (Occ3D-Waymo's labels,
+free = 23; its ``origin_voxel_state`` and ``final_voxel_state`` are the LiDAR and camera masks). A ``grid_spec``
+entry (JSON, as ``occkit voxelize`` writes) gives the grid; ``mask_camera`` / ``mask_lidar`` are kept for
+evaluation masks; a ``threshold`` entry (the probability the run chose, as the report's grids carry it) is what
+``occkit viz`` draws probabilities at.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from pydantic import ValidationError
 from occkit.errors import ConfigError, GridMismatchError, InputFileError
 from occkit.geometry.grid import GridSpec
 
-OCCUPANCY_KEYS = ("occupancy", "probability", "semantics")
+OCCUPANCY_KEYS = ("occupancy", "probability", "semantics", "voxel_label")
 IGNORE_LABEL = 255
+FREE_LABELS = {"voxel_label": 23}  # Occ3D-Waymo's free id; Occ3D-nuScenes' (and occkit's) is 17
+DEFAULT_FREE_LABEL = 17
+MASK_KEYS = {"mask_camera": "mask_camera", "mask_lidar": "mask_lidar",
+             "final_voxel_state": "mask_camera", "origin_voxel_state": "mask_lidar"}  # Occ3D-Waymo's names
 
 
 @dataclass
@@ -33,6 +39,7 @@ class GridFile:
     semantics: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     spec: GridSpec | None = None  # the grid stored in the file, if any
+    free_label: int = DEFAULT_FREE_LABEL  # the label of empty voxels its semantics use
     threshold: float | None = None  # the occupancy threshold stored in the file, if any
 
 
@@ -50,7 +57,7 @@ def _occupancy_from(path: Path, key: str, a: np.ndarray, free_label: int) -> tup
         return a.astype(np.float32), None
     if a.dtype.kind not in "iu":
         raise InputFileError(path, f"'{key}' has dtype {a.dtype}; expected bool, float or integer labels")
-    if key == "semantics" or (a.size and int(a.max()) > 1):
+    if key in ("semantics", "voxel_label") or (a.size and int(a.max()) > 1):
         return (a != free_label) & (a != IGNORE_LABEL), a
     return a != 0, None
 
@@ -70,8 +77,9 @@ def write_grid_npz(path: str | Path, spec: GridSpec, **arrays: object) -> Path:
     return path
 
 
-def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
-    """Load a .npy or .npz grid; raise InputFileError naming the file and the problem."""
+def read_grid_file(path: str | Path, free_label: int | None = None) -> GridFile:
+    """Load a .npy or .npz grid; raise InputFileError naming the file and the problem. ``free_label``: the label
+    of empty voxels in semantic grids (default: the format's own, 23 for Occ3D-Waymo, else 17)."""
     path = Path(path)
     if path.is_dir():
         raise InputFileError(path, "is a directory; expected a .npy or .npz grid file")
@@ -90,11 +98,14 @@ def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
     key = next((k for k in OCCUPANCY_KEYS if k in arrays), None)
     if key is None:
         raise InputFileError(path, f"has keys {sorted(arrays)}; expected one of {list(OCCUPANCY_KEYS)}")
+    free_label = free_label if free_label is not None else FREE_LABELS.get(key, DEFAULT_FREE_LABEL)
     occ, sem = _occupancy_from(path, key, arrays[key], free_label)
-    masks = {k: arrays[k].astype(bool) for k in ("mask_camera", "mask_lidar") if k in arrays}
-    for k, m in masks.items():
-        if m.shape != occ.shape:
-            raise InputFileError(path, f"'{k}' has shape {m.shape}; expected {occ.shape} like '{key}'")
+    masks = {}
+    for file_key in (k for k in MASK_KEYS if k in arrays):
+        if arrays[file_key].shape != occ.shape:
+            raise InputFileError(path, f"'{file_key}' has shape {arrays[file_key].shape}; expected {occ.shape} like "
+                                       f"'{key}'")
+        masks[MASK_KEYS[file_key]] = arrays[file_key].astype(bool)
     spec = None
     sidecar = path.with_name(f"{path.stem}.grid.json")  # what `occkit predict --format npy` writes beside a .npy
     if "grid_spec" not in arrays and path.suffix.lower() == ".npy" and sidecar.is_file():
@@ -105,7 +116,7 @@ def read_grid_file(path: str | Path, free_label: int = 17) -> GridFile:
         except (ValidationError, ValueError) as exc:
             raise InputFileError(path, f"'grid_spec' is not a valid GridSpec JSON: {exc}") from None
     return GridFile(path=path, occupancy=occ, semantics=sem, masks=masks, spec=spec,
-                    threshold=_stored_threshold(path, arrays))
+                    threshold=_stored_threshold(path, arrays), free_label=free_label)
 
 
 def _stored_threshold(path: Path, arrays: dict[str, np.ndarray]) -> float | None:

@@ -1,6 +1,6 @@
 """Semantic grids drawn in their dataset's own class colours, with a legend of the classes present.
 
-Palettes: Occ3D / nuScenes (the colours the Occ3D and SurroundOcc visualisers use), SemanticKITTI (the
+Palettes: Occ3D / nuScenes (the colours the Occ3D and SurroundOcc visualisers use), Occ3D-Waymo, SemanticKITTI (the
 semantic-kitti-api ``learning_map`` classes in its config colours) and UAVScenes (the dataset's 26-id cmap).
 """
 
@@ -27,13 +27,21 @@ SEMANTICKITTI = (("unlabeled", (0, 0, 0)), ("car", (100, 150, 245)), ("bicycle",
                  ("other-ground", (175, 0, 75)), ("building", (255, 200, 0)), ("fence", (255, 120, 50)),
                  ("vegetation", (0, 175, 0)), ("trunk", (135, 60, 0)), ("terrain", (150, 240, 80)),
                  ("pole", (255, 240, 150)), ("traffic-sign", (255, 0, 0)))
-PALETTES = ("occ3d", "semantickitti", "uavscenes")
+# Occ3D-Waymo's 15 classes (ids 0-14; its files mark free with 23), in colours of the same families as Occ3D's
+OCC3D_WAYMO = (("general_object", (0, 0, 0)), ("vehicle", (0, 150, 245)), ("pedestrian", (255, 0, 0)),
+               ("sign", (255, 240, 150)), ("cyclist", (255, 192, 203)), ("traffic_light", (255, 120, 50)),
+               ("pole", (200, 180, 0)), ("construction_cone", (255, 160, 0)), ("bicycle", (100, 230, 245)),
+               ("motorcycle", (30, 60, 150)), ("building", (230, 230, 250)), ("vegetation", (0, 175, 0)),
+               ("tree_trunk", (135, 60, 0)), ("road", (255, 0, 255)), ("walkable", (75, 0, 75)))
+PALETTES = ("occ3d", "occ3d_waymo", "semantickitti", "uavscenes")
 
 
 def palette(name: str) -> tuple[tuple[str, tuple[int, int, int]], ...]:
     """(class name, RGB) per class id for one of :data:`PALETTES`."""
     if name == "occ3d":
         return OCC3D
+    if name == "occ3d_waymo":
+        return OCC3D_WAYMO
     if name == "semantickitti":
         return SEMANTICKITTI
     if name == "uavscenes":
@@ -46,9 +54,12 @@ def palette(name: str) -> tuple[tuple[str, tuple[int, int, int]], ...]:
 
 
 def guess_palette(free_label: int, max_label: int) -> str:
-    """Occ3D marks free with 17, SemanticKITTI uses 0-19 with 0 free; more ids than that are UAVScenes."""
+    """Occ3D marks free with 17 (Occ3D-Waymo with 23), SemanticKITTI uses 0-19 with 0 free; more ids than that are
+    UAVScenes."""
     if free_label == 17 and max_label <= 17:
         return "occ3d"
+    if free_label == 23 and max_label <= 23:
+        return "occ3d_waymo"
     return "semantickitti" if max_label <= 19 else "uavscenes"
 
 
