@@ -15,13 +15,19 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _what(report: dict[str, Any]) -> str:
+    """``val split``, or the files ``occkit score`` read."""
+    return "predicted grid files" if report["split"] == "files" else f"{report['split']} split"
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """Overall, threshold sweep, per scene and per height tables."""
+    """Overall, threshold sweep, per scene and per height tables; the semantic mIoU where there is one."""
     t = report["threshold"]
-    lines = [f"# Evaluation: {report['split']} split", "",
-             f"- checkpoint: `{report['checkpoint']}`", f"- grid: {report['grid']}",
-             f"- frames: {report['num_frames']}", f"- threshold: {t}",
-             f"- visibility mask: {'on' if report['use_visibility_mask'] else 'off'}", "",
+    mask = report.get("mask") or ("on" if report["use_visibility_mask"] else "off")
+    lines = [f"# Evaluation: {_what(report)}", "",
+             f"- {'predictions' if report['split'] == 'files' else 'checkpoint'}: `{report['checkpoint']}`",
+             f"- grid: {report['grid']}", f"- frames: {report['num_frames']}", f"- threshold: {t}",
+             f"- visibility mask: {mask}", "",
              "## Overall", "", "| | IoU | precision | recall | F1 |", "|---|---|---|---|---|"]
     o, b = report["overall"], report["best"]
     lines.append(f"| threshold {t} | " + " | ".join(_fmt(o[k]) for k in RATE_KEYS) + " |")
@@ -33,6 +39,11 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append("RayIoU of the baselines (same rays): " + ", ".join(
                 f"{k} {_fmt(v)}" for k, v in report["ray_iou"]["baselines"].items()))
     lines += ["", "Empty cells (n/a) mean nothing to score: e.g. precision with no voxel predicted occupied."]
+    if report.get("semantic"):
+        sem = report["semantic"]
+        lines += ["", "## Semantic", "", f"Occ3D mIoU (free, label {sem['free_label']}, left out of the mean): "
+                  f"{_fmt(sem['miou'])}", "", "| class | IoU |", "|---|---|"]
+        lines += [f"| {c} | {_fmt(v)} |" for c, v in sem["per_class_iou"].items()]
     if report.get("baselines"):
         lines += ["", "## Beside the baselines", ""] + baseline_table(report["baselines"])
         by_height = height_table(report["baselines"])
@@ -76,7 +87,8 @@ def baseline_table(baselines: dict[str, Any]) -> list[str]:
         label = baselines["labels"].get(name, name)
         label = f"**{label}**" if name == "model" else label
         lines.append(f"| {label} | " + " | ".join(_fmt(row.get(k)) for k, _ in BASELINE_COLUMNS) + " |")
-    lines += ["", gap_line(baselines) + ".",
+    gap = gap_line(baselines) or baselines.get("note", "")
+    lines += ["", gap + ".",
               "", "Gap closed = (IoU_model - IoU_best) / (1 - IoU_best). Ground = within the ground band over the "
               "per-column ground level (occkit.metrics.regions); unseen = target voxels without input points; added "
               "= predicted voxels without input points."]
@@ -144,7 +156,7 @@ def console_tables(report: dict[str, Any]) -> list[Any]:
     """rich Tables: overall (+ best threshold) and per scene."""
     from rich.table import Table
 
-    overall = Table(title=f"{report['split']} split, {report['num_frames']} frames")
+    overall = Table(title=f"{_what(report)}, {report['num_frames']} frames")
     overall.add_column("")
     for k in RATE_KEYS:
         overall.add_column(k, justify="right")

@@ -135,10 +135,11 @@ def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out
                 scenes[name].update(logits[i:i + 1], target[i:i + 1], None if mask is None else mask[i:i + 1])
                 scene_frames[name] += 1
             bar.advance(len(batch["frame_id"]))
-    report = _report(overall, scenes, scene_frames, ray, cfg, split, ckpt_name, len(dataset))
-    report["baselines"] = _baselines_report(quality.compute(), quality.plane_level)
+    report = build_report(overall, scenes, scene_frames, ray, cfg.data.grid, float(cfg.eval.threshold),
+                          bool(cfg.eval.use_visibility_mask), split, ckpt_name, len(dataset))
+    report["baselines"] = baselines_report(quality.compute(), quality.plane_level)
     report["baselines"]["by_sensor_height"] = [
-        {"height_m": b["height_m"], "frames": b["frames"], **_baselines_report(b, quality.plane_level)["summary"]}
+        {"height_m": b["height_m"], "frames": b["frames"], **baselines_report(b, quality.plane_level)["summary"]}
         for b in by_height.compute()]
     result = EvalResult(report)
     if out_dir is not None:
@@ -169,7 +170,7 @@ def _height_binned(module: Any, cfg: Any, plane_level: int | None, window: int) 
                                cfg.eval.height_bin_m, spec.pc_range[2], float(spec.size[2]), window)
 
 
-def _baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:
+def baselines_report(q: dict[str, Any], plane_level: int | None) -> dict[str, Any]:
     """JSON-ready QualityMetrics result (NaN -> None)."""
     rows = {name: {k: _num(v) for k, v in row.items()} for name, row in q["predictors"].items()}
     summary = {key: {k: (_num(v) if isinstance(v, float) else v) for k, v in q[key].items()}
@@ -183,10 +184,10 @@ def _num(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], ray: Any, cfg: Any, split: str,
-            ckpt_name: str, n: int) -> dict[str, Any]:
+def build_report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], ray: Any, spec: Any,
+                 threshold: float, use_visibility_mask: bool, split: str, source_name: str, n: int) -> dict[str, Any]:
+    """metrics.json's content from the summed metrics (``occkit eval`` and ``occkit score`` alike)."""
     res = overall.compute()
-    spec = cfg.data.grid
     sweep = [{"threshold": round(float(th), 6), "iou": _num(i), "f1": _num(f)}
              for th, i, f in zip(res["sweep_thresholds"].reshape(-1), res["sweep_iou"].reshape(-1),
                                  res["sweep_f1"].reshape(-1), strict=True)]
@@ -207,8 +208,8 @@ def _report(overall: Any, scenes: dict[str, Any], scene_frames: dict[str, int], 
         ray_out = {k: _num(v) for k, v in raw.items() if k.startswith("rayiou")}
         ray_out["num_rays"] = int(raw["num_rays"])
         ray_out["baselines"] = {name: _num(ray[name].compute()["rayiou"]) for name in RAY_BASELINES}
-    return {"split": split, "checkpoint": ckpt_name, "grid": spec.describe(), "num_frames": n,
-            "threshold": float(cfg.eval.threshold), "use_visibility_mask": bool(cfg.eval.use_visibility_mask),
+    return {"split": split, "checkpoint": source_name, "grid": spec.describe(), "num_frames": n,
+            "threshold": float(threshold), "use_visibility_mask": bool(use_visibility_mask),
             "overall": {k: _num(res[k]) for k in RATE_KEYS}, "best": best, "sweep": sweep,
             "per_height": per_height, "per_scene": per_scene, "ray_iou": ray_out,
             "counts": {k: int(v) for k, v in res.items() if k in ("tp", "fp", "fn") or k.endswith("_logits")}}
