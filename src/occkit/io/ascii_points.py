@@ -39,7 +39,7 @@ def read_ascii_table(path: Path) -> tuple[np.ndarray, list[str] | None]:
         declared, skip = int(tokens[0]), index + 1
         later = next((line for line in lines[skip:] if line.strip() and not line.lstrip().startswith("#")), "")
         delimiter = "," if "," in later else (";" if ";" in later else None)
-    elif not all(_is_number(t) for t in tokens):
+    elif not all(is_number(t) for t in tokens):
         names = [_column_name(t) for t in tokens]
         skip = index + 1
     try:
@@ -83,7 +83,8 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return [t.strip() for t in (line.split(delimiter) if delimiter else line.split()) if t.strip()]
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
+    """Whether a text field reads as a number (a header line's names do not)."""
     try:
         float(token)
     except ValueError:

@@ -13,6 +13,7 @@ import numpy as np
 
 from occkit.errors import InputFileError
 from occkit.geometry.transforms import check_rigid
+from occkit.io.ascii_points import is_number
 
 POSE_FILES = ("poses.txt", "poses.csv", "poses.json")
 
@@ -70,20 +71,12 @@ def read_named_poses(path: Path) -> dict[str, np.ndarray]:
         with path.open(newline="") as fh:
             rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
         for i, row in enumerate(rows, start=1):
-            if i == 1 and not _is_number(row[-1]):
+            if i == 1 and not is_number(row[-1]):
                 continue  # header
             out[Path(row[0].strip()).stem] = _matrix([c.strip() for c in row[1:]], path, f"row {i} ({row[0]!r})")
     if not out:
         raise InputFileError(path, "holds no poses")
     return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_camera_json(path: Path) -> dict:
