@@ -119,13 +119,24 @@ def test_names_shapes_and_masks_are_checked(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "error: " in result.output and "Traceback" not in result.output
 
 
-def test_cli_writes_the_report_beside_the_predictions(tmp_path: Path) -> None:
+def test_cli_writes_the_report_and_pictures_of_the_worst_frame_beside_the_predictions(tmp_path: Path) -> None:
     _frame(tmp_path, "a")
+    _frame(tmp_path, "b")
+    _frame(tmp_path, "c")
+    write_grid_npz(tmp_path / "pred" / "b.npz", SPEC, probability=np.full(SPEC.shape, 0.9, np.float32))
     result = CliRunner().invoke(app, ["score", str(tmp_path / "pred"), str(tmp_path / "gt"), "--inputs",
-                                      str(tmp_path / "inputs"), "--no-progress"])
+                                      str(tmp_path / "inputs"), "--threshold", "0.7", "--no-progress"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "pred_score" / "metrics.json").read_text())
-    assert report["overall"]["iou"] == pytest.approx(72 / 77)
+    assert [(f["name"], round(f["iou"], 4)) for f in report["frames"]] == [("b", round(76 / 256, 4)),
+                                                                          ("a", round(72 / 77, 4)),
+                                                                          ("c", round(72 / 77, 4))]
+    assert report["overall"]["iou"] == pytest.approx((72 + 72 + 76) / (77 + 77 + 256))
+    pictures = {(p["role"], p["frame"]) for p in report["pictures"]}
+    assert pictures == {("worst", "b"), ("median", "a")}
+    assert (tmp_path / "pred_score" / "pictures" / "worst_overlay_slices.png").is_file()
+    assert "![worst TP/FP/FN height slices](pictures/worst_overlay_slices.png)" in \
+        (tmp_path / "pred_score" / "metrics.md").read_text()
     text = " ".join(result.output.split())
     assert "beside the baselines" in text and "input dilated 1 voxel" in text and "gap closed" in text
     assert not (tmp_path / "pred" / "metrics.json").exists()  # nothing written into the user's folders

@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
                                               "(default: the format's own, 17, or 23 for Occ3D-Waymo)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="folder for metrics.json and metrics.md (default: "
                                         "<pred>_score beside the predictions)"),
+        pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="TP/FP/FN pictures of the worst and "
+                                      "the median frame in <out>/pictures"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
         """Score predicted grid files from any network against ground truth: IoU, mIoU, per height and region."""
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
             from occkit.evaluation.score import score as score_files
 
             result = score_files(pred, gt, inputs, target, mask=mask, threshold=threshold, grid=grid,
-                                 spec_json=spec_json, free_label=free_label, progress=progress)
+                                 spec_json=spec_json, free_label=free_label, pictures=pictures, progress=progress)
         console = Console(highlight=False)
         for table in console_tables(result.report):
             console.print(table)

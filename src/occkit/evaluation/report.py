@@ -44,6 +44,15 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Semantic", "", f"Occ3D mIoU (free, label {sem['free_label']}, left out of the mean): "
                   f"{_fmt(sem['miou'])}", "", "| class | IoU |", "|---|---|"]
         lines += [f"| {c} | {_fmt(v)} |" for c, v in sem["per_class_iou"].items()]
+    if report.get("frames"):
+        lines += ["", "## Frames, worst first", "", "| frame | scene | IoU |", "|---|---|---|"]
+        lines += [f"| {f['name']} | {f['scene']} | {_fmt(f['iou'])} |" for f in report["frames"][:10]]
+        if len(report["frames"]) > 10:
+            lines.append(f"| ... {len(report['frames']) - 10} more in metrics.json | | |")
+    for picture in report.get("pictures") or []:
+        if picture["what"] in ("TP/FP/FN height slices", "IoU by height"):
+            lines += ["", f"{picture['role']} frame {picture['frame']}, {picture['what']}:", "",
+                      f"![{picture['role']} {picture['what']}]({picture['path']})"]
     if report.get("baselines"):
         lines += ["", "## Beside the baselines", ""] + baseline_table(report["baselines"])
         by_height = height_table(report["baselines"])

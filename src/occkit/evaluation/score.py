@@ -8,11 +8,12 @@ as ``<token>.npz`` meet their ground truth. With ``inputs`` (the network's input
 column are scored on the same voxels, with the gain and the share of the gap the network closes; without them
 the report says that its figures stand alone.
 
-The same report as ``occkit eval`` (``metrics.json`` / ``metrics.md``): IoU, precision, recall, F1 at the
-threshold (the one stored in a prediction file, as occkit's reports store theirs, else 0.5), the threshold
-sweep, per scene (an Occ3D scene folder) and per height, ground vs above ground, seen vs unseen; and Occ3D's
-semantic mIoU (free left out of the mean) where both sides carry labels. The mask is Occ3D's convention by
-default: the ground truth's camera mask where it has one.
+The frames are listed worst first, and the worst and the median frame are drawn (TP / FP / FN overlays,
+slices, IoU by height). The report is ``occkit eval``'s (``metrics.json`` / ``metrics.md``): IoU, precision,
+recall, F1 at the threshold (the one stored in a prediction file, as occkit's reports store theirs, else 0.5),
+the threshold sweep, per scene (an Occ3D scene folder) and per height, ground vs above ground, seen vs unseen;
+and Occ3D's semantic mIoU (free left out of the mean) where both sides carry labels. The mask is Occ3D's
+convention by default: the ground truth's camera mask where it has one.
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ def _scene(path: Path, root: Path) -> str:
 
 def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, out_dir: str | Path | None = None, *,
           mask: MaskChoice = "auto", threshold: float | None = None, grid: str | None = None,
-          spec_json: str | Path | None = None, free_label: int | None = None, progress: bool = True) -> Any:
+          spec_json: str | Path | None = None, free_label: int | None = None, pictures: bool = True,
+          progress: bool = True) -> Any:
     """Score prediction files against ground-truth files (see the module docstring); returns an ``EvalResult``
-    and writes ``metrics.json`` / ``metrics.md`` into ``out_dir`` when given."""
+    and writes ``metrics.json`` / ``metrics.md`` into ``out_dir`` when given, with ``pictures`` the TP/FP/FN
+    pictures of the worst and the median frame under ``out_dir/pictures``."""
     import torch
 
     from occkit.evaluation.split_eval import EvalResult, _Bar, baselines_report, build_report
@@ -125,6 +128,7 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     scenes: dict[str, Any] = {}
     scene_frames: dict[str, int] = {}
     semantic: dict[str, Any] = {}
+    frames: list[dict[str, Any]] = []
     masked = None
     with torch.no_grad(), _Bar(len(pairs), progress, "scoring") as bar:
         for pair in pairs:
@@ -143,6 +147,8 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
             scenes[pair.scene].update(logits, target, keep_t)
             scene_frames[pair.scene] += 1
             _update_semantic(semantic, predicted, truth, keep, pair)
+            hard = predicted.occupancy if predicted.occupancy.dtype == bool else predicted.occupancy > t
+            frames.append({"name": pair.key, "scene": pair.scene, "iou": _frame_iou(hard, truth.occupancy, keep)})
             bar.advance(1)
     source = f"{pred} (scored by occkit score against {gt})"
     report = build_report(overall, scenes, scene_frames, None, spec, t, masked is not None, "files", source,
@@ -160,12 +166,47 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     report["baselines"] = baselines
     if semantic:
         report["semantic"] = _semantic_report(semantic["metric"], semantic["free_label"])
+    report["frames"] = sorted(frames, key=lambda f: (f["iou"] is None, f["iou"] if f["iou"] is not None else 0.0))
     result = EvalResult(report)
     if out_dir is not None:
         from occkit.evaluation.report import write_report
 
+        if pictures:
+            report["pictures"] = _pictures(report["frames"], pairs, spec, Path(out_dir) / "pictures", t, mask,
+                                           free_label)
         result.json_path, result.md_path = write_report(report, out_dir)
     return result
+
+
+def _frame_iou(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray | None) -> float | None:
+    if keep is not None:
+        pred, gt = pred & keep, gt & keep
+    union = int((pred | gt).sum())
+    return int((pred & gt).sum()) / union if union else None
+
+
+def _pictures(frames: list[dict[str, Any]], pairs: list[ScorePair], spec: GridSpec, out: Path, threshold: float,
+              mask: MaskChoice, free_label: int | None) -> list[dict[str, str]]:
+    """TP / FP / FN overlays, slices and IoU by height of the worst and the median frame (``frames`` is sorted
+    worst first): where a network fails, and what it does on a typical frame."""
+    from occkit.viz.gridfile import read_grid_file
+    from occkit.viz.pictures import write_pictures
+
+    scored = [f for f in frames if f["iou"] is not None]
+    picked = {"worst": scored[0], "median": scored[len(scored) // 2]} if scored else {}
+    by_name = {p.key: p for p in pairs}
+    written = []
+    for role, frame in picked.items():
+        if role == "median" and frame is picked["worst"]:
+            continue
+        pair = by_name[frame["name"]]
+        truth, predicted = read_grid_file(pair.gt, free_label), read_grid_file(pair.pred, free_label)
+        keep, _ = _mask(truth, mask, pair.gt)
+        name = f"{role} frame {pair.key} (IoU {frame['iou']:.3f})"
+        for what, path in write_pictures(predicted.occupancy, spec, out, gt=truth.occupancy, mask=keep,
+                                         threshold=threshold, name=name, prefix=f"{role}_", html=False):
+            written.append({"frame": pair.key, "role": role, "what": what, "path": str(path.relative_to(out.parent))})
+    return written
 
 
 def _check_grid(spec: GridSpec, truth: Any, truth_path: Path, predicted: Any, pred_path: Path) -> None:
