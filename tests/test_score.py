@@ -147,3 +147,15 @@ def test_info_pickles_beside_the_ground_truth_are_not_grids(tmp_path: Path) -> N
     gts = occ3d_gts(tmp_path)
     assert (gts.parent / "occ_infos_train.pkl").is_file()
     assert len(match_pairs(gts, gts.parent)) == 2
+
+
+def test_a_mask_on_some_frames_only_is_said(tmp_path: Path) -> None:
+    gt, _, _ = _frame(tmp_path, "a")
+    _frame(tmp_path, "b")
+    seen = np.zeros(SPEC.shape, bool)
+    seen[:4] = True
+    write_grid_npz(tmp_path / "gt" / "a.npz", SPEC, occupancy=gt, mask_camera=seen)
+    report = score(tmp_path / "pred", tmp_path / "gt", pictures=False, progress=False).report
+    assert report["mask"] == "mask_camera (1 of 2 frames have one; the others are scored whole)"
+    # frame a on its camera half: the floor's 32 voxels and the block's 8 of 12 at 0.7; b whole: 72 of 77
+    assert report["overall"]["iou"] == pytest.approx((40 + 72) / (44 + 77))

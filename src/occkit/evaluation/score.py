@@ -129,13 +129,13 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     scene_frames: dict[str, int] = {}
     semantic: dict[str, Any] = {}
     frames: list[dict[str, Any]] = []
-    masked = None
+    masked: list[str] = []  # the mask each frame was scored on
     with torch.no_grad(), _Bar(len(pairs), progress, "scoring") as bar:
         for pair in pairs:
             truth, predicted = read_grid_file(pair.gt, free_label), read_grid_file(pair.pred, free_label)
             _check_grid(spec, truth, pair.gt, predicted, pair.pred)
             keep, name = _mask(truth, mask, pair.gt)
-            masked = name if masked is None else masked
+            masked += [name] if name else []
             logits = _model_layout(_logits(predicted.occupancy))
             target = _model_layout(truth.occupancy.astype(np.float32))
             keep_t = None if keep is None else _model_layout(keep)
@@ -151,9 +151,9 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
             frames.append({"name": pair.key, "scene": pair.scene, "iou": _frame_iou(hard, truth.occupancy, keep)})
             bar.advance(1)
     source = f"{pred} (scored by occkit score against {gt})"
-    report = build_report(overall, scenes, scene_frames, None, spec, t, masked is not None, "files", source,
-                          len(pairs))
-    report["mask"] = masked or "none"
+    report = build_report(overall, scenes, scene_frames, None, spec, t, bool(masked), "files", source, len(pairs))
+    report["mask"] = "none" if not masked else masked[0] if len(masked) == len(pairs) else \
+        f"{masked[0]} ({len(masked)} of {len(pairs)} frames have one; the others are scored whole)"
     baselines = baselines_report(quality.compute(), None)
     if inputs is None:  # without the input there is nothing to copy: the model's own split alone
         # and no seen / unseen split: every voxel is unseen
