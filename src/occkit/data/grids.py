@@ -308,12 +308,16 @@ def camera_in_sensor(frame: Frame) -> np.ndarray | None:
 
 
 def sensor_origins(frame: Frame, T_grid_sensor: np.ndarray) -> np.ndarray:
-    """(K, 3) float32 sensor positions in the grid frame: this frame's sensor first, then the neighbouring sweeps'
-    that a source states in ``meta["sensor_origins"]`` (sensor frame), for RayIoU's rays."""
-    extra = np.asarray(frame.meta.get("sensor_origins", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
-    extra = extra[np.all(np.isfinite(extra), axis=1) & (np.linalg.norm(extra, axis=1) > 1e-6)]  # own sensor: first
+    """(K, 3) float32 sensor positions in the grid frame for RayIoU's rays: a source's complete list where it
+    states one (``meta["ray_origins"]``, sensor frame: SparseOcc's rule on Occ3D, occkit.metrics.ray_origins),
+    else this frame's sensor first, then the neighbouring sweeps' of ``meta["sensor_origins"]`` (sensor frame)."""
     from occkit.geometry.transforms import apply_transform
 
+    if frame.meta.get("ray_origins") is not None:
+        stated = np.asarray(frame.meta["ray_origins"], dtype=np.float64).reshape(-1, 3)
+        return apply_transform(T_grid_sensor, stated).astype(np.float32)
+    extra = np.asarray(frame.meta.get("sensor_origins", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
+    extra = extra[np.all(np.isfinite(extra), axis=1) & (np.linalg.norm(extra, axis=1) > 1e-6)]  # own sensor: first
     return apply_transform(T_grid_sensor, np.vstack([np.zeros((1, 3)), extra])).astype(np.float32)
 
 

@@ -10,9 +10,11 @@ Binary mode has one class, "occupied".
 
 What is simplified against SparseOcc's official ``ray_metrics.py``:
 
-* origins: where a sample carries its sensor positions (``sensor_origins``: the frame's own LiDAR and the
-  neighbouring sweeps', in the grid frame; up to ``max_origins``, 8 by default) rays start there, as SparseOcc casts
-  from the current and neighbouring frames' LiDAR origins; otherwise from fixed points in the grid frame (config);
+* origins: where a sample carries its sensor positions (``sensor_origins``, in the grid frame; up to
+  ``max_origins``, 8 by default) rays start there. Occ3D frames read with an info file state SparseOcc's own
+  choice (its scene's LiDAR origins within 39 m in plan, eight evenly spaced: ``occkit.metrics.ray_origins``);
+  the synthetic world's are the frame's own LiDAR and its accumulated sweeps'; otherwise rays start from fixed
+  points in the grid frame (config);
 * a downward-looking UAV sensor flies above the grid: its rays enter the grid box through the top (the traversal
   clips every ray to the box), so the ring elevations should look down (e.g. -88..-61 degrees) rather than use
   SparseOcc's nuScenes pitches (-45..+12), which from 100 m up would mostly miss the grid;

@@ -111,6 +111,7 @@ class Occ3DEntry:
     T_world_ego: np.ndarray
     timestamp: int | None = None
     cameras: tuple[Occ3DCamera, ...] = ()
+    ray_origins: np.ndarray | None = None  # SparseOcc's RayIoU origins, this sensor's frame (infos with poses)
 
 
 class Occ3DSource:
@@ -148,6 +149,7 @@ class Occ3DSource:
             cameras=[self._camera_view(c, T_world_lidar) for c in e.cameras],
             target=target,
             meta={"scene": e.scene, "token": e.token, "timestamp": e.timestamp, "T_ego_lidar": e.T_ego_lidar,
+                  "ray_origins": e.ray_origins,
                   "T_world_ego": e.T_world_ego, "T_grid_sensor": e.T_ego_lidar, "grid_frame": "ego",
                   "lidar_path": str(e.lidar_path), "labels_path": str(e.labels_path)},
         )
@@ -238,7 +240,7 @@ class Occ3DSourceConfig(BaseModel):
         else:
             entries = self._entries_from_files(split)
         settings = {"kind": self.kind, "split": split, "grid": spec.describe(), "info": str(info),
-                    "cameras": self.cameras}
+                    "cameras": self.cameras, "ray_origins": "sparseocc"}  # caches made before them rebuild
         return Occ3DSource(entries, spec, settings, self.load_images)
 
     # ---- indexing -------------------------------------------------------------------------------
@@ -382,7 +384,27 @@ class Occ3DSourceConfig(BaseModel):
                 entries.append(Occ3DEntry(scene, token, lidar, labels, T_ego_lidar,
                                           np.eye(4) if T_world_ego is None else T_world_ego,
                                           None if ts is None else int(ts), cams))
-        return entries
+        return _with_ray_origins(entries)
+
+
+def _with_ray_origins(entries: list[Occ3DEntry]) -> list[Occ3DEntry]:
+    """Each entry with SparseOcc's RayIoU origins: its scene's LiDAR positions in time order (by timestamp where
+    every frame has one, else in the info file's order), occkit.metrics.ray_origins."""
+    from dataclasses import replace
+
+    from occkit.metrics.ray_origins import scene_ray_origins
+
+    scenes: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        scenes.setdefault(e.scene, []).append(i)
+    out = list(entries)
+    for members in scenes.values():
+        if all(entries[i].timestamp is not None for i in members):
+            members = sorted(members, key=lambda i: entries[i].timestamp)  # type: ignore[arg-type,return-value]
+        poses = [entries[i].T_world_ego @ entries[i].T_ego_lidar for i in members]
+        for k, i in enumerate(members):
+            out[i] = replace(entries[i], ray_origins=scene_ray_origins(poses, entries[i].T_ego_lidar, k))
+    return out
 
 
 # ---- writing the same layout ---------------------------------------------------------------------
