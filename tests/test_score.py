@@ -4,6 +4,7 @@ counts and on Occ3D ground truth written in the real layout by occkit's syntheti
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,26 @@ def test_a_mask_on_some_frames_only_is_said(tmp_path: Path) -> None:
     assert report["mask"] == "mask_camera (1 of 2 frames have one; the others are scored whole)"
     # frame a on its camera half: the floor's 32 voxels and the block's 8 of 12 at 0.7; b whole: 72 of 77
     assert report["overall"]["iou"] == pytest.approx((40 + 72) / (44 + 77))
+
+
+def test_rayiou_from_the_info_files_origins(tmp_path: Path) -> None:
+    """With the Occ3D info file, RayIoU is scored from SparseOcc's origins: 1 for the ground truth itself, lower
+    for a prediction with floaters, which stop the rays short of the true surface."""
+    gts = occ3d_gts(tmp_path)
+    infos = gts.parent / "occ_infos_train.pkl"
+    perfect = score(gts, gts, infos=infos, pictures=False, progress=False).report["ray_iou"]
+    assert perfect["rayiou"] == 1.0 and perfect["semantic_rayiou"] == 1.0 and perfect["num_rays"] > 1000
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    rng = np.random.default_rng(0)
+    for path in gts.rglob("labels.npz"):
+        with np.load(path) as z:
+            semantics = z["semantics"].copy()
+        semantics[(rng.random(semantics.shape) < 0.002) & (semantics == 17)] = 4  # floating "cars"
+        np.savez_compressed(preds / f"{path.parent.name}.npz", semantics=semantics)
+    report = score(preds, gts, infos=infos, pictures=False, progress=False).report
+    assert report["ray_iou"]["rayiou"] < 0.95 and report["ray_iou"]["semantic_rayiou"] < 0.95
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"infos": {"scene-x": [{"token": "elsewhere", "T_world_ego": np.eye(4)}]}}))
+    with pytest.raises(InputFileError, match=r"lists no frame for 2 of 2 scored grids"):
+        score(gts, gts, infos=other, pictures=False, progress=False)

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
                                                "grids (default: the one stored in the prediction file, else 0.5)"),
         grid: str | None = typer.Option(None, "--grid", help="grid preset when the files store none"),
         spec_json: Path | None = typer.Option(None, "--spec-json", help='JSON {"pc_range", "voxel_size"} of the grid'),
+        infos: Path | None = typer.Option(None, "--infos", help="an Occ3D info file (.pkl, any layout the Occ3D "
+                                          "source reads): scores RayIoU from SparseOcc's origins too"),
         free_label: int | None = typer.Option(None, "--free-label", help="label of empty voxels in semantic grids "
                                               "(default: the format's own, 17, or 23 for Occ3D-Waymo)"),
         out: Path | None = typer.Option(None, "--out", "-o", help="folder for metrics.json and metrics.md (default: "
@@ -47,10 +49,15 @@ def register(app: typer.Typer) -> None:
             from occkit.evaluation.score import score as score_files
 
             result = score_files(pred, gt, inputs, target, mask=mask, threshold=threshold, grid=grid,
-                                 spec_json=spec_json, free_label=free_label, pictures=pictures, progress=progress)
+                                 spec_json=spec_json, free_label=free_label, infos=infos, pictures=pictures,
+                                 progress=progress)
         console = Console(highlight=False)
         for table in console_tables(result.report):
             console.print(table)
+        ray = result.report.get("ray_iou")
+        if ray is not None:
+            console.print("RayIoU (SparseOcc's origins): " + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ray.items()))
         semantic = result.report.get("semantic")
         if semantic is not None:
             console.print(f"semantic mIoU (Occ3D, free left out): {semantic['miou']:.4f}" if semantic["miou"]

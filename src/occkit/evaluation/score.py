@@ -6,7 +6,9 @@ by name: an Occ3D ``<scene>/<token>/labels.npz`` is ``<token>``, any other file 
 as ``<token>.npz`` meet their ground truth. With ``inputs`` (the network's input grids, e.g. written by
 ``occkit voxelize``, matched the same way) the copied input, the dilated input and the lowest input level per
 column are scored on the same voxels, with the gain and the share of the gap the network closes; without them
-the report says that its figures stand alone.
+the report says that its figures stand alone. With an Occ3D info file (``infos``, any layout the Occ3D source
+reads) RayIoU is scored too, binary and, where both sides carry labels, semantic, from SparseOcc's own origins
+(``occkit.metrics.ray_origins``) and pitches, without a visibility mask as SparseOcc scores it.
 
 The frames are listed worst first, and the worst and the median frame are drawn (TP / FP / FN overlays,
 slices, IoU by height). The report is ``occkit eval``'s (``metrics.json`` / ``metrics.md``): IoU, precision,
@@ -99,8 +101,8 @@ def _scene(path: Path, root: Path) -> str:
 
 def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, out_dir: str | Path | None = None, *,
           mask: MaskChoice = "auto", threshold: float | None = None, grid: str | None = None,
-          spec_json: str | Path | None = None, free_label: int | None = None, pictures: bool = True,
-          progress: bool = True) -> Any:
+          spec_json: str | Path | None = None, free_label: int | None = None, infos: str | Path | None = None,
+          pictures: bool = True, progress: bool = True) -> Any:
     """Score prediction files against ground-truth files (see the module docstring); returns an ``EvalResult``
     and writes ``metrics.json`` / ``metrics.md`` into ``out_dir`` when given, with ``pictures`` the TP/FP/FN
     pictures of the worst and the median frame under ``out_dir/pictures``."""
@@ -125,6 +127,8 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     nz = spec.shape[2]
     overall = OccupancyMetrics(t, eval_cfg.sweep_thresholds, num_levels=nz)
     quality = build_quality_metrics(eval_cfg, spec, plane_level=None)
+    origins = _origins(Path(infos), pairs) if infos is not None else None
+    rays: dict[str, Any] = {}
     scenes: dict[str, Any] = {}
     scene_frames: dict[str, int] = {}
     semantic: dict[str, Any] = {}
@@ -147,11 +151,20 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
             scenes[pair.scene].update(logits, target, keep_t)
             scene_frames[pair.scene] += 1
             _update_semantic(semantic, predicted, truth, keep, pair)
+            if origins is not None:
+                _update_rays(rays, eval_cfg, spec, logits, target, predicted, truth, origins[pair.key])
             hard = predicted.occupancy if predicted.occupancy.dtype == bool else predicted.occupancy > t
             frames.append({"name": pair.key, "scene": pair.scene, "iou": _frame_iou(hard, truth.occupancy, keep)})
             bar.advance(1)
     source = f"{pred} (scored by occkit score against {gt})"
     report = build_report(overall, scenes, scene_frames, None, spec, t, bool(masked), "files", source, len(pairs))
+    if rays:
+        report["ray_iou"] = {name: _finite(value) if name != "num_rays" else int(value)
+                             for name, value in rays["binary"].compute().items()
+                             if name.startswith("rayiou") or name == "num_rays"}
+        if "semantic" in rays:
+            sem = rays["semantic"].compute()
+            report["ray_iou"].update({f"semantic_{k}": _finite(v) for k, v in sem.items() if k.startswith("rayiou")})
     report["mask"] = "none" if not masked else masked[0] if len(masked) == len(pairs) else \
         f"{masked[0]} ({len(masked)} of {len(pairs)} frames have one; the others are scored whole)"
     baselines = baselines_report(quality.compute(), None)
@@ -207,6 +220,42 @@ def _pictures(frames: list[dict[str, Any]], pairs: list[ScorePair], spec: GridSp
                                          threshold=threshold, name=name, prefix=f"{role}_", html=False):
             written.append({"frame": pair.key, "role": role, "what": what, "path": str(path.relative_to(out.parent))})
     return written
+
+
+def _origins(infos: Path, pairs: list[ScorePair]) -> dict[str, np.ndarray]:
+    """SparseOcc's origins of every scored frame from the info file; a frame it does not list is an error."""
+    from occkit.sources.occ3d import ray_origins_by_token
+
+    scene_of = {p.key: p.scene for p in pairs}
+    found = ray_origins_by_token(infos, scene_of.get)
+    missing = [p.key for p in pairs if p.key not in found]
+    if missing:
+        raise InputFileError(infos, f"lists no frame for {len(missing)} of {len(pairs)} scored grids (first: "
+                                    f"{missing[0]!r}); RayIoU needs each frame's pose and its scene's")
+    return found
+
+
+def _update_rays(rays: dict[str, Any], eval_cfg: Any, spec: GridSpec, logits: Any, target: Any, predicted: Any,
+                 truth: Any, origins: np.ndarray) -> None:
+    """Binary RayIoU on every frame; semantic RayIoU where both grids carry labels (the classes of the first)."""
+    from occkit.metrics import MetricInputError
+    from occkit.metrics.build import build_ray_iou
+
+    if "binary" not in rays:
+        rays["binary"] = build_ray_iou(eval_cfg, spec)
+    rays["binary"].update(logits, target, None, origins=[origins])
+    if predicted.semantics is None or truth.semantics is None:
+        return
+    if "semantic" not in rays:
+        labels = [int(a[a != 255].max(initial=0)) for a in (predicted.semantics, truth.semantics)]
+        rays["semantic"] = build_ray_iou(eval_cfg, spec, num_classes=max(truth.free_label, *labels) + 1,
+                                         free_label=truth.free_label)
+        rays["semantic"].share_tables(rays["binary"])
+    try:
+        rays["semantic"].update(_model_layout(predicted.semantics.astype(np.int64)),
+                                _model_layout(truth.semantics.astype(np.int64)), None, origins=[origins])
+    except MetricInputError as err:
+        raise InputFileError(predicted.path, f"its labels do not fit the classes of the first frame: {err}") from None
 
 
 def _check_grid(spec: GridSpec, truth: Any, truth_path: Path, predicted: Any, pred_path: Path) -> None:

@@ -33,7 +33,7 @@ import json
 import math
 import pickle
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from occkit.errors import ConfigError, InputFileError, PoseError
 from occkit.frame import CameraView, Frame, OccupancyTarget
 from occkit.geometry.grid import GridSpec
-from occkit.geometry.transforms import check_rigid, invert_transform, make_transform
+from occkit.geometry.transforms import apply_transform, check_rigid, invert_transform, make_transform
 from occkit.io.images import size_and_rgb
 from occkit.io.occ3d import read_occ3d_labels, write_occ3d_target
 from occkit.io.points import read_points
@@ -385,6 +385,30 @@ class Occ3DSourceConfig(BaseModel):
                                           np.eye(4) if T_world_ego is None else T_world_ego,
                                           None if ts is None else int(ts), cams))
         return _with_ray_origins(entries)
+
+
+def ray_origins_by_token(path: Path, scene_of_token: Callable[[str], str | None]) -> dict[str, np.ndarray]:
+    """SparseOcc's RayIoU origins of every frame an Occ3D info file lists, in that frame's ego frame (Occ3D's grid
+    frame), by token: what ``occkit score --infos`` casts from. The file is read by the restricted unpickler."""
+    from occkit.sources.occ3d_infos import normalize_infos
+
+    infos = normalize_infos(safe_load_pickle(path, option="a trusted info file"), path, scene_of_token)
+    entries = []
+    for scene, records in infos.items():
+        for i, rec in enumerate(records):
+            where = f"{path}: infos[{scene!r}][{i}]"
+            if not isinstance(rec, Mapping) or "token" not in rec:
+                raise InputFileError(path, f"infos[{scene!r}][{i}] has no 'token'")
+            T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", where)
+            T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", where)
+            if T_world_ego is None:
+                raise InputFileError(path, f"infos[{scene!r}][{i}] has no ego pose (T_world_ego or ego2global_*): "
+                                           "RayIoU's origins need every frame's pose")
+            ts = rec.get("timestamp")
+            entries.append(Occ3DEntry(scene, str(rec["token"]), Path(), Path(),
+                                      np.eye(4) if T_ego_lidar is None else T_ego_lidar, T_world_ego,
+                                      None if ts is None else int(ts)))
+    return {e.token: apply_transform(e.T_ego_lidar, e.ray_origins) for e in _with_ray_origins(entries)}
 
 
 def _with_ray_origins(entries: list[Occ3DEntry]) -> list[Occ3DEntry]:
