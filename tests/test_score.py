@@ -147,7 +147,9 @@ def test_info_pickles_beside_the_ground_truth_are_not_grids(tmp_path: Path) -> N
     """An Occ3D root holds info pickles and LiDAR files beside gts/: only .npz / .npy grids are read."""
     gts = occ3d_gts(tmp_path)
     assert (gts.parent / "occ_infos_train.pkl").is_file()
-    assert len(match_pairs(gts, gts.parent)) == 2
+    pairs = match_pairs(gts, gts.parent)
+    # the scene is the token folder's parent, whichever folder above it the ground truth is given as
+    assert len(pairs) == 2 and {p.scene for p in pairs} == {p.name for p in gts.iterdir()}
 
 
 def test_a_mask_on_some_frames_only_is_said(tmp_path: Path) -> None:

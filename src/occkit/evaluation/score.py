@@ -91,12 +91,14 @@ def match_pairs(pred: Path, gt: Path, inputs: Path | None = None) -> list[ScoreP
 
 
 def _scene(path: Path, root: Path) -> str:
-    """The first folder under the ground-truth root that holds the frame (an Occ3D scene), else ``all``."""
+    """The folder that holds the frame below the ground-truth root (an Occ3D ``<scene>/<token>/labels.npz``'s
+    scene), else ``all``."""
     if root.is_file():
         return "all"
-    parts = path.relative_to(root).parts
-    deep = 3 if path.name.lower() == "labels.npz" else 2
-    return parts[0] if len(parts) >= deep else "all"
+    folders = path.relative_to(root).parts[:-1]
+    if path.name.lower() == "labels.npz":  # its own folder is the token
+        folders = folders[:-1]
+    return folders[-1] if folders else "all"
 
 
 def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, out_dir: str | Path | None = None, *,
