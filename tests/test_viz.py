@@ -310,3 +310,15 @@ def test_training_curves_place_each_validation_at_its_training_step(tmp_path: Pa
     assert list(model.get_xdata()) == [160, 320] and list(model.get_ydata()) == [0.5, 0.6]
     assert list(baseline.get_xdata()) == [160, 240, 320]
     assert iou_ax.get_xlabel() == "step"
+
+
+def test_a_grid_saved_in_the_models_layout_is_named_as_such(tmp_path: Path) -> None:
+    """A network's output saved as it comes out, (Z, Y, X): the error says so instead of only 'no preset'."""
+    np.save(tmp_path / "pred.npy", np.zeros((16, 200, 200), np.float32))
+    result = CliRunner().invoke(app, ["viz", str(tmp_path / "pred.npy"), "--no-html"])
+    assert result.exit_code == 2 and "it looks like (Z, Y, X)" in " ".join(result.output.split())
+    with pytest.raises(GridMismatchError, match=r"looks like \(Z, Y, X\)"):
+        GridSpec.preset("occ3d_nuscenes").check_array(np.zeros((16, 200, 200)), "pred.npy")
+    with pytest.raises(GridMismatchError) as info:  # any other wrong shape gets no such guess
+        GridSpec.preset("occ3d_nuscenes").check_array(np.zeros((200, 100, 16)), "pred.npy")
+    assert "looks like" not in str(info.value)

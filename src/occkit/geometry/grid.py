@@ -16,6 +16,15 @@ from occkit.errors import GridMismatchError
 _DIVISIBILITY_TOL = 1e-4  # fraction of a voxel
 
 
+def layout_hint(shape: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """A clause for a shape that is the expected [x, y, z] one in the model's (Z, Y, X) order: the classic slip
+    when a network's output is saved as it comes out."""
+    if len(shape) == 3 and tuple(shape) != tuple(expected) and tuple(shape[::-1]) == tuple(expected):
+        return ("; it looks like (Z, Y, X), the model's layout: occkit grids on disk are [x, y, z] "
+                "(occkit.geometry.layout.channels_to_grid turns one into the other)")
+    return ""
+
+
 class GridSpec(BaseModel):
     """Point-cloud range + voxel size -> grid shape, with validated geometry."""
 
@@ -145,7 +154,8 @@ class GridSpec(BaseModel):
         """Raise GridMismatchError unless array's trailing three dims are this grid's [x, y, z] shape."""
         shape = tuple(np.shape(array))[leading:leading + 3]
         if shape != self.shape:
-            raise GridMismatchError(f"{what} has shape {shape} but {self.describe()} has shape {self.shape}")
+            raise GridMismatchError(f"{what} has shape {shape} but {self.describe()} has shape {self.shape}"
+                                    f"{layout_hint(shape, self.shape)}")
 
     def check_fits_memory(self, values_per_voxel: float, what: str, bytes_per_value: int = 4) -> None:
         """Raise ConfigError before allocating ``values_per_voxel`` dense values per voxel when that exceeds

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from occkit.errors import ConfigError, GridMismatchError, InputFileError
-from occkit.geometry.grid import GridSpec
+from occkit.geometry.grid import GridSpec, layout_hint
 
 OCCUPANCY_KEYS = ("occupancy", "probability", "semantics", "voxel_label")
 IGNORE_LABEL = 255
@@ -153,9 +153,12 @@ def resolve_spec(shape: tuple[int, ...], preset: str | None = None, spec_json: s
     else:
         matches = [n for n in GridSpec.PRESETS if GridSpec.preset(n).shape == tuple(shape)]
         if len(matches) != 1:
+            flipped = [n for n in GridSpec.PRESETS if GridSpec.preset(n).shape == tuple(shape)[::-1]]
+            hint = layout_hint(tuple(shape), GridSpec.preset(flipped[0]).shape) if len(flipped) == 1 and \
+                not matches else ""
             raise ConfigError(f"--grid/--spec-json: the file stores no grid spec and shape {tuple(shape)} matches "
                               f"{'no preset' if not matches else f'several presets {matches}'}; "
-                              f"pass --grid ({', '.join(sorted(GridSpec.PRESETS))}) or --spec-json")
+                              f"pass --grid ({', '.join(sorted(GridSpec.PRESETS))}) or --spec-json{hint}")
         spec = GridSpec.preset(matches[0])
     if tuple(shape) != spec.shape:
         raise GridMismatchError(f"grid of shape {tuple(shape)} does not fit {spec.describe()}")
