@@ -12,7 +12,7 @@ from real_data import AERIAL_LAS
 from occkit.errors import ConfigError, GridMismatchError
 from occkit.geometry import GridSpec, grid_to_channels
 from occkit.metrics import RayIoU, ray_directions, sparseocc_elevations_deg
-from occkit.metrics.rays import first_hits, traversal_table
+from occkit.metrics.rays import first_hits, march_first_hits, traversal_table
 
 # x 0..16 m, y -8..8 m, z -2..2 m at 0.5 m: 32 x 32 x 8.
 SPEC = GridSpec(pc_range=(0.0, -8.0, -2.0, 16.0, 8.0, 2.0), voxel_size=(0.5, 0.5, 0.5))
@@ -229,3 +229,24 @@ def test_synthetic_samples_carry_their_sweeps_sensor_positions() -> None:
     # the drone flies 50-130 m up: every sensor sits above the grid, own sensor first, at the frame's own position
     assert np.all(o[:, 2] > 50.5)
     assert np.allclose(o[0, :2], 0.0, atol=1e-3)  # the grid is centred under this frame's LiDAR
+
+
+@pytest.mark.parametrize("grid", ["occ3d_nuscenes", "uav", "semantickitti"])
+def test_marching_a_frames_rays_finds_the_same_first_hits_as_the_traversal_table(grid: str) -> None:
+    """A frame's own origins are marched without a table (each ray stops once it has hit in every grid): the
+    same voxels and entry distances as the table's first hits, for origins inside, outside and above the grid,
+    with and without a range limit."""
+    spec = GridSpec.preset(grid)
+    rng = np.random.default_rng(3)
+    directions = ray_directions(72, [-88.0, -60.0, -30.0, -5.0, 0.0, 10.0])
+    origins = np.stack([rng.uniform(spec.lower, spec.upper), rng.uniform(spec.lower - 8.0, spec.upper + 8.0),
+                        np.r_[0.5 * (spec.lower[:2] + spec.upper[:2]), spec.upper[2] + 40.0]])
+    grids = [rng.random(spec.num_voxels) < p for p in (0.01, 0.001)]
+    for max_range in (None, 25.0):
+        marched = march_first_hits(spec, origins, directions, grids, max_range)
+        tables = [traversal_table(spec, o, directions, max_range) for o in origins]
+        for occupied, (hit, depth) in zip(grids, marched, strict=True):
+            expected = [first_hits(torch.from_numpy(occupied[None]), f, d) for f, d in tables]
+            assert torch.equal(hit, torch.cat([h for h, _ in expected], dim=1))
+            assert torch.equal(depth, torch.cat([d for _, d in expected], dim=1))
+            assert (hit < spec.num_voxels).any() and (hit == spec.num_voxels).any()

@@ -252,7 +252,6 @@ def _update_rays(rays: dict[str, Any], eval_cfg: Any, spec: GridSpec, logits: An
         labels = [int(a[a != 255].max(initial=0)) for a in (predicted.semantics, truth.semantics)]
         rays["semantic"] = build_ray_iou(eval_cfg, spec, num_classes=max(truth.free_label, *labels) + 1,
                                          free_label=truth.free_label)
-        rays["semantic"].share_tables(rays["binary"])
     try:
         rays["semantic"].update(_model_layout(predicted.semantics.astype(np.int64)),
                                 _model_layout(truth.semantics.astype(np.int64)), None, origins=[origins])

@@ -63,16 +63,13 @@ RAY_BASELINES = ("copy", "dilate")
 
 
 def _ray_iou_metric(cfg: Any) -> dict[str, Any] | None:
-    """Binary RayIoU (occkit.metrics.build) for the model and the copy / dilate baselines, sharing one table of
-    rays per frame; None when eval.ray_iou is off."""
+    """Binary RayIoU (occkit.metrics.build) for the model and the copy / dilate baselines; None when eval.ray_iou
+    is off."""
     if not cfg.eval.ray_iou:
         return None
     from occkit.metrics.build import build_ray_iou
 
-    rays = {name: build_ray_iou(cfg.eval, cfg.data.grid) for name in ("model", *RAY_BASELINES)}
-    for name in RAY_BASELINES:
-        rays[name].share_tables(rays["model"])
-    return rays
+    return {name: build_ray_iou(cfg.eval, cfg.data.grid) for name in ("model", *RAY_BASELINES)}
 
 
 def _update_rays(rays: dict[str, Any], logits: Any, target: Any, mask: Any, occ: Any, origins: Any) -> None:

@@ -18,8 +18,11 @@ What is simplified against SparseOcc's official ``ray_metrics.py``:
 * a downward-looking UAV sensor flies above the grid: its rays enter the grid box through the top (the traversal
   clips every ray to the box), so the ring elevations should look down (e.g. -88..-61 degrees) rather than use
   SparseOcc's nuScenes pitches (-45..+12), which from 100 m up would mostly miss the grid;
-* rays are traversed exactly with a voxel DDA on the CPU/GPU in PyTorch (their CUDA ``dvr`` renderer); the depth
-  of a hit is the distance from the origin to where the ray enters the first occupied voxel;
+* rays are traversed exactly with a voxel DDA (their CUDA ``dvr`` renderer): the fixed origins' voxels once, as a
+  table every sample reuses; a frame's own origins are marched for that frame alone, each ray stopping once it
+  has hit in both grids (``occkit.metrics.rays.march_first_hits``, the same hits, about 0.6 s a frame for eight
+  origins on Occ3D's grid on a 2-core CPU against 2.4 s through a table). The depth of a hit is the distance from
+  the origin to where the ray enters the first occupied voxel;
 * voxels labelled ``ignore_index`` (255) are transparent (SparseOcc treats every label but free as occupied);
 * no visibility mask is applied unless one is passed; then rays whose GT hit voxel is masked out are dropped.
 The ray directions default to SparseOcc's nuScenes pitch angles (``sparseocc_elevations_deg``) x 360 azimuths.
@@ -46,7 +49,7 @@ from occkit.metrics._checks import (
     same_shape,
 )
 from occkit.metrics.occupancy import safe_div
-from occkit.metrics.rays import first_hits, ray_directions, traversal_table
+from occkit.metrics.rays import first_hits, march_first_hits, ray_directions, traversal_table
 
 DEFAULT_DEPTH_THRESHOLDS = (1.0, 2.0, 4.0)
 
@@ -100,7 +103,6 @@ class RayIoU(Metric):
         self.add_state("num_rays", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
         self._tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.max_origins = int(max_origins)
-        self._origin_tables: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ---- geometry ---------------------------------------------------------------------------------
     def _table(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,47 +147,39 @@ class RayIoU(Metric):
         p_occ, g_occ = self._to_flat(pred_occ, "pred"), self._to_flat(gt_occ, "target")
         keep_flat = None if keep is None else self._to_flat(keep, "mask")
         if origins is None:
-            self._score(p_occ, g_occ, keep_flat, labels, *self._table(pred.device))
+            flat, depth = self._table(pred.device)
+            self._count(*first_hits(p_occ, flat, depth), *first_hits(g_occ, flat, depth), keep_flat, labels)
             return
         if len(origins) != pred.shape[0]:
             raise ConfigError(f"origins: expected one (K, 3) array per sample ({pred.shape[0]}), got {len(origins)}")
         for i, o in enumerate(origins):
             one = slice(i, i + 1)
             lab = None if labels is None else (labels[0][one], labels[1][one])
-            self._score(p_occ[one], g_occ[one], None if keep_flat is None else keep_flat[one], lab,
-                        *self._origins_table(o, pred.device))
+            self._count(*self._origin_hits(o, p_occ[one], g_occ[one]),
+                        None if keep_flat is None else keep_flat[one], lab)
 
-    def share_tables(self, other: RayIoU) -> None:
-        """Reuse ``other``'s per-frame ray tables (same grid and rays): scoring baselines costs no extra traversal."""
-        if other.spec != self.spec or not np.array_equal(other.directions, self.directions):
-            raise ConfigError("share_tables: both RayIoU metrics must have the same grid and ray directions")
-        self._origin_tables = other._origin_tables
-
-    def _origins_table(self, origins: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _origin_hits(self, origins: Any, p_occ: torch.Tensor, g_occ: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """First hits of one sample's rays from its own origins, marched without a table (a frame's origins are
+        its own; a table would be built for one use), on the occupancy's device."""
         o = np.asarray(origins.cpu() if isinstance(origins, torch.Tensor) else origins, np.float64).reshape(-1, 3)
         if len(o) == 0 or not np.all(np.isfinite(o)):
             raise ConfigError(f"origins: expected finite (K, 3) sensor positions in metres, got {o.tolist()}")
-        o = o[: self.max_origins]
-        key = o.round(3).tobytes()
-        if key not in self._origin_tables:
-            if len(self._origin_tables) >= 32:  # frames come once per epoch: keep a few, not all
-                self._origin_tables.pop(next(iter(self._origin_tables)))
-            self._origin_tables[key] = stack_tables(self.spec, o, self.directions, self.max_range)
-        flat, depth = self._origin_tables[key]
-        return flat.to(device), depth.to(device)
+        grids = [x.reshape(-1).cpu().numpy() for x in (p_occ, g_occ)]
+        (p_hit, p_depth), (g_hit, g_depth) = march_first_hits(self.spec, o[: self.max_origins], self.directions,
+                                                              grids, self.max_range)
+        device = p_occ.device
+        return p_hit.to(device), p_depth.to(device), g_hit.to(device), g_depth.to(device)
 
-    def _score(self, p_occ: torch.Tensor, g_occ: torch.Tensor, keep_flat: torch.Tensor | None,
-               labels: tuple[torch.Tensor, torch.Tensor] | None, flat: torch.Tensor, depth: torch.Tensor) -> None:
-        """Add the rays of (B, N) flattened prediction / target occupancy to the counts."""
-        p_hit, p_depth = first_hits(p_occ, flat, depth)
-        g_hit, g_depth = first_hits(g_occ, flat, depth)
+    def _count(self, p_hit: torch.Tensor, p_depth: torch.Tensor, g_hit: torch.Tensor, g_depth: torch.Tensor,
+               keep_flat: torch.Tensor | None, labels: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """Add the rays' first hits (B, R) in the prediction and the target (index, entry distance) to the counts."""
         n = self.spec.num_voxels
         scored = g_hit < n
         if keep_flat is not None:
             scored &= torch.gather(torch.cat([keep_flat, keep_flat.new_zeros(keep_flat.shape[0], 1)], dim=1), 1, g_hit)
         p_valid = (p_hit < n) & scored
         if labels is not None:
-            pad = torch.full((p_occ.shape[0], 1), -1, dtype=torch.long, device=p_occ.device)
+            pad = torch.full((p_hit.shape[0], 1), -1, dtype=torch.long, device=p_hit.device)
             p_cls = torch.gather(torch.cat([labels[0], pad], 1), 1, p_hit)
             g_cls = torch.gather(torch.cat([labels[1], pad], 1), 1, g_hit)
         else:

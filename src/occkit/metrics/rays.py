@@ -39,20 +39,14 @@ def ray_directions(num_azimuth: int = 360, elevations_deg: Sequence[float] | Non
     return d.astype(np.float64)
 
 
-def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndarray,
-                    max_range: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Voxels each ray passes through, in order, and the distance (m) from ``origin`` where it enters them.
-
-    Returns ``flat`` int32 (R, L) indices into the C-ordered ``[x, y, z]`` grid, padded with ``spec.num_voxels``
-    (a sentinel that callers map to "free"), and ``depth`` float32 (R, L) entry distances. Origins outside the
-    grid are fine: each ray is clipped to the grid box first. Voxels entered beyond ``max_range`` are dropped.
-    """
-    o = np.asarray(origin, dtype=np.float64).reshape(3)
-    d = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
-    d = d / np.linalg.norm(d, axis=1, keepdims=True)
+def _dda_start(spec: GridSpec, origins: np.ndarray, directions: np.ndarray, max_range: float | None) -> dict:
+    """The state a voxel DDA starts from for rays (R, 3) from ``origins`` (R, 3): each ray clipped to the grid box
+    (``alive`` where it crosses it), its first voxel, its step and the distances to the next voxel faces."""
+    d = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    o = origins
     lo, hi, size = spec.lower, spec.upper, spec.size
     shape = np.array(spec.shape)
-    t_in, t_out = box_interval(np.broadcast_to(o, d.shape), d, lo, hi)
+    t_in, t_out = box_interval(o, d, lo, hi)
     t_in = np.maximum(t_in, 0.0)
     if max_range is not None:
         t_out = np.minimum(t_out, float(max_range))
@@ -67,30 +61,90 @@ def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndar
         next_face = lo + (idx + (step > 0)) * size
         t_max = np.where(d != 0, (next_face - o) / d, np.inf)
         t_delta = np.where(d != 0, size / np.abs(d), np.inf)
-    t_cur = t_in.copy()
-    n_steps = int(shape.sum()) + 3
+    nx, ny, nz = (int(v) for v in shape)
+    if nx * ny * nz >= 2**31 - 1:
+        raise ConfigError(f"spec: {spec.describe()} has too many voxels for RayIoU's int32 traversal table")
+    return {"alive": alive, "idx": idx, "step": step, "t_max": t_max, "t_delta": t_delta, "t_cur": t_in.copy(),
+            "t_out": t_out, "shape": shape, "n_steps": int(shape.sum()) + 3, "sentinel": nx * ny * nz,
+            "strides": (ny * nz, nz)}
+
+
+def _advance(state: dict, rows: np.ndarray | None = None) -> None:
+    """One DDA step of the rays ``rows`` (all rays when None): into the neighbouring voxel they leave towards."""
+    r = np.arange(len(state["t_cur"])) if rows is None else rows
+    axis = np.argmin(state["t_max"][r], axis=1)
+    state["t_cur"][r] = state["t_max"][r, axis]
+    state["idx"][r, axis] += state["step"][r, axis]
+    state["t_max"][r, axis] += state["t_delta"][r, axis]
+
+
+def traversal_table(spec: GridSpec, origin: Sequence[float], directions: np.ndarray,
+                    max_range: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Voxels each ray passes through, in order, and the distance (m) from ``origin`` where it enters them.
+
+    Returns ``flat`` int32 (R, L) indices into the C-ordered ``[x, y, z]`` grid, padded with ``spec.num_voxels``
+    (a sentinel that callers map to "free"), and ``depth`` float32 (R, L) entry distances. Origins outside the
+    grid are fine: each ray is clipped to the grid box first. Voxels entered beyond ``max_range`` are dropped.
+    """
+    d = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
+    st = _dda_start(spec, np.broadcast_to(np.asarray(origin, dtype=np.float64).reshape(3), d.shape), d, max_range)
+    shape, sentinel, (sx, sy) = st["shape"], st["sentinel"], st["strides"]
     flats, depths = [], []
-    nx, ny, nz = (int(s) for s in shape)
-    sentinel = nx * ny * nz
-    rows = np.arange(len(d))
-    for _ in range(n_steps):
-        inside = alive & np.all((idx >= 0) & (idx < shape), axis=1) & (t_cur < t_out)
+    alive = st["alive"]
+    for _ in range(st["n_steps"]):
+        idx = st["idx"]
+        inside = alive & np.all((idx >= 0) & (idx < shape), axis=1) & (st["t_cur"] < st["t_out"])
         if not inside.any():
             break
-        flats.append(np.where(inside, (idx[:, 0] * ny + idx[:, 1]) * nz + idx[:, 2], sentinel))
-        depths.append(np.where(inside, t_cur, np.inf))
+        flats.append(np.where(inside, idx[:, 0] * sx + idx[:, 1] * sy + idx[:, 2], sentinel))
+        depths.append(np.where(inside, st["t_cur"], np.inf))
         alive = inside
-        axis = np.argmin(t_max, axis=1)
-        t_cur = t_max[rows, axis]
-        idx[rows, axis] += step[rows, axis]
-        t_max[rows, axis] += t_delta[rows, axis]
+        _advance(st)
     if not flats:
         return (torch.full((len(d), 1), sentinel, dtype=torch.int32), torch.full((len(d), 1), math.inf))
-    if sentinel >= 2**31 - 1:
-        raise ConfigError(f"spec: {spec.describe()} has too many voxels for RayIoU's int32 traversal table")
     flat = torch.from_numpy(np.stack(flats, axis=1).astype(np.int32))  # int32 halves the table's memory
     depth = torch.from_numpy(np.stack(depths, axis=1).astype(np.float32))
     return flat, depth
+
+
+def march_first_hits(spec: GridSpec, origins: np.ndarray, directions: np.ndarray, grids: Sequence[np.ndarray],
+                     max_range: float | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first occupied voxel of every ray of every origin, in each of ``grids`` (flattened C-ordered [x, y, z]
+    bool, one frame each), without a traversal table: the rays are stepped together and each stops once it has
+    hit in every grid or left the box. The same voxels and entry distances as ``first_hits`` on the stacked
+    ``traversal_table`` (tested), about five times faster for origins seen once (a frame scored once).
+
+    Returns per grid ``(hit_flat (1, K*R) int64, hit_depth (1, K*R) float32)``, origins major, with the sentinel
+    ``spec.num_voxels`` / inf where a ray hits nothing."""
+    d0 = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
+    o = np.asarray(origins, dtype=np.float64).reshape(-1, 3)
+    st = _dda_start(spec, np.repeat(o, len(d0), axis=0), np.tile(d0, (len(o), 1)), max_range)
+    shape, sentinel, (sx, sy) = st["shape"], st["sentinel"], st["strides"]
+    n_rays = len(st["t_cur"])
+    hits = [np.full(n_rays, sentinel, np.int64) for _ in grids]
+    depths = [np.full(n_rays, np.inf, np.float32) for _ in grids]
+    searching = np.ones((len(grids), n_rays), dtype=bool)
+    active = np.flatnonzero(st["alive"])
+    for _ in range(st["n_steps"]):
+        idx = st["idx"][active]
+        inside = np.all((idx >= 0) & (idx < shape), axis=1) & (st["t_cur"][active] < st["t_out"][active])
+        active, idx = active[inside], idx[inside]
+        if not len(active):
+            break
+        flat = idx[:, 0] * sx + idx[:, 1] * sy + idx[:, 2]
+        unfinished = np.zeros(len(active), dtype=bool)
+        for g, occupied in enumerate(grids):
+            looking = searching[g, active]
+            found = looking & occupied[flat]
+            rows = active[found]
+            hits[g][rows], depths[g][rows] = flat[found], st["t_cur"][rows]
+            searching[g, rows] = False
+            unfinished |= looking & ~found
+        active = active[unfinished]
+        if not len(active):
+            break
+        _advance(st, active)
+    return [(torch.from_numpy(h)[None], torch.from_numpy(dp)[None]) for h, dp in zip(hits, depths, strict=True)]
 
 
 def first_hits(occupied: torch.Tensor, flat: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
