@@ -250,3 +250,25 @@ def test_marching_a_frames_rays_finds_the_same_first_hits_as_the_traversal_table
             assert torch.equal(hit, torch.cat([h for h, _ in expected], dim=1))
             assert torch.equal(depth, torch.cat([d for _, d in expected], dim=1))
             assert (hit < spec.num_voxels).any() and (hit == spec.num_voxels).any()
+
+
+def test_several_predictions_marched_together_count_as_one_update_each() -> None:
+    """occkit eval scores the model and its baselines through one march per frame: the same counts as three
+    separate updates, with and without a mask."""
+    from occkit.metrics.rayiou import update_binary_together
+
+    rng = np.random.default_rng(5)
+    target = torch.from_numpy(grid_to_channels(rng.random((2, *SPEC.shape)) < 0.02).astype(np.float32))
+    preds = [torch.from_numpy(grid_to_channels(rng.random((2, *SPEC.shape)) < p).astype(np.float32) * 40 - 20)
+             for p in (0.01, 0.03, 0.0)]
+    origins = [np.array([[1.0, 0.0, 0.5], [6.0, 2.0, 0.0]]), np.array([[3.0, -4.0, 1.0]])]
+    for mask in (None, torch.from_numpy(grid_to_channels(rng.random((2, *SPEC.shape)) < 0.7))):
+        together = [RayIoU(SPEC, elevations_deg=[-20.0, 0.0, 15.0], num_azimuth=36) for _ in preds]
+        apart = [RayIoU(SPEC, elevations_deg=[-20.0, 0.0, 15.0], num_azimuth=36) for _ in preds]
+        update_binary_together(together, preds, target, mask, origins)
+        for metric, pred in zip(apart, preds, strict=True):
+            metric.update(pred, target, mask, origins=origins)
+        for a, b in zip(together, apart, strict=True):
+            for key in ("tp_count", "gt_count", "pred_count", "num_rays"):
+                assert torch.equal(getattr(a, key), getattr(b, key)), key
+        assert int(together[0].num_rays) > 0 and float(together[0].compute()["rayiou"]) < 1.0

@@ -76,10 +76,11 @@ def _update_rays(rays: dict[str, Any], logits: Any, target: Any, mask: Any, occ:
     """Rays from each frame's sensor positions where the samples carry them (``origins``), else from the configured
     origins; ``occ`` is the batch's input occupancy, copied and dilated for the baselines."""
     from occkit.metrics.baselines import dilate_plan
+    from occkit.metrics.rayiou import update_binary_together
 
-    rays["model"].update(logits, target, mask, origins=origins)
-    for name, pred in zip(RAY_BASELINES, (occ, dilate_plan(occ)), strict=True):
-        rays[name].update(pred.float() * 40.0 - 20.0, target, mask, origins=origins)  # as logits
+    baselines = [pred.float() * 40.0 - 20.0 for pred in (occ, dilate_plan(occ))]  # as logits
+    update_binary_together([rays[name] for name in ("model", *RAY_BASELINES)], [logits, *baselines], target, mask,
+                           origins)
 
 
 def evaluate(module_or_checkpoint: Any, cfg: Any = None, split: str = "val", out_dir: str | Path | None = None, *,

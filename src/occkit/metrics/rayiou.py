@@ -161,14 +161,19 @@ class RayIoU(Metric):
     def _origin_hits(self, origins: Any, p_occ: torch.Tensor, g_occ: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """First hits of one sample's rays from its own origins, marched without a table (a frame's origins are
         its own; a table would be built for one use), on the occupancy's device."""
+        (p_hit, p_depth), (g_hit, g_depth) = self._march(origins, [p_occ, g_occ])
+        return p_hit, p_depth, g_hit, g_depth
+
+    def _march(self, origins: Any, occupied: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``march_first_hits`` of one sample's (1, N) occupancies from its origins (checked, the first
+        ``max_origins``), back on the occupancy's device."""
         o = np.asarray(origins.cpu() if isinstance(origins, torch.Tensor) else origins, np.float64).reshape(-1, 3)
         if len(o) == 0 or not np.all(np.isfinite(o)):
             raise ConfigError(f"origins: expected finite (K, 3) sensor positions in metres, got {o.tolist()}")
-        grids = [x.reshape(-1).cpu().numpy() for x in (p_occ, g_occ)]
-        (p_hit, p_depth), (g_hit, g_depth) = march_first_hits(self.spec, o[: self.max_origins], self.directions,
-                                                              grids, self.max_range)
-        device = p_occ.device
-        return p_hit.to(device), p_depth.to(device), g_hit.to(device), g_depth.to(device)
+        grids = [x.reshape(-1).cpu().numpy() for x in occupied]
+        device = occupied[0].device
+        return [(h.to(device), d.to(device)) for h, d in
+                march_first_hits(self.spec, o[: self.max_origins], self.directions, grids, self.max_range)]
 
     def _count(self, p_hit: torch.Tensor, p_depth: torch.Tensor, g_hit: torch.Tensor, g_depth: torch.Tensor,
                keep_flat: torch.Tensor | None, labels: tuple[torch.Tensor, torch.Tensor] | None) -> None:
@@ -210,6 +215,34 @@ class RayIoU(Metric):
         out["per_class_rayiou"] = per_class
         out["num_rays"] = self.num_rays.clone()
         return out
+
+
+def update_binary_together(metrics: Sequence[RayIoU], logits: Sequence[torch.Tensor], target: torch.Tensor,
+                           mask: torch.Tensor | None = None, origins: Sequence[Any] | None = None) -> None:
+    """Several binary predictions of one batch against its target (``occkit eval``'s model and its baselines):
+    each frame's rays are marched once for all of them. The same counts as one ``update`` each (tested)."""
+    first = metrics[0]
+    shared = all(not m.semantic and m.spec == first.spec and np.array_equal(m.directions, first.directions)
+                 and m.max_range == first.max_range and m.max_origins == first.max_origins for m in metrics)
+    if origins is None or not shared:
+        for metric, pred in zip(metrics, logits, strict=True):
+            metric.update(pred, target, mask, origins=origins)
+        return
+    target = batched_zyx(as_tensor(target, "target"), "target")
+    preds = [batched_zyx(as_tensor(p, "pred"), "pred").to(target.device) for p in logits]
+    for pred in preds:
+        same_shape(pred, target, "pred", "target")
+    keep = check_mask(mask, target, "target")
+    if len(origins) != target.shape[0]:
+        raise ConfigError(f"origins: expected one (K, 3) array per sample ({target.shape[0]}), got {len(origins)}")
+    g_occ = first._to_flat(target >= 0.5, "target")
+    p_occ = [m._to_flat(p.float().sigmoid() > m.threshold, "pred") for m, p in zip(metrics, preds, strict=True)]
+    keep_flat = None if keep is None else first._to_flat(keep, "mask")
+    for i, o in enumerate(origins):
+        one = slice(i, i + 1)
+        *hits, (g_hit, g_depth) = first._march(o, [p[one] for p in p_occ] + [g_occ[one]])
+        for metric, (p_hit, p_depth) in zip(metrics, hits, strict=True):
+            metric._count(p_hit, p_depth, g_hit, g_depth, None if keep_flat is None else keep_flat[one], None)
 
 
 def stack_tables(spec: GridSpec, origins: np.ndarray, directions: np.ndarray,
