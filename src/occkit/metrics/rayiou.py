@@ -123,11 +123,12 @@ class RayIoU(Metric):
 
     # ---- accumulation -----------------------------------------------------------------------------
     def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               origins: Sequence[Any] | None = None) -> None:
+               origins: Sequence[Any] | None = None, hits: Sequence[tuple[torch.Tensor, ...]] | None = None) -> None:
         """Binary: logits and target; semantic: predicted and GT labels. (B, Z, Y, X) or (Z, Y, X).
 
         ``origins``: per sample, the (K, 3) sensor positions in the grid frame to cast from (the frame's own
         sensor and its neighbours'; the first ``max_origins`` are used). None casts from the fixed origins.
+        ``hits``: per sample, the first hits from those origins already marched (``update_binary_together``).
         """
         pred = batched_zyx(as_tensor(pred, "pred"), "pred")
         target = batched_zyx(as_tensor(target, "target"), "target").to(pred.device)
@@ -155,8 +156,8 @@ class RayIoU(Metric):
         for i, o in enumerate(origins):
             one = slice(i, i + 1)
             lab = None if labels is None else (labels[0][one], labels[1][one])
-            self._count(*self._origin_hits(o, p_occ[one], g_occ[one]),
-                        None if keep_flat is None else keep_flat[one], lab)
+            found = hits[i] if hits is not None else self._origin_hits(o, p_occ[one], g_occ[one])
+            self._count(*found, None if keep_flat is None else keep_flat[one], lab)
 
     def _origin_hits(self, origins: Any, p_occ: torch.Tensor, g_occ: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """First hits of one sample's rays from its own origins, marched without a table (a frame's origins are
@@ -230,19 +231,13 @@ def update_binary_together(metrics: Sequence[RayIoU], logits: Sequence[torch.Ten
         return
     target = batched_zyx(as_tensor(target, "target"), "target")
     preds = [batched_zyx(as_tensor(p, "pred"), "pred").to(target.device) for p in logits]
-    for pred in preds:
-        same_shape(pred, target, "pred", "target")
-    keep = check_mask(mask, target, "target")
-    if len(origins) != target.shape[0]:
+    if len(origins) != target.shape[0]:  # shapes and the mask are checked by each update below
         raise ConfigError(f"origins: expected one (K, 3) array per sample ({target.shape[0]}), got {len(origins)}")
     g_occ = first._to_flat(target >= 0.5, "target")
     p_occ = [m._to_flat(p.float().sigmoid() > m.threshold, "pred") for m, p in zip(metrics, preds, strict=True)]
-    keep_flat = None if keep is None else first._to_flat(keep, "mask")
-    for i, o in enumerate(origins):
-        one = slice(i, i + 1)
-        *hits, (g_hit, g_depth) = first._march(o, [p[one] for p in p_occ] + [g_occ[one]])
-        for metric, (p_hit, p_depth) in zip(metrics, hits, strict=True):
-            metric._count(p_hit, p_depth, g_hit, g_depth, None if keep_flat is None else keep_flat[one], None)
+    per_sample = [first._march(o, [p[i:i + 1] for p in p_occ] + [g_occ[i:i + 1]]) for i, o in enumerate(origins)]
+    for k, (metric, pred) in enumerate(zip(metrics, preds, strict=True)):  # through update: torchmetrics counts it
+        metric.update(pred, target, mask, origins=origins, hits=[(*s[k], *s[-1]) for s in per_sample])
 
 
 def stack_tables(spec: GridSpec, origins: np.ndarray, directions: np.ndarray,
