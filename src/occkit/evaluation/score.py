@@ -115,6 +115,7 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     from occkit.metrics.build import build_quality_metrics
     from occkit.metrics.config import EvalConfig
     from occkit.viz.gridfile import read_grid_file, resolve_spec
+    from occkit.viz.overlay import confusion_grids, iou_of
 
     if mask not in ("auto", "camera", "lidar", "none"):
         raise ConfigError(f"--mask: expected auto, camera, lidar or none, got {mask!r}")
@@ -139,7 +140,7 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
     with torch.no_grad(), _Bar(len(pairs), progress, "scoring") as bar:
         for pair in pairs:
             truth, predicted = read_grid_file(pair.gt, free_label), read_grid_file(pair.pred, free_label)
-            _check_grid(spec, truth, pair.gt, predicted, pair.pred)
+            _check_grid(spec, truth, predicted)
             keep, name = _mask(truth, mask, pair.gt)
             masked += [name] if name else []
             logits = _model_layout(_logits(predicted.occupancy))
@@ -155,8 +156,8 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
             _update_semantic(semantic, predicted, truth, keep, pair)
             if origins is not None:
                 _update_rays(rays, eval_cfg, spec, logits, target, predicted, truth, origins[pair.key])
-            hard = predicted.occupancy if predicted.occupancy.dtype == bool else predicted.occupancy > t
-            frames.append({"name": pair.key, "scene": pair.scene, "iou": _frame_iou(hard, truth.occupancy, keep)})
+            frame_iou = iou_of(*confusion_grids(predicted.occupancy, truth.occupancy, spec, keep, t))
+            frames.append({"name": pair.key, "scene": pair.scene, "iou": _finite(frame_iou)})
             bar.advance(1)
     source = f"{pred} (scored by occkit score against {gt})"
     report = build_report(overall, scenes, scene_frames, None, spec, t, bool(masked), "files", source, len(pairs))
@@ -191,13 +192,6 @@ def score(pred: str | Path, gt: str | Path, inputs: str | Path | None = None, ou
                                            free_label)
         result.json_path, result.md_path = write_report(report, out_dir)
     return result
-
-
-def _frame_iou(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray | None) -> float | None:
-    if keep is not None:
-        pred, gt = pred & keep, gt & keep
-    union = int((pred | gt).sum())
-    return int((pred & gt).sum()) / union if union else None
 
 
 def _pictures(frames: list[dict[str, Any]], pairs: list[ScorePair], spec: GridSpec, out: Path, threshold: float,
@@ -259,12 +253,12 @@ def _update_rays(rays: dict[str, Any], eval_cfg: Any, spec: GridSpec, logits: An
         raise InputFileError(predicted.path, f"its labels do not fit the classes of the first frame: {err}") from None
 
 
-def _check_grid(spec: GridSpec, truth: Any, truth_path: Path, predicted: Any, pred_path: Path) -> None:
-    spec.check_array(truth.occupancy, str(truth_path))
-    spec.check_array(predicted.occupancy, str(pred_path))
-    for path, stored in ((truth_path, truth.spec), (pred_path, predicted.spec)):
-        if stored is not None and stored != spec:
-            raise GridMismatchError(f"{path}: stores {stored.describe()}, the frames are scored on {spec.describe()}")
+def _check_grid(spec: GridSpec, *files: Any) -> None:
+    """Every grid file of a frame (``GridFile``) has the scored grid's shape, and the grid it stores is that one."""
+    for f in files:
+        spec.check_array(f.occupancy, str(f.path))
+        if f.spec is not None and f.spec != spec:
+            raise GridMismatchError(f"{f.path}: stores {f.spec.describe()}, the frames are scored on {spec.describe()}")
 
 
 def _mask(truth: Any, choice: MaskChoice, path: Path) -> tuple[np.ndarray | None, str | None]:
@@ -300,10 +294,7 @@ def _input_occupancy(pair: ScorePair, spec: GridSpec, free_label: int | None, sh
     from occkit.viz.gridfile import read_grid_file
 
     given = read_grid_file(pair.input, free_label)
-    spec.check_array(given.occupancy, str(pair.input))
-    if given.spec is not None and given.spec != spec:
-        raise GridMismatchError(f"{pair.input}: stores {given.spec.describe()}, the frames are scored on "
-                                f"{spec.describe()}")
+    _check_grid(spec, given)
     occ = given.occupancy
     return occ if occ.dtype == bool else occ > 0.5
 

@@ -123,12 +123,13 @@ class RayIoU(Metric):
 
     # ---- accumulation -----------------------------------------------------------------------------
     def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               origins: Sequence[Any] | None = None, hits: Sequence[tuple[torch.Tensor, ...]] | None = None) -> None:
+               origins: Sequence[Any] | None = None, hits: Sequence[Any] | None = None) -> None:
         """Binary: logits and target; semantic: predicted and GT labels. (B, Z, Y, X) or (Z, Y, X).
 
         ``origins``: per sample, the (K, 3) sensor positions in the grid frame to cast from (the frame's own
         sensor and its neighbours'; the first ``max_origins`` are used). None casts from the fixed origins.
-        ``hits``: per sample, the first hits from those origins already marched (``update_binary_together``).
+        ``hits``: per sample, ``((pred_hit, pred_depth), (target_hit, target_depth))`` already marched from those
+        origins (``update_binary_together``).
         """
         pred = batched_zyx(as_tensor(pred, "pred"), "pred")
         target = batched_zyx(as_tensor(target, "target"), "target").to(pred.device)
@@ -156,14 +157,10 @@ class RayIoU(Metric):
         for i, o in enumerate(origins):
             one = slice(i, i + 1)
             lab = None if labels is None else (labels[0][one], labels[1][one])
-            found = hits[i] if hits is not None else self._origin_hits(o, p_occ[one], g_occ[one])
-            self._count(*found, None if keep_flat is None else keep_flat[one], lab)
-
-    def _origin_hits(self, origins: Any, p_occ: torch.Tensor, g_occ: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """First hits of one sample's rays from its own origins, marched without a table (a frame's origins are
-        its own; a table would be built for one use), on the occupancy's device."""
-        (p_hit, p_depth), (g_hit, g_depth) = self._march(origins, [p_occ, g_occ])
-        return p_hit, p_depth, g_hit, g_depth
+            # a frame's own origins are marched for it alone: a table would be built for one use
+            (p_hit, p_depth), (g_hit, g_depth) = hits[i] if hits is not None else \
+                self._march(o, [p_occ[one], g_occ[one]])
+            self._count(p_hit, p_depth, g_hit, g_depth, None if keep_flat is None else keep_flat[one], lab)
 
     def _march(self, origins: Any, occupied: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``march_first_hits`` of one sample's (1, N) occupancies from its origins (checked, the first
@@ -237,7 +234,7 @@ def update_binary_together(metrics: Sequence[RayIoU], logits: Sequence[torch.Ten
     p_occ = [m._to_flat(p.float().sigmoid() > m.threshold, "pred") for m, p in zip(metrics, preds, strict=True)]
     per_sample = [first._march(o, [p[i:i + 1] for p in p_occ] + [g_occ[i:i + 1]]) for i, o in enumerate(origins)]
     for k, (metric, pred) in enumerate(zip(metrics, preds, strict=True)):  # through update: torchmetrics counts it
-        metric.update(pred, target, mask, origins=origins, hits=[(*s[k], *s[-1]) for s in per_sample])
+        metric.update(pred, target, mask, origins=origins, hits=[(s[k], s[-1]) for s in per_sample])
 
 
 def stack_tables(spec: GridSpec, origins: np.ndarray, directions: np.ndarray,
