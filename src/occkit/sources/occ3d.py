@@ -368,23 +368,27 @@ class Occ3DSourceConfig(BaseModel):
         for scene in scenes:
             for i, rec in enumerate(infos[scene]):
                 where = f"infos[{scene!r}][{i}]"
-                if not isinstance(rec, Mapping) or "token" not in rec:
-                    raise InputFileError(path, f"infos[{scene!r}][{i}] has no 'token'")
-                token = str(rec["token"])
-                T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", f"{path}: {where}")
-                T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", f"{path}: {where}")
+                token, T_ego_lidar, T_world_ego, ts = _record_pose(rec, path, where)
                 labels = self._labels_path(rec, scene, token)
                 lidar = self._lidar_path(rec, token)
                 for p, what in ((labels, "Occ3D labels"), (lidar, "LiDAR sweep")):
                     if not p.is_file():
                         raise InputFileError(p, f"{what} for {path.name}: {where} not found")
-                ts = rec.get("timestamp")
                 T_ego_lidar = default_T if T_ego_lidar is None else T_ego_lidar
                 cams = self._cameras(rec, T_ego_lidar, path, where) if self.cameras else ()
                 entries.append(Occ3DEntry(scene, token, lidar, labels, T_ego_lidar,
-                                          np.eye(4) if T_world_ego is None else T_world_ego,
-                                          None if ts is None else int(ts), cams))
+                                          np.eye(4) if T_world_ego is None else T_world_ego, ts, cams))
         return _with_ray_origins(entries)
+
+
+def _record_pose(rec: Any, path: Path, where: str) -> tuple[str, np.ndarray | None, np.ndarray | None, int | None]:
+    """One info record's token, LiDAR-to-ego and ego-to-world transforms (None where absent) and timestamp."""
+    if not isinstance(rec, Mapping) or "token" not in rec:
+        raise InputFileError(path, f"{where} has no 'token'")
+    T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", f"{path}: {where}")
+    T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", f"{path}: {where}")
+    ts = rec.get("timestamp")
+    return str(rec["token"]), T_ego_lidar, T_world_ego, None if ts is None else int(ts)
 
 
 def ray_origins_by_token(path: Path, scene_of_token: Callable[[str], str | None]) -> dict[str, np.ndarray]:
@@ -396,18 +400,13 @@ def ray_origins_by_token(path: Path, scene_of_token: Callable[[str], str | None]
     entries = []
     for scene, records in infos.items():
         for i, rec in enumerate(records):
-            where = f"{path}: infos[{scene!r}][{i}]"
-            if not isinstance(rec, Mapping) or "token" not in rec:
-                raise InputFileError(path, f"infos[{scene!r}][{i}] has no 'token'")
-            T_ego_lidar = _record_transform(rec, "T_ego_lidar", "lidar2ego", where)
-            T_world_ego = _record_transform(rec, "T_world_ego", "ego2global", where)
+            where = f"infos[{scene!r}][{i}]"
+            token, T_ego_lidar, T_world_ego, ts = _record_pose(rec, path, where)
             if T_world_ego is None:
-                raise InputFileError(path, f"infos[{scene!r}][{i}] has no ego pose (T_world_ego or ego2global_*): "
-                                           "RayIoU's origins need every frame's pose")
-            ts = rec.get("timestamp")
-            entries.append(Occ3DEntry(scene, str(rec["token"]), Path(), Path(),
-                                      np.eye(4) if T_ego_lidar is None else T_ego_lidar, T_world_ego,
-                                      None if ts is None else int(ts)))
+                raise InputFileError(path, f"{where} has no ego pose (T_world_ego or ego2global_*): RayIoU's "
+                                           "origins need every frame's pose")
+            entries.append(Occ3DEntry(scene, token, Path(), Path(), np.eye(4) if T_ego_lidar is None else T_ego_lidar,
+                                      T_world_ego, ts))
     return {e.token: apply_transform(e.T_ego_lidar, e.ray_origins) for e in _with_ray_origins(entries)}
 
 
